@@ -1,0 +1,22 @@
+"""``waymark``: assembles the command groups of server/, client/ (and tui/), plus the
+commands that need both sides at once (``demo``, ``bench``)."""
+
+from __future__ import annotations
+
+import click
+
+from server.cli import COMMANDS as SERVER_COMMANDS
+
+
+@click.group()
+@click.version_option(package_name="waymark")
+def main() -> None:
+    """Waymark: offline-first learner progress."""
+
+
+for _command in SERVER_COMMANDS:
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

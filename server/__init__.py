@@ -1,0 +1,1 @@
+"""Waymark's server: Litestar app, WebSocket sync, REST API, storage engines, admin."""

@@ -1,0 +1,51 @@
+"""Bearer-token authentication for the REST API (Litestar's authentication middleware).
+
+Tokens are per device, stored hashed, and revocable. The WebSocket authenticates in its
+``hello`` instead (one connection may carry several learners of a kiosk).
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.base import DefineMiddleware
+from litestar.types import Scopes
+
+from server.storage.store import Device, Store, User
+
+PUBLIC_PATHS = ["/v1/health", "/v1/ready", "/v1/auth/login", "/schema", "/v1/sync"]
+
+
+class Principal(msgspec.Struct, frozen=True):
+    user: User
+    device: Device
+
+    @property
+    def can_see_others(self) -> bool:
+        return self.user.role in ("instructor", "admin")
+
+
+class TokenAuthentication(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:  # type: ignore[type-arg]
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException(
+                "send 'Authorization: Bearer <token>' (from /v1/auth/login)"
+            )
+        store: Store = connection.app.state.store
+        device = await store.device_by_token(token.strip())
+        if device is None:
+            raise NotAuthorizedException("unknown token: log in again")
+        if device.revoked_at is not None:
+            raise PermissionDeniedException("this device was revoked by an administrator")
+        user = await store.user_by_id(device.user_id)
+        if user is None:
+            raise NotAuthorizedException("the token's user no longer exists")
+        return AuthenticationResult(user=Principal(user, device), auth=token)
+
+
+def auth_middleware() -> DefineMiddleware:
+    scopes: Scopes = {"http"}  # type: ignore[assignment]
+    return DefineMiddleware(TokenAuthentication, exclude=PUBLIC_PATHS, scopes=scopes)

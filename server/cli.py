@@ -1,0 +1,205 @@
+"""The server's commands: ``waymark serve`` and ``waymark admin …``. Mounted by ``cli/``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+import uvicorn
+
+from server.app import create_app
+from server.errors import ServerError
+from server.storage.store import ROLES, Store
+from sync.catalog import format_for, parse_catalog
+from sync.errors import CatalogError
+
+DEFAULT_DB = "sqlite:///waymark.db"
+MAX_FRAME = 1 << 20
+T = TypeVar("T")
+
+db_option = click.option(
+    "--db",
+    envvar="WAYMARK_DATABASE_URL",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="sqlite:///PATH or postgresql://USER@HOST/DB (env WAYMARK_DATABASE_URL).",
+)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but a SIGINT/SIGTERM stop is a clean exit (status 0), not a re-raised signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    sock.listen(256)
+    return sock
+
+
+async def serve_async(db: str, sock: socket.socket, *, catalog_file: Path | None = None) -> None:
+    host, port = sock.getsockname()[:2]
+
+    def ready(store: Store) -> None:
+        click.echo(f"Waymark listening on http://{host}:{port} (sync: ws://{host}:{port}/v1/sync)")
+        click.echo(f"database: {db}")
+
+    if catalog_file is not None:
+        catalog = _read_catalog(catalog_file)
+        await _with_store(db, lambda store: store.load_catalog(catalog))
+    app = create_app(db, on_ready=ready)
+    config = uvicorn.Config(
+        app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
+    )
+    await _Server(config).serve(sockets=[sock])
+    click.echo("Waymark stopped")
+
+
+@click.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--catalog",
+    "catalog_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Load this catalog file before serving.",
+)
+def serve(db: str, host: str, port: int, catalog_file: Path | None) -> None:
+    """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
+    sock = bind(host, port)
+    _run(serve_async(db, sock, catalog_file=catalog_file))
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ServerError as err:
+        raise click.ClickException(err.detail) from None
+
+
+async def _with_store(db: str, action: Callable[[Store], Awaitable[T]]) -> T:
+    store = Store.for_url(db)
+    await store.open()
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+def _read_catalog(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise click.ClickException(f"{path}: {err.strerror}") from None
+    try:
+        return parse_catalog(data, format_for(path.name), source=str(path))
+    except CatalogError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@click.group()
+@db_option
+@click.pass_context
+def admin(ctx: click.Context, db: str) -> None:
+    """Administer users, devices and the catalog."""
+    ctx.obj = db
+
+
+@admin.group()
+def user() -> None:
+    """Manage users."""
+
+
+def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", required=True)
+@click.option("--timezone", default="UTC", show_default=True, callback=_zone)
+@click.option("--role", type=click.Choice(ROLES), default="learner", show_default=True)
+@click.pass_obj
+def user_add(db: str, name: str, password: str, timezone: str, role: str) -> None:
+    """Create a user."""
+    created = _run(
+        _with_store(db, lambda s: s.create_user(name, password, role=role, timezone=timezone))
+    )
+    click.echo(f"user {created.username} ({created.role}, {created.timezone}) id {created.id}")
+
+
+@admin.group()
+def catalog() -> None:
+    """Manage the catalog."""
+
+
+@catalog.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_obj
+def catalog_load(db: str, file: Path) -> None:
+    """Load a catalog file (JSON, TOML or YAML); a malformed file is refused whole."""
+    parsed = _read_catalog(file)
+    version = _run(_with_store(db, lambda s: s.load_catalog(parsed)))
+    lessons = sum(len(m.lessons) for c in parsed.courses for m in c.modules)
+    click.echo(f"catalog {version}: {len(parsed.courses)} courses, {lessons} lessons")
+
+
+@admin.command("devices")
+@click.argument("name")
+@click.pass_obj
+def devices(db: str, name: str) -> None:
+    """List a user's devices."""
+
+    async def list_devices(store: Store) -> None:
+        found = await store.user_by_name(name)
+        if found is None:
+            raise click.ClickException(f"no user {name!r}")
+        for device in await store.devices_of(found.id):
+            state = "revoked" if device.revoked_at else "active"
+            click.echo(f"{device.id}  {device.name!r}  {state}  acked_seq={device.acked_seq}")
+
+    _run(_with_store(db, list_devices))
+
+
+@admin.command("revoke")
+@click.argument("device_id")
+@click.pass_obj
+def revoke(db: str, device_id: str) -> None:
+    """Revoke a device's token: it is refused from now on."""
+    device = _run(_with_store(db, lambda s: s.revoke_device(device_id)))
+    click.echo(f"device {device.id} ({device.name!r}) revoked")
+
+
+COMMANDS = [serve, admin]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve())

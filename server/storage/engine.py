@@ -1,0 +1,291 @@
+"""Database engines: the one place where SQLite and PostgreSQL differ.
+
+Queries are written once with ``?`` placeholders; :class:`PostgresEngine` rewrites them to
+``$n``. Call :func:`open_engine` with a URL, then :meth:`Engine.transaction` for writes
+(with ``lock=user_id`` to serialize one user's merges) and :meth:`Engine.fetch` /
+:meth:`Engine.fetchrow` for reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+
+from server.errors import StoreUnavailable
+
+Row = Mapping[str, Any]
+
+
+class Txn(ABC):
+    """One open transaction. Its methods end in nothing: the caller's function ends in _txn."""
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]  # type: ignore[index]
+
+
+class Engine(ABC):
+    """A connection pool for one database, with capability flags for dialect branches."""
+
+    dialect: str
+    #: Row locks across processes exist (PostgreSQL advisory locks). SQLite has one writer.
+    multi_process_locks: bool
+    url: str
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self, lock: str | None = None) -> Any:
+        """``async with engine.transaction(lock=user_id) as txn``: commit on success."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]  # type: ignore[index]
+
+    async def migrate(self) -> list[int]:
+        """Apply numbered migrations above the recorded version; return those applied."""
+        applied: list[int] = []
+        async with self.transaction(lock="waymark:migrations") as txn:
+            await txn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+            )
+            done = {r["version"] for r in await txn.fetch("SELECT version FROM schema_version")}
+            for number, name, sql in _migrations(self.dialect):
+                if number not in done:
+                    await self._script_txn(txn, sql)
+                    await txn.execute(
+                        "INSERT INTO schema_version (version, name) VALUES (?, ?)", number, name
+                    )
+                    applied.append(number)
+        return applied
+
+    @abstractmethod
+    async def _script_txn(self, txn: Txn, sql: str) -> None: ...
+
+
+def _migrations(dialect: str) -> list[tuple[int, str, str]]:
+    folder = resources.files("server.storage") / "migrations" / dialect
+    out = []
+    for entry in folder.iterdir():
+        match = re.match(r"^(\d+)_.*\.sql$", entry.name)
+        if match:
+            out.append((int(match.group(1)), entry.name, entry.read_text()))
+    return sorted(out)
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+
+class _SqliteTxn(Txn):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.conn.execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self.conn.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())  # type: ignore[arg-type]
+
+
+class SqliteEngine(Engine):
+    """Embedded default: one writer connection (serialized by a lock) and one reader.
+
+    WAL lets the reader see committed data while a write is open; ``synchronous=FULL``
+    makes every commit durable before we ack it.
+    """
+
+    dialect = "sqlite"
+    multi_process_locks = False
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.url = url
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._connect()
+            self._reader = await self._connect()
+        except (OSError, sqlite3.Error) as err:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {err}") from None
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @asynccontextmanager
+    async def transaction(self, lock: str | None = None) -> AsyncIterator[Txn]:
+        # One writer for the whole database: that serializes every user's merges too.
+        assert self._writer is not None, "engine not opened"
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTxn(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        assert self._reader is not None, "engine not opened"
+        async with self._reader.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())  # type: ignore[arg-type]
+
+    async def _script_txn(self, txn: Txn, sql: str) -> None:
+        # executescript() would COMMIT our transaction first; run statement by statement.
+        for statement in _split_sql(sql):
+            await txn.execute(statement)
+
+
+def _split_sql(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _pg_sql(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+class _PgTxn(Txn):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.conn.execute(_pg_sql(sql), *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(_pg_sql(sql), rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return list(await self.conn.fetch(_pg_sql(sql), *args))
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``name``."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+class PostgresEngine(Engine):
+    """Production engine over an asyncpg pool; per-user merges take an advisory lock."""
+
+    dialect = "postgresql"
+    multi_process_locks = True
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self._pool: asyncpg.Pool | None = None
+        self._sizes = (min_size, max_size)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "engine not opened"
+        return self._pool
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._sizes[0], max_size=self._sizes[1]
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {err}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self, lock: str | None = None) -> AsyncIterator[Txn]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if lock is not None:
+                # Serializes one user's merges across every server instance (architecture:
+                # "all merges for one user are serialized"); released at commit.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
+            yield _PgTxn(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return list(await self.pool.fetch(_pg_sql(sql), *args))
+
+    async def _script_txn(self, txn: Txn, sql: str) -> None:
+        assert isinstance(txn, _PgTxn)
+        await txn.conn.execute(sql)
+
+
+def open_engine(url: str) -> Engine:
+    """Return an (unopened) engine for ``url``: ``sqlite:///path`` or ``postgresql://…``.
+
+    A bare path is taken as a SQLite file. Raises :class:`StoreUnavailable` for other schemes.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresEngine(url)
+    if url.startswith("sqlite:///"):
+        return SqliteEngine(url, Path(url.removeprefix("sqlite:///")))
+    if url.startswith("sqlite://"):
+        return SqliteEngine(url, Path(url.removeprefix("sqlite://")))
+    if "://" not in url:
+        return SqliteEngine(f"sqlite:///{url}", Path(url))
+    raise StoreUnavailable(
+        f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://…)"
+    )

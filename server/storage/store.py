@@ -1,0 +1,390 @@
+"""The store: every storage call Waymark makes, written once for both engines.
+
+Open with :meth:`Store.open` (runs migrations). The merge of a device's push happens in
+:meth:`Store.merge`, one transaction per push under the user's lock: dedupe by
+``(device_id, seq)``, validate against the catalog, append to the feed, fold into the
+materialized state, advance the device's watermark — all or nothing, so an ack always
+means "durably committed".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import msgspec
+
+from server.errors import Conflict, DeviceRevoked, NotFound
+from server.storage.engine import Engine, Row, Txn, open_engine
+from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
+from sync.events import Event, Rejection, check_event
+from sync.fold import UserState, apply_body
+from sync.messages import EventRejection, FeedEntry
+
+ROLES: Final = ("learner", "instructor", "admin")
+Clock = Callable[[], int]
+
+_state_enc = msgspec.json.Encoder()
+_state_dec = msgspec.json.Decoder(UserState)
+_json = msgspec.json.Encoder()
+_body_dec = msgspec.json.Decoder(dict[str, Any])
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class User(msgspec.Struct, frozen=True):
+    id: str
+    username: str
+    role: str
+    timezone: str
+    created_at: int
+    feed_head: int
+
+
+class Device(msgspec.Struct, frozen=True):
+    id: str
+    user_id: str
+    name: str
+    created_at: int
+    revoked_at: int | None
+    acked_seq: int
+    last_seen_at: int | None
+
+
+class MergeResult(msgspec.Struct, frozen=True):
+    acked_seq: int
+    accepted: int
+    duplicates: int
+    rejected: list[EventRejection]
+    feed_head: int
+    gap_at: int | None = None
+    """The first seq that was not applied because the seq before it is missing."""
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    scheme, salt, _ = ([*stored.split("$"), "", ""])[:3]
+    if scheme != "scrypt":
+        return False
+    return hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt)), stored)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: Row) -> User:
+    return User(
+        row["id"],
+        row["username"],
+        row["role"],
+        row["timezone"],
+        row["created_at"],
+        row["feed_head"],
+    )
+
+
+def _device(row: Row) -> Device:
+    return Device(
+        row["id"],
+        row["user_id"],
+        row["name"],
+        row["created_at"],
+        row["revoked_at"],
+        row["acked_seq"],
+        row["last_seen_at"],
+    )
+
+
+def _entry(row: Row) -> FeedEntry:
+    return FeedEntry(
+        user_seq=row["user_seq"],
+        origin=row["origin"],
+        type=row["type"],
+        body=_body_dec.decode(row["body"]),
+        hlc=row["hlc"],
+        at=row["at"],
+        tz=row["tz"],
+        device_id=row["device_id"],
+        seq=row["seq"],
+    )
+
+
+class Store:
+    """Storage calls of the server. Each method's name is what shows in logs and metrics."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = wall_clock_ms) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._catalog: tuple[str, Catalog] = ("", Catalog())
+
+    @classmethod
+    def for_url(cls, url: str, *, clock: Clock = wall_clock_ms) -> Store:
+        return cls(open_engine(url), clock=clock)
+
+    async def open(self) -> list[int]:
+        """Connect and migrate; returns the migrations applied now."""
+        await self.engine.open()
+        return await self.engine.migrate()
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    async def ping(self) -> None:
+        await self.engine.fetchval("SELECT 1")
+
+    # -- users and devices -------------------------------------------------------------
+
+    async def create_user(
+        self, username: str, password: str, *, role: str = "learner", timezone: str = "UTC"
+    ) -> User:
+        if await self.user_by_name(username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        user_id = uuid.uuid4().hex
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "INSERT INTO users (id, username, password_hash, role, timezone, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                user_id,
+                username,
+                hash_password(password),
+                role,
+                timezone,
+                self.clock(),
+            )
+        user = await self.user_by_id(user_id)
+        assert user is not None
+        return user
+
+    async def user_by_name(self, username: str) -> User | None:
+        row = await self.engine.fetchrow("SELECT * FROM users WHERE username = ?", username)
+        return None if row is None else _user(row)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        row = await self.engine.fetchrow("SELECT * FROM users WHERE id = ?", user_id)
+        return None if row is None else _user(row)
+
+    async def authenticate_user(self, username: str, password: str) -> User | None:
+        row = await self.engine.fetchrow("SELECT * FROM users WHERE username = ?", username)
+        if row is None or not check_password(password, row["password_hash"]):
+            return None
+        return _user(row)
+
+    async def register_device(self, user_id: str, name: str) -> tuple[Device, str]:
+        """Create a device for ``user_id``; returns it and its bearer token (shown once)."""
+        token = secrets.token_urlsafe(32)
+        device_id = uuid.uuid4().hex
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                device_id,
+                user_id,
+                name,
+                hash_token(token),
+                self.clock(),
+            )
+        device = await self.device_by_id(device_id)
+        assert device is not None
+        return device, token
+
+    async def device_by_id(self, device_id: str) -> Device | None:
+        row = await self.engine.fetchrow("SELECT * FROM devices WHERE id = ?", device_id)
+        return None if row is None else _device(row)
+
+    async def device_by_token(self, token: str) -> Device | None:
+        row = await self.engine.fetchrow(
+            "SELECT * FROM devices WHERE token_hash = ?", hash_token(token)
+        )
+        return None if row is None else _device(row)
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        rows = await self.engine.fetch(
+            "SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id", user_id
+        )
+        return [_device(r) for r in rows]
+
+    async def revoke_device(self, device_id: str) -> Device:
+        async with self.engine.transaction() as txn:
+            found = await txn.fetchval("SELECT id FROM devices WHERE id = ?", device_id)
+            if found is None:
+                raise NotFound(f"no device {device_id!r}")
+            await txn.execute(
+                "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                self.clock(),
+                device_id,
+            )
+        device = await self.device_by_id(device_id)
+        assert device is not None
+        return device
+
+    # -- catalog -----------------------------------------------------------------------
+
+    async def load_catalog(self, catalog: Catalog) -> str:
+        """Make ``catalog`` the current one; returns its version."""
+        body = _json.encode(catalog_to_builtins(catalog)).decode()
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "INSERT INTO catalog (id, version, body, loaded_at) VALUES (1, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
+                " body = excluded.body, loaded_at = excluded.loaded_at",
+                catalog.version,
+                body,
+                self.clock(),
+            )
+        self._catalog = (catalog.version, catalog)
+        return catalog.version
+
+    async def catalog(self) -> Catalog:
+        """The current catalog (empty if none was loaded), re-read only when it changed."""
+        version = await self.engine.fetchval("SELECT version FROM catalog WHERE id = 1")
+        return await self._catalog_for(version, self.engine.fetchval)
+
+    async def _catalog_for(self, version: str | None, fetchval: Any) -> Catalog:
+        if version is None:
+            return Catalog()
+        if version != self._catalog[0]:
+            body = await fetchval("SELECT body FROM catalog WHERE id = 1")
+            self._catalog = (version, catalog_from_builtins(msgspec.json.decode(body)))
+        return self._catalog[1]
+
+    async def _catalog_txn(self, txn: Txn) -> Catalog:
+        version = await txn.fetchval("SELECT version FROM catalog WHERE id = 1")
+        return await self._catalog_for(version, txn.fetchval)
+
+    # -- feed and state ----------------------------------------------------------------
+
+    async def feed_after(self, user_id: str, cursor: int, limit: int) -> list[FeedEntry]:
+        rows = await self.engine.fetch(
+            "SELECT * FROM feed WHERE user_id = ? AND user_seq > ? ORDER BY user_seq LIMIT ?",
+            user_id,
+            cursor,
+            limit,
+        )
+        return [_entry(r) for r in rows]
+
+    async def feed_head(self, user_id: str) -> int:
+        head = await self.engine.fetchval("SELECT feed_head FROM users WHERE id = ?", user_id)
+        return int(head or 0)
+
+    async def user_state(self, user_id: str) -> UserState:
+        body = await self.engine.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
+        return UserState() if body is None else _state_dec.decode(body)
+
+    # -- the merge ---------------------------------------------------------------------
+
+    async def merge(self, device_id: str, events: Sequence[Event]) -> MergeResult:
+        """Apply a device's push; see the module docstring. Raises :class:`DeviceRevoked`."""
+        device = await self.device_by_id(device_id)
+        if device is None:
+            raise NotFound(f"no device {device_id!r}")
+        async with self.engine.transaction(lock=device.user_id) as txn:
+            return await self._merge_txn(txn, device.user_id, device_id, events)
+
+    async def _merge_txn(
+        self, txn: Txn, user_id: str, device_id: str, events: Sequence[Event]
+    ) -> MergeResult:
+        row = await txn.fetchrow(
+            "SELECT acked_seq, revoked_at FROM devices WHERE id = ?", device_id
+        )
+        assert row is not None
+        if row["revoked_at"] is not None:
+            raise DeviceRevoked("this device was revoked by an administrator")
+        watermark = int(row["acked_seq"])
+        head = int(await txn.fetchval("SELECT feed_head FROM users WHERE id = ?", user_id))
+        catalog = await self._catalog_txn(txn)
+        state_body = await txn.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
+        state = UserState() if state_body is None else _state_dec.decode(state_body)
+        now = self.clock()
+        rows: list[tuple[Any, ...]] = []
+        rejected: list[EventRejection] = []
+        accepted = duplicates = 0
+        gap_at = None
+        for event in events:
+            if event.seq <= watermark:
+                duplicates += 1
+                continue
+            if event.seq != watermark + 1:
+                gap_at = event.seq
+                break
+            watermark = event.seq
+            head += 1
+            verdict = check_event(event, catalog)
+            if isinstance(verdict, Rejection):
+                rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
+                body = {
+                    "device_id": device_id,
+                    "seq": event.seq,
+                    "type": event.type,
+                    "code": verdict.code,
+                    "reason": verdict.reason,
+                }
+                rows.append(
+                    (
+                        user_id,
+                        head,
+                        "server",
+                        None,
+                        None,
+                        event.hlc,
+                        event.at,
+                        event.tz,
+                        "event.rejected",
+                        _json.encode(body).decode(),
+                        now,
+                    )
+                )
+                continue
+            accepted += 1
+            apply_body(state, (event.hlc, device_id, event.seq), event.at, verdict)
+            rows.append(
+                (
+                    user_id,
+                    head,
+                    "device",
+                    device_id,
+                    event.seq,
+                    event.hlc,
+                    event.at,
+                    event.tz,
+                    event.type,
+                    _json.encode(event.body).decode(),
+                    now,
+                )
+            )
+        if rows:
+            await txn.executemany(
+                "INSERT INTO feed (user_id, user_seq, origin, device_id, seq, hlc, at, tz,"
+                " type, body, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", head, user_id)
+            await txn.execute(
+                "INSERT INTO user_state (user_id, through_seq, state, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+                " through_seq = excluded.through_seq, state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                user_id,
+                head,
+                _state_enc.encode(state).decode(),
+                now,
+            )
+        await txn.execute(
+            "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ?",
+            watermark,
+            now,
+            device_id,
+        )
+        return MergeResult(watermark, accepted, duplicates, rejected, head, gap_at)

@@ -1,0 +1,235 @@
+"""The WebSocket shell of ``/v1/sync``: moves frames between the socket, the store, the
+fan-out and :class:`sync.protocol.ServerSession`. No protocol rules live here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import NoReturn
+
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin, Subscriber
+from litestar.exceptions import WebSocketDisconnect
+
+from server.errors import DeviceRevoked, StoreUnavailable
+from server.fanout import user_channel
+from server.storage.store import Store
+from sync.catalog import catalog_to_builtins
+from sync.codec import (
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL,
+    CLOSE_UNAUTHORIZED,
+    Frame,
+)
+from sync.errors import ProtocolError
+from sync.messages import (
+    FEED_PAGE,
+    Ack,
+    CatalogMsg,
+    ClientMessage,
+    Error,
+    Feed,
+    Hello,
+    Pull,
+    Push,
+    Refusal,
+    ServerMessage,
+    Welcome,
+    WelcomeAccount,
+)
+from sync.protocol import ServerSession
+
+log = logging.getLogger("waymark.sync")
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class _Closed(Exception):
+    """The connection is over; the close frame was sent (or the peer left)."""
+
+
+class SyncConnection:
+    def __init__(self, socket: WebSocket, store: Store, channels: ChannelsPlugin) -> None:
+        self.socket = socket
+        self.store = store
+        self.channels = channels
+        self.session = ServerSession()
+        self.sent: dict[str, int] = {}  # user_id -> highest user_seq sent on this socket
+        self._send_lock = asyncio.Lock()
+        self._feed_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def run(self) -> None:
+        await self.socket.accept()
+        try:
+            hello = await self._receive()
+            assert isinstance(hello, Hello)  # the session refuses anything else first
+            users = await self._hello(hello)
+            # Subscribe before reading the backlog, so no poke can fall between the two.
+            channels = [user_channel(u) for u in users]
+            async with self.channels.start_subscription(channels) as subscriber:
+                pokes = asyncio.create_task(self._pokes(subscriber))
+                try:
+                    for user_id in users:
+                        await self._send_feed(user_id)
+                    while True:
+                        await self._dispatch(await self._receive())
+                finally:
+                    pokes.cancel()
+        except (_Closed, WebSocketDisconnect):
+            pass
+        except Exception:
+            log.exception("sync connection failed")
+            await self._close(CLOSE_INTERNAL, "internal error")
+
+    async def _receive(self) -> ClientMessage:
+        message = await self.socket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _Closed
+        frame: Frame | None = message.get("bytes")
+        if frame is None:
+            frame = message.get("text") or ""
+        try:
+            return self.session.receive(frame)
+        except ProtocolError as err:
+            await self._fail(err)
+
+    async def _dispatch(self, msg: ClientMessage) -> None:
+        match msg:
+            case Push():
+                await self._push(msg)
+            case Pull():
+                await self._send_feed(msg.user_id, cursor=msg.cursor, always=True)
+
+    async def _hello(self, hello: Hello) -> list[str]:
+        accounts: list[WelcomeAccount] = []
+        refused: list[Refusal] = []
+        cursors: dict[str, int] = {}
+        for index, account in enumerate(hello.accounts):
+            device = await self.store.device_by_token(account.token)
+            if device is None:
+                refused.append(Refusal(index, "unauthorized", "unknown token: log in again"))
+                continue
+            if device.revoked_at is not None:
+                refused.append(
+                    Refusal(index, "device_revoked", "this device was revoked by an administrator")
+                )
+                continue
+            user = await self.store.user_by_id(device.user_id)
+            assert user is not None
+            accounts.append(
+                WelcomeAccount(
+                    user.id,
+                    user.username,
+                    device.id,
+                    device.acked_seq,
+                    user.feed_head,
+                    user.timezone,
+                    user.role,
+                )
+            )
+            cursors[user.id] = min(cursors.get(user.id, account.cursor), account.cursor)
+        if not accounts:
+            revoked = [r for r in refused if r.code == "device_revoked"]
+            first = (revoked or refused)[0]
+            close = CLOSE_FORBIDDEN if revoked else CLOSE_UNAUTHORIZED
+            await self._fail(ProtocolError(first.code, first.reason, close))
+        catalog = await self.store.catalog()
+        await self._send_frame(
+            self.session.welcome(
+                Welcome(accounts, refused, server="waymark", catalog_version=catalog.version)
+            )
+        )
+        if hello.catalog_version != catalog.version:
+            await self._send(CatalogMsg(catalog.version, catalog_to_builtins(catalog)))
+        self.sent.update(cursors)
+        return list(cursors)
+
+    async def _push(self, push: Push) -> None:
+        user_id = self.session.devices[push.device_id]
+        try:
+            result = await self.store.merge(push.device_id, push.events)
+        except DeviceRevoked as err:
+            await self._fail(ProtocolError("device_revoked", err.detail, CLOSE_FORBIDDEN))
+        except StoreUnavailable as err:
+            await self._fail(ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER))
+        await self._send(
+            Ack(
+                push.batch,
+                push.device_id,
+                result.acked_seq,
+                result.accepted,
+                result.duplicates,
+                result.rejected,
+                result.feed_head,
+            )
+        )
+        if result.gap_at is not None:
+            await self._send(
+                Error(
+                    "seq_gap",
+                    f"seq {result.acked_seq + 1} is missing before {result.gap_at}: "
+                    f"resend from {result.acked_seq + 1}",
+                )
+            )
+        if result.accepted or result.rejected:
+            await self.channels.wait_published(user_id.encode(), user_channel(user_id))
+
+    async def _pokes(self, subscriber: Subscriber) -> None:
+        try:
+            async for data in subscriber.iter_events():
+                user_id = data.decode()
+                if user_id in self.sent:
+                    await self._send_feed(user_id)
+        except _Closed:
+            pass
+
+    async def _send_feed(
+        self, user_id: str, *, cursor: int | None = None, always: bool = False
+    ) -> None:
+        async with self._feed_locks[user_id]:
+            position = self.sent[user_id] if cursor is None else cursor
+            while True:
+                entries = await self.store.feed_after(user_id, position, FEED_PAGE)
+                if not entries and not always:
+                    break
+                head = await self.store.feed_head(user_id)
+                position = entries[-1].user_seq if entries else position
+                more = position < head and len(entries) == FEED_PAGE
+                await self._send(Feed(user_id, entries, head, more))
+                always = False
+                if not more:
+                    break
+            self.sent[user_id] = max(self.sent[user_id], position)
+
+    async def _send(self, msg: ServerMessage) -> None:
+        await self._send_frame(self.session.send(msg))
+
+    async def _send_frame(self, frame: Frame) -> None:
+        async with self._send_lock:
+            try:
+                if isinstance(frame, bytes):
+                    await self.socket.send_data(frame, mode="binary")
+                else:
+                    await self.socket.send_data(frame, mode="text")
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                raise _Closed from None
+
+    async def _fail(self, err: ProtocolError) -> NoReturn:
+        """Send the error and close with its code; never returns."""
+        try:
+            await self._send_frame(self.session.error(err))
+        finally:
+            await self._close(err.close_code, err.message)
+        raise _Closed
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.socket.close(code=code, reason=reason[:120])
+
+
+@websocket("/v1/sync")
+async def sync_endpoint(socket: WebSocket, store: Store, channels: ChannelsPlugin) -> None:
+    """The sync protocol (``docs/protocol.md``); authentication happens in the hello."""
+    await SyncConnection(socket, store, channels).run()

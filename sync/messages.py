@@ -1,0 +1,141 @@
+"""Wire messages of the sync protocol (``docs/protocol.md`` is the normative text).
+
+Every message is a msgspec Struct tagged by its ``type`` field. Fields are only ever added
+at the end with defaults, and unknown fields are ignored, so old and new peers interoperate.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from sync.events import AtMs, Event, Hlc, Seq, Zone
+
+PROTOCOL_VERSION: Final = 1
+MAX_BATCH: Final = 500
+MAX_ACCOUNTS: Final = 32
+FEED_PAGE: Final = 500
+
+Cursor = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _Msg(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=False):
+    pass
+
+
+# -- device → server ----------------------------------------------------------------------
+
+
+class HelloAccount(msgspec.Struct, frozen=True):
+    token: Token
+    cursor: Cursor = 0
+
+
+class Hello(_Msg, frozen=True, tag="hello"):
+    """First message of a connection: one entry per learner signed in on this device."""
+
+    accounts: Annotated[list[HelloAccount], msgspec.Meta(min_length=1, max_length=MAX_ACCOUNTS)]
+    protocol: int = PROTOCOL_VERSION
+    client: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    catalog_version: str = ""
+
+
+class Push(_Msg, frozen=True, tag="push"):
+    """Events of one device (one learner on it), in increasing ``seq`` order."""
+
+    batch: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    device_id: DeviceId
+    events: list[Event]
+
+
+class Pull(_Msg, frozen=True, tag="pull"):
+    """Ask for the learner's feed after ``cursor`` (the server also sends it unasked)."""
+
+    user_id: DeviceId
+    cursor: Cursor = 0
+
+
+ClientMessage = Hello | Push | Pull
+
+
+# -- server → device ----------------------------------------------------------------------
+
+
+class WelcomeAccount(msgspec.Struct, frozen=True):
+    user_id: str
+    username: str
+    device_id: str
+    acked_seq: int
+    feed_head: int
+    timezone: str = "UTC"
+    role: str = "learner"
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    index: int
+    code: str
+    reason: str
+
+
+class Welcome(_Msg, frozen=True, tag="welcome"):
+    accounts: list[WelcomeAccount]
+    refused: list[Refusal] = []
+    protocol: int = PROTOCOL_VERSION
+    server: str = ""
+    catalog_version: str = ""
+
+
+class CatalogMsg(_Msg, frozen=True, tag="catalog"):
+    version: str
+    catalog: dict[str, Any]
+
+
+class EventRejection(msgspec.Struct, frozen=True):
+    seq: int
+    code: str
+    reason: str
+
+
+class Ack(_Msg, frozen=True, tag="ack"):
+    """Everything up to ``acked_seq`` of ``device_id`` is durably committed."""
+
+    batch: int
+    device_id: str
+    acked_seq: int
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[EventRejection] = []
+    feed_head: int = 0
+
+
+class FeedEntry(msgspec.Struct, frozen=True):
+    """One row of a learner's feed: an accepted device event or a server decision."""
+
+    user_seq: int
+    origin: Literal["device", "server"]
+    type: str
+    body: dict[str, Any]
+    hlc: Hlc
+    at: AtMs
+    tz: Zone = ""
+    device_id: str | None = None
+    seq: Seq | None = None
+
+
+class Feed(_Msg, frozen=True, tag="feed"):
+    user_id: str
+    entries: list[FeedEntry]
+    head: int
+    more: bool = False
+
+
+class Error(_Msg, frozen=True, tag="error"):
+    code: str
+    message: str
+    path: str | None = None
+
+
+ServerMessage = Welcome | CatalogMsg | Ack | Feed | Error
