@@ -1,0 +1,172 @@
+"""Shared fixtures: PostgreSQL (real, one fresh schema per test), database URLs for the
+storage contract (SQLite and PostgreSQL), and real running servers on 127.0.0.1.
+
+PostgreSQL tests *fail* in CI (``CI`` set) when the database is unreachable; elsewhere they
+are skipped and listed at the end of the run, so nobody mistakes them for passes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
+PG_URL = os.environ.get("WAYMARK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+_pg_problem: list[str] = []
+_not_run: list[str] = []
+
+
+def _probe_pg() -> str | None:
+    """None when PostgreSQL answers, else why not (probed once per run)."""
+    if not _pg_problem:
+        import asyncio
+
+        async def probe() -> None:
+            conn = await asyncpg.connect(PG_URL, timeout=5)
+            await conn.close()
+
+        try:
+            asyncio.run(probe())
+            _pg_problem.append("")
+        except Exception as err:  # any failure means "not reachable" — say which
+            _pg_problem.append(f"{type(err).__name__}: {err}")
+    return _pg_problem[0] or None
+
+
+def require_pg(request: pytest.FixtureRequest) -> None:
+    problem = _probe_pg()
+    if problem is None:
+        return
+    message = f"PostgreSQL not reachable at {PG_URL} ({problem})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must run every PostgreSQL test")
+    _not_run.append(request.node.nodeid)
+    pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if _not_run:
+        terminalreporter.section("tests NOT run: PostgreSQL unreachable", sep="!")
+        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL tests could not run ({PG_URL}):")
+        for nodeid in _not_run:
+            terminalreporter.write_line(f"  {nodeid}")
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    require_pg(request)
+    import asyncio
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}search_path={schema}"
+    asyncio.run(run(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The storage contract runs every test on both engines."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'server.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+class RunningServer:
+    def __init__(self, proc: subprocess.Popen[str], url: str, db: str, lines: list[str]) -> None:
+        self.proc = proc
+        self.url = url
+        self.db = db
+        self.ws_url = url.replace("http://", "ws://") + "/v1/sync"
+        self.output = lines
+        # Keep draining the pipe so a chatty server can never block on a full pipe.
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+        self._drain.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def waymark(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``waymark`` command line (as ``python -m cli.main``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        input=input,
+        timeout=120,
+    )
+
+
+def launch_server(db: str, *, catalog: Path | None = CATALOG) -> RunningServer:
+    """Start ``waymark serve --port 0`` on ``db``; returns once it prints its address."""
+    args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", "0"]
+    if catalog is not None:
+        args += ["--catalog", str(catalog)]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # blocks until the server speaks; EOF if it died
+        lines.append(line)
+        found = re.search(r"listening on (http://\S+)", line)
+        if found:
+            return RunningServer(proc, found.group(1), db, lines)
+    proc.wait()
+    proc.stdout.close()
+    raise AssertionError(f"server did not start: {''.join(lines)}")
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., RunningServer]]:
+    """A function starting servers that are all stopped at the end of the test."""
+    started: list[RunningServer] = []
+
+    def start(db: str, *, catalog: Path | None = CATALOG) -> RunningServer:
+        server = launch_server(db, catalog=catalog)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

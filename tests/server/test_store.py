@@ -1,0 +1,188 @@
+"""The storage contract: every test runs on SQLite and on PostgreSQL (``db_url``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.errors import Conflict, DeviceRevoked, NotFound
+from server.storage.store import Store
+from sync.catalog import Catalog, parse_catalog
+from sync.events import Event
+from sync.fold import Fact, fold, progress_view
+from tests.conftest import CATALOG
+
+T0 = 1_763_790_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        self.now += 1
+        return self.now
+
+
+def catalog() -> Catalog:
+    return parse_catalog(CATALOG.read_text(), "yaml")
+
+
+def ev(seq: int, type_: str = "lesson.opened", **body: object) -> Event:
+    body = {"course": "c1", "lesson": "read", **body}
+    return Event(seq, f"{T0 + seq:013d}-0000", T0 + seq, type_, body, "Europe/Paris")
+
+
+@pytest.fixture
+async def store(db_url: str):  # type: ignore[no-untyped-def]
+    store = Store.for_url(db_url, clock=Clock())
+    await store.open()
+    await store.load_catalog(catalog())
+    yield store
+    await store.close()
+
+
+async def learner(store: Store, name: str = "ann") -> tuple[str, str]:
+    user = await store.create_user(name, "pw")
+    device, _token = await store.register_device(user.id, "laptop")
+    return user.id, device.id
+
+
+async def test_migrations_run_once_and_reopening_applies_none(store: Store) -> None:
+    again = Store(type(store.engine)(*_engine_args(store)), clock=Clock())
+    assert await again.open() == []
+    await again.close()
+
+
+def _engine_args(store: Store) -> tuple[object, ...]:
+    engine = store.engine
+    return (engine.url,) if engine.dialect == "postgresql" else (engine.url, engine.path)  # type: ignore[attr-defined]
+
+
+async def test_user_names_are_unique(store: Store) -> None:
+    await store.create_user("ann", "pw")
+    with pytest.raises(Conflict, match="already exists"):
+        await store.create_user("ann", "other")
+
+
+async def test_password_is_checked_and_stored_hashed(store: Store) -> None:
+    await store.create_user("ann", "s3cret")
+    assert await store.authenticate_user("ann", "s3cret") is not None
+    assert await store.authenticate_user("ann", "wrong") is None
+    stored = await store.engine.fetchval("SELECT password_hash FROM users")
+    assert "s3cret" not in stored
+
+
+async def test_token_finds_its_device_and_is_stored_hashed(store: Store) -> None:
+    user = await store.create_user("ann", "pw")
+    device, token = await store.register_device(user.id, "phone")
+    found = await store.device_by_token(token)
+    assert found is not None and found.id == device.id
+    assert await store.device_by_token(token + "x") is None
+    assert token not in str(await store.engine.fetch("SELECT * FROM devices"))
+
+
+async def test_merge_appends_accepted_events_and_acks_the_highest_seq(store: Store) -> None:
+    user_id, device_id = await learner(store)
+    result = await store.merge(device_id, [ev(1), ev(2, "lesson.completed")])
+    assert (result.acked_seq, result.accepted, result.duplicates, result.feed_head) == (2, 2, 0, 2)
+    feed = await store.feed_after(user_id, 0, 10)
+    assert [(e.user_seq, e.origin, e.seq) for e in feed] == [(1, "device", 1), (2, "device", 2)]
+    device = await store.device_by_id(device_id)
+    assert device is not None and device.acked_seq == 2
+
+
+async def test_replayed_events_are_duplicates_and_change_nothing(store: Store) -> None:
+    user_id, device_id = await learner(store)
+    events = [ev(1, "lesson.progressed", seconds=30), ev(2, "lesson.progressed", seconds=40)]
+    await store.merge(device_id, events)
+    before = await store.user_state(user_id)
+    again = await store.merge(device_id, events)
+    assert (again.accepted, again.duplicates, again.acked_seq, again.feed_head) == (0, 2, 2, 2)
+    assert await store.user_state(user_id) == before
+    assert before.lessons["c1/read"].seconds == 70
+
+
+async def test_a_gap_stops_the_merge_at_the_missing_seq(store: Store) -> None:
+    _user_id, device_id = await learner(store)
+    result = await store.merge(device_id, [ev(1), ev(3), ev(4)])
+    assert (result.acked_seq, result.accepted, result.gap_at) == (1, 1, 3)
+
+
+async def test_rejected_events_are_recorded_in_the_feed_and_acked(store: Store) -> None:
+    user_id, device_id = await learner(store)
+    bad = Event(1, f"{T0:013d}-0000", T0, "lesson.opened", {"course": "c1", "lesson": "nope"})
+    result = await store.merge(device_id, [bad, ev(2)])
+    assert result.acked_seq == 2 and result.accepted == 1
+    assert [(r.seq, r.code) for r in result.rejected] == [(1, "unknown_lesson")]
+    first = (await store.feed_after(user_id, 0, 1))[0]
+    assert (first.origin, first.type, first.body["seq"], first.body["code"]) == (
+        "server",
+        "event.rejected",
+        1,
+        "unknown_lesson",
+    )
+
+
+async def test_a_revoked_device_cannot_merge(store: Store) -> None:
+    _user_id, device_id = await learner(store)
+    await store.revoke_device(device_id)
+    with pytest.raises(DeviceRevoked):
+        await store.merge(device_id, [ev(1)])
+    with pytest.raises(NotFound):
+        await store.revoke_device("no-such-device")
+
+
+async def test_feed_pages_from_a_cursor(store: Store) -> None:
+    user_id, device_id = await learner(store)
+    await store.merge(device_id, [ev(i) for i in range(1, 8)])
+    page = await store.feed_after(user_id, 3, 2)
+    assert [e.user_seq for e in page] == [4, 5]
+    assert await store.feed_head(user_id) == 7
+
+
+async def test_materialized_state_equals_the_fold_of_the_feed(store: Store) -> None:
+    user_id, device_id = await learner(store)
+    await store.merge(
+        device_id,
+        [
+            ev(1, "lesson.progressed", lesson="video", seconds=60, **{"from": 0, "to": 100}),
+            ev(2, "lesson.progressed", lesson="video", seconds=60, **{"from": 90, "to": 190}),
+            ev(3, "lesson.completed"),
+            ev(4, "lesson.uncompleted"),
+        ],
+    )
+    feed = await store.feed_after(user_id, 0, 100)
+    facts = [Fact(e.device_id or "", e.seq or 0, e.hlc, e.at, e.type, e.body) for e in feed]
+    assert await store.user_state(user_id) == fold(facts)
+    view = {
+        lesson.id: lesson for lesson in progress_view(fold(facts), catalog())[0].modules[1].lessons
+    }
+    assert view["video"].status == "completed" and view["video"].watched_percent == 95.0
+
+
+async def test_a_new_catalog_replaces_the_old_one(store: Store) -> None:
+    smaller = parse_catalog('{"courses": [{"id": "c9"}]}', "json")
+    await store.load_catalog(smaller)
+    assert [c.id for c in (await store.catalog()).courses] == ["c9"]
+
+
+async def test_concurrent_merges_of_one_user_never_skip_or_reuse_a_user_seq(
+    store: Store, db_url: str
+) -> None:
+    # Two stores = two server instances sharing the database.
+    other = Store.for_url(db_url, clock=Clock())
+    await other.open()
+    user = await store.create_user("ann", "pw")
+    devices = [(await store.register_device(user.id, f"d{i}"))[0].id for i in range(4)]
+
+    async def push(target: Store, device_id: str) -> None:
+        for start in range(1, 41, 10):
+            await target.merge(device_id, [ev(s) for s in range(start, start + 10)])
+
+    await asyncio.gather(*(push(s, d) for s, d in zip([store, other] * 2, devices, strict=True)))
+    await other.close()
+    seqs = [e.user_seq for e in await store.feed_after(user.id, 0, 1000)]
+    assert seqs == list(range(1, 161))
+    assert (await store.user_state(user.id)).lessons["c1/read"].opened is not None
