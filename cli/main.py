@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from cli.bench import bench
 from server.cli import COMMANDS as SERVER_COMMANDS
 
 
@@ -14,7 +15,7 @@ def main() -> None:
     """Waymark: offline-first learner progress."""
 
 
-for _command in SERVER_COMMANDS:
+for _command in [*SERVER_COMMANDS, bench]:
     main.add_command(_command)
 
 
