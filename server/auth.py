@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
@@ -47,5 +48,5 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
 
 
 def auth_middleware() -> DefineMiddleware:
-    scopes: Scopes = {"http"}  # type: ignore[assignment]
+    scopes: Scopes = {ScopeType.HTTP}
     return DefineMiddleware(TokenAuthentication, exclude=PUBLIC_PATHS, scopes=scopes)

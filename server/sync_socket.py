@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin, Subscriber
@@ -51,7 +51,9 @@ class _Closed(Exception):
 
 
 class SyncConnection:
-    def __init__(self, socket: WebSocket, store: Store, channels: ChannelsPlugin) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], store: Store, channels: ChannelsPlugin
+    ) -> None:
         self.socket = socket
         self.store = store
         self.channels = channels
@@ -87,9 +89,8 @@ class SyncConnection:
         message = await self.socket.receive()
         if message["type"] == "websocket.disconnect":
             raise _Closed
-        frame: Frame | None = message.get("bytes")
-        if frame is None:
-            frame = message.get("text") or ""
+        data = message.get("bytes")
+        frame: Frame = data if isinstance(data, bytes) else str(message.get("text") or "")
         try:
             return self.session.receive(frame)
         except ProtocolError as err:
@@ -230,6 +231,8 @@ class SyncConnection:
 
 
 @websocket("/v1/sync")
-async def sync_endpoint(socket: WebSocket, store: Store, channels: ChannelsPlugin) -> None:
+async def sync_endpoint(
+    socket: WebSocket[Any, Any, Any], store: Store, channels: ChannelsPlugin
+) -> None:
     """The sync protocol (``docs/protocol.md``); authentication happens in the hello."""
     await SyncConnection(socket, store, channels).run()

@@ -7,6 +7,7 @@ A malformed file is refused whole with :class:`~sync.errors.CatalogError` naming
 from __future__ import annotations
 
 import hashlib
+from pathlib import PurePath
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -151,10 +152,13 @@ def parse_catalog(data: bytes | str, fmt: str, *, source: str = "catalog") -> Ca
 
 def format_for(filename: str) -> str:
     """Return the catalog format for a file name by its extension."""
-    suffix = filename.rsplit(".", 1)[-1].lower()
-    fmt = {"json": "json", "toml": "toml", "yaml": "yaml", "yml": "yaml"}.get(suffix)
+    # PurePath: a name without an extension ("yaml", "catalog") has none, not itself.
+    suffix = PurePath(filename).suffix
+    fmt = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}.get(suffix.lower())
     if fmt is None:
-        raise CatalogError(f"{filename}: unknown catalog extension .{suffix} (json, toml, yaml)")
+        raise CatalogError(
+            f"{filename}: unknown catalog extension {suffix or '(none)'} (json, toml, yaml)"
+        )
     return fmt
 
 

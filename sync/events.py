@@ -14,7 +14,7 @@ import msgspec
 
 from sync.catalog import Catalog, Lesson
 from sync.errors import split_validation_error
-from sync.hlc import HLC_PATTERN
+from sync.hlc import HLC_PATTERN, parse_hlc
 
 MAX_SECONDS_PER_EVENT: Final = 24 * 3600
 # Epoch milliseconds between 2000-01-01 and 2200-01-01: anything else is a broken clock.
@@ -41,24 +41,24 @@ class Event(msgspec.Struct, frozen=True):
     tz: Zone = ""
 
 
-class LessonRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LessonRef(msgspec.Struct, frozen=True):
     course: Name
     lesson: Name
 
 
-class LessonOpened(LessonRef, frozen=True, forbid_unknown_fields=True):
+class LessonOpened(LessonRef, frozen=True):
     pass
 
 
-class LessonCompleted(LessonRef, frozen=True, forbid_unknown_fields=True):
+class LessonCompleted(LessonRef, frozen=True):
     pass
 
 
-class LessonUncompleted(LessonRef, frozen=True, forbid_unknown_fields=True):
+class LessonUncompleted(LessonRef, frozen=True):
     pass
 
 
-class LessonProgressed(LessonRef, frozen=True, forbid_unknown_fields=True):
+class LessonProgressed(LessonRef, frozen=True):
     seconds: Seconds = 0
     position: Position | None = None
     from_: Annotated[Position | None, msgspec.Meta()] = msgspec.field(default=None, name="from")
@@ -103,6 +103,9 @@ def check_event(event: Event, catalog: Catalog) -> Body | Rejection:
     body = decode_body(event.type, event.body)
     if isinstance(body, Rejection):
         return body
+    if parse_hlc(event.hlc)[0] > MAX_AT_MS:
+        # Keeps every HLC a device can observe within 13 digits (see sync.hlc).
+        return Rejection("invalid_value", f"hlc {event.hlc} is beyond the year 2200")
     if catalog.course(body.course) is None:
         return Rejection("unknown_course", f"no course {body.course!r} in the catalog")
     lesson = catalog.lesson(body.course, body.lesson)

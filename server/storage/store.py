@@ -22,7 +22,7 @@ import msgspec
 from server.errors import Conflict, DeviceRevoked, NotFound
 from server.storage.engine import Engine, Row, Txn, open_engine
 from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
-from sync.events import Event, Rejection, check_event
+from sync.events import Body, Event, Rejection, check_event
 from sync.fold import UserState, apply_body
 from sync.messages import EventRejection, FeedEntry
 
@@ -120,6 +120,18 @@ def _entry(row: Row) -> FeedEntry:
         device_id=row["device_id"],
         seq=row["seq"],
     )
+
+
+def _checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
+    """Validate ``event`` and encode its body for the feed (msgpack may carry values, such as
+    extension types, that JSON cannot hold: those bodies are rejected, not crashed on)."""
+    verdict = check_event(event, catalog)
+    if isinstance(verdict, Rejection):
+        return verdict, ""
+    try:
+        return verdict, _json.encode(event.body).decode()
+    except (TypeError, msgspec.EncodeError) as err:
+        return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
 
 
 class Store:
@@ -321,7 +333,7 @@ class Store:
                 break
             watermark = event.seq
             head += 1
-            verdict = check_event(event, catalog)
+            verdict, body_json = _checked(event, catalog)
             if isinstance(verdict, Rejection):
                 rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
                 body = {
@@ -360,7 +372,7 @@ class Store:
                     event.at,
                     event.tz,
                     event.type,
-                    _json.encode(event.body).decode(),
+                    body_json,
                     now,
                 )
             )

@@ -186,3 +186,19 @@ async def test_concurrent_merges_of_one_user_never_skip_or_reuse_a_user_seq(
     seqs = [e.user_seq for e in await store.feed_after(user.id, 0, 1000)]
     assert seqs == list(range(1, 161))
     assert (await store.user_state(user.id)).lessons["c1/read"].opened is not None
+
+
+async def test_a_body_that_json_cannot_hold_is_rejected_not_crashed_on(store: Store) -> None:
+    import msgspec
+
+    _user_id, device_id = await learner(store)
+    odd = Event(
+        1,
+        f"{T0:013d}-0000",
+        T0,
+        "lesson.opened",
+        {"course": "c1", "lesson": "read", "extra": msgspec.msgpack.Ext(5, b"x")},
+    )
+    result = await store.merge(device_id, [odd, ev(2)])
+    assert [(r.seq, r.code) for r in result.rejected] == [(1, "invalid_body")]
+    assert result.accepted == 1 and result.acked_seq == 2

@@ -1,0 +1,1 @@
+"""Waymark's terminal UI (Textual), built on ``client/`` only. Arrives with issue 5."""
