@@ -6,6 +6,8 @@ from __future__ import annotations
 import click
 
 from cli.bench import bench
+from cli.demo import demo
+from client.cli import COMMANDS as CLIENT_COMMANDS
 from server.cli import COMMANDS as SERVER_COMMANDS
 
 
@@ -15,7 +17,7 @@ def main() -> None:
     """Waymark: offline-first learner progress."""
 
 
-for _command in [*SERVER_COMMANDS, bench]:
+for _command in [*SERVER_COMMANDS, *CLIENT_COMMANDS, demo, bench]:
     main.add_command(_command)
 
 

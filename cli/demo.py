@@ -1,0 +1,185 @@
+"""``waymark demo``: everything on embedded defaults, in one process.
+
+A temporary SQLite server with the shipped demo catalog and demo learners; then a
+two-device story: Maya's laptop works offline while her phone follows live; the laptop
+reconnects and the phone sees every change at once; both end with the same progress.
+``--script`` plays the story and exits (0 when both devices agree with the server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from client.api import Device
+from client.connection import Backoff, Change
+from server.app import create_app
+from server.cli import _Server, bind
+from server.storage.store import Store
+from sync.catalog import format_for, parse_catalog
+
+DEMO_CATALOG = Path(__file__).parent / "demo_catalog.yaml"
+LEARNERS = (("maya", "maya-demo", "Europe/Berlin"), ("leo", "leo-demo", "America/Sao_Paulo"))
+COURSE = "python-foundations"
+
+
+def _progress_table(title: str, status: dict[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("course / module", "status", "percent"):
+        table.add_column(column)
+    for course in status["courses"]:
+        table.add_row(f"[bold]{course['title']}[/bold]", course["status"], f"{course['percent']}%")
+        for module in course["modules"]:
+            table.add_row(f"  {module['id']}", module["status"], f"{module['percent']}%")
+    return table
+
+
+async def _story(console: Console, url: str, homes: Path) -> bool:
+    say: Callable[[str], None] = lambda text: console.print(text)  # noqa: E731
+    laptop = Device(homes / "maya-laptop", timezone="Europe/Berlin")
+    phone = Device(homes / "maya-phone", timezone="Europe/Berlin")
+    async with laptop, phone:
+        await laptop.login(url, "maya", "maya-demo", "laptop")
+        await phone.login(url, "maya", "maya-demo", "phone")
+        say("[bold]1.[/bold] Maya signs in on her laptop and her phone; the phone follows live.")
+
+        arrived: asyncio.Queue[tuple[float, Change]] = asyncio.Queue()
+        stop = asyncio.Event()
+
+        def on_change(change: Change) -> None:
+            arrived.put_nowait((time.perf_counter(), change))
+
+        follower = asyncio.create_task(
+            phone.follow(on_change, stop=stop, backoff=Backoff(base=0.1, cap=1.0))
+        )
+        lesson: dict[str, Any] = {"course": COURSE}
+        await laptop.record("lesson.opened", lesson | {"lesson": "welcome"})
+        await laptop.sync_once()
+        await asyncio.wait_for(arrived.get(), 30)  # the phone is connected once it sees this
+
+        say("[bold]2.[/bold] The laptop loses its connection. Maya keeps learning offline:")
+        offline: list[tuple[str, dict[str, Any]]] = [
+            ("lesson.opened", {"lesson": "installing-python"}),
+            (
+                "lesson.progressed",
+                {"lesson": "installing-python", "seconds": 200, "from": 0, "to": 200},
+            ),
+            (
+                "lesson.progressed",
+                {"lesson": "installing-python", "seconds": 190, "from": 200, "to": 400},
+            ),
+            ("lesson.progressed", {"lesson": "first-program", "seconds": 150}),
+            ("lesson.completed", {"lesson": "first-program"}),
+        ]
+        for type_, body in offline:
+            await laptop.record(type_, lesson | body)
+            say(f"   recorded [cyan]{type_}[/cyan] {body}")
+        pending = (await laptop.status())["pending"]
+        say(f"   the laptop's journal holds [bold]{pending}[/bold] events waiting to sync")
+
+        say("[bold]3.[/bold] The laptop reconnects and syncs; the phone sees each change live:")
+        sent = time.perf_counter()
+        await laptop.sync_once()
+        for _ in offline:
+            when, change = await asyncio.wait_for(arrived.get(), 30)
+            say(f"   phone ← {change.describe()}  [dim]({(when - sent) * 1000:.0f} ms)[/dim]")
+
+        say("[bold]4.[/bold] On the phone Maya reads the next page; the laptop picks it up.")
+        await phone.record("lesson.opened", lesson | {"lesson": "control-flow"})
+        stop.set()
+        await follower
+        await phone.sync_once()
+        await laptop.sync_once()
+
+        on_laptop, on_phone = await laptop.status(), await phone.status()
+        console.print(_progress_table("Maya's laptop", on_laptop))
+        console.print(_progress_table("Maya's phone", on_phone))
+        token = (await laptop.accounts())[0].token
+        on_server = await asyncio.to_thread(_server_progress, url, token)
+        agree = bool(on_laptop["courses"] == on_phone["courses"] == on_server["courses"])
+        if agree:
+            say("[green]Both devices and the server show the same progress.[/green]")
+        else:
+            say("[red]The devices and the server disagree — this is a bug.[/red]")
+        return agree
+
+
+def _server_progress(url: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/v1/me/progress", headers={"authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+async def _demo(script: bool, console: Console) -> bool:
+    agree = False
+    with tempfile.TemporaryDirectory(prefix="waymark-demo-") as tmp:
+        folder = Path(tmp)
+        db = f"sqlite:///{folder / 'server.db'}"
+        store = Store.for_url(db)
+        await store.open()
+        await store.load_catalog(
+            parse_catalog(DEMO_CATALOG.read_bytes(), format_for(DEMO_CATALOG.name))
+        )
+        for name, password, zone in LEARNERS:
+            await store.create_user(name, password, timezone=zone)
+        await store.close()
+
+        sock = bind("127.0.0.1", 0)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{host}:{port}"
+        ready = asyncio.Event()
+        app = create_app(db, on_ready=lambda _store: ready.set())
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        await ready.wait()
+        console.print(
+            Panel.fit(
+                f"Waymark demo server at [bold]{url}[/bold] (SQLite in {folder})\n"
+                f"catalog: {DEMO_CATALOG.name}; learners: maya / maya-demo, leo / leo-demo",
+                title="waymark demo",
+            )
+        )
+        try:
+            agree = await _story(console, url, folder / "devices")
+            if not script:
+                console.print(
+                    Panel.fit(
+                        "The server keeps running. Try, in another terminal:\n"
+                        f"  export WAYMARK_HOME={folder / 'you'}\n"
+                        f"  waymark login {url} leo --password leo-demo\n"
+                        f"  waymark record lesson.opened course={COURSE} lesson=welcome\n"
+                        "  waymark sync --once && waymark status\n"
+                        "  waymark sync --follow      # live changes from your other devices\n"
+                        "Press Ctrl-C to stop.",
+                        title="your turn",
+                    )
+                )
+                await serving
+        finally:
+            server.should_exit = True
+            await serving
+    return agree
+
+
+@click.command()
+@click.option("--script", is_flag=True, help="Play the two-device story and exit (no input).")
+def demo(script: bool) -> None:
+    """Run Waymark on embedded defaults and show two devices syncing."""
+    console = Console()
+    if not asyncio.run(_demo(script, console)):
+        raise SystemExit(1)

@@ -1,0 +1,264 @@
+"""The device library's front door: one :class:`Device` per journal folder.
+
+::
+
+    async with Device(Path("~/.waymark").expanduser()) as device:
+        await device.login("http://localhost:8000", "alice", "secret", "laptop")
+        await device.record("lesson.opened", {"course": "c1", "lesson": "l1"})
+        await device.sync_once()
+        print(await device.status())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from client import connection
+from client.connection import Backoff, Change, SyncReport
+from client.errors import (
+    AccessDenied,
+    ClientError,
+    LoginFailed,
+    ServerUnreachable,
+    SyncProtocolError,
+    UsageError,
+)
+from client.journal import Account, Journal
+from sync.catalog import catalog_from_builtins
+from sync.errors import CatalogError
+from sync.events import Event
+
+HTTP_TIMEOUT: Final = 15.0
+T = TypeVar("T")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def local_zone() -> str:
+    """The device's IANA time zone: ``$TZ``, else the ``/etc/localtime`` link; "" if unknown."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name and os.path.islink("/etc/localtime"):
+        name = os.path.realpath("/etc/localtime").partition("/zoneinfo/")[2]
+    return name
+
+
+class LoginReply(msgspec.Struct, frozen=True):
+    """``POST /v1/auth/login`` answer."""
+
+    user_id: str
+    device_id: str
+    token: str
+    username: str
+    timezone: str = "UTC"
+    role: str = "learner"
+
+
+class CatalogReply(msgspec.Struct, frozen=True):
+    """``GET /v1/catalog`` answer."""
+
+    version: str
+    catalog: dict[str, Any]
+
+
+class Device:
+    """This device's journal in ``home`` and its learners. Use ``async with Device(home)``.
+
+    ``clock`` returns epoch milliseconds; ``timezone`` is the IANA zone stamped on events
+    (default: the device's, else the learner's).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        timezone: str | None = None,
+    ) -> None:
+        self.home = home
+        self.clock = clock
+        self.timezone = local_zone() if timezone is None else timezone
+        self._journal: Journal | None = None
+
+    async def __aenter__(self) -> Device:
+        self._journal = await Journal.open(self.home)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.journal.close()
+        self._journal = None
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            raise UsageError("open the device first: async with Device(home) as device")
+        return self._journal
+
+    async def login(
+        self,
+        server_url: str,
+        username: str,
+        password: str,
+        device_name: str,
+        *,
+        make_default: bool = False,
+    ) -> Account:
+        """Register this device for ``username`` on the server and cache the catalog.
+
+        Logging in again replaces the learner's previous device here. Raises
+        :class:`LoginFailed` (with the server's problem detail), :class:`ServerUnreachable`
+        and :class:`SyncProtocolError` (an answer this client cannot read).
+        """
+        base = server_url.rstrip("/")
+        await self._settle_previous_login(base, username)
+        status, data = await _http(
+            f"{base}/v1/auth/login",
+            {"username": username, "password": password, "device_name": device_name},
+        )
+        if status not in (200, 201):
+            raise LoginFailed(f"login as {username!r} refused: {_detail(status, data)}")
+        reply = _decode(data, LoginReply, "login")
+        status, data = await _http(f"{base}/v1/catalog", token=reply.token)
+        if status in (401, 403):
+            raise AccessDenied(
+                f"the catalog was refused to the new device: {_detail(status, data)}"
+            )
+        if status != 200:
+            raise SyncProtocolError(f"GET {base}/v1/catalog failed: {_detail(status, data)}")
+        catalog = _decode(data, CatalogReply, "catalog")
+        try:
+            parsed = catalog_from_builtins(catalog.catalog)
+        except CatalogError as err:
+            raise SyncProtocolError(f"the server sent a bad catalog: {err}") from None
+        account = await self.journal.add_account(
+            Account(
+                user_id=reply.user_id,
+                username=reply.username,
+                device_id=reply.device_id,
+                token=reply.token,
+                server_url=base,
+                timezone=reply.timezone,
+                role=reply.role,
+            ),
+            make_default=make_default,
+        )
+        await self.journal.store_catalog(base, catalog.version, parsed)
+        return account
+
+    async def _settle_previous_login(self, base: str, username: str) -> None:
+        """Push a previous login's pending events under their own (device, seq) identity.
+
+        Moving them to the new device unsynced would renumber them, and an event whose ack
+        was lost would then be stored twice. If the old device cannot sync any more (revoked),
+        they move to the new device (see :meth:`Journal.add_account`).
+        """
+        try:
+            previous = await self.journal.account(username)
+        except ClientError:
+            return
+        if previous.server_url == base and await self.journal.pending_count(previous.user_id):
+            with contextlib.suppress(ClientError):
+                await self.sync_once([username])
+
+    async def accounts(self) -> list[Account]:
+        return await self.journal.accounts()
+
+    async def record(self, type: str, body: dict[str, Any], *, user: str | None = None) -> Event:
+        """Durably record one event for ``user`` (default: the only or default learner).
+
+        Raises :class:`BadEventArgs` (nothing written), :class:`NotLoggedIn`,
+        :class:`UnknownUser`.
+        """
+        account = await self.journal.account(user)
+        tz = self.timezone or account.timezone
+        return await self.journal.record(account, type, body, now_ms=self.clock(), tz=tz)
+
+    async def status(self, user: str | None = None) -> dict[str, Any]:
+        """``{"user", "pending", "rejected", "synced_at", "courses"}`` as plain data, courses
+        per :func:`sync.fold.progress_view` over what this device holds."""
+        account = await self.journal.account(user)
+        return {
+            "user": account.username,
+            "user_id": account.user_id,
+            "server": account.server_url,
+            "pending": await self.journal.pending_count(account.user_id),
+            "rejected": msgspec.to_builtins(await self.journal.rejected(account.user_id)),
+            "synced_at": account.synced_at,
+            "courses": msgspec.to_builtins(await self.journal.view(account)),
+        }
+
+    async def sync_once(self, users: Iterable[str] = ()) -> SyncReport:
+        """See :func:`client.connection.sync_once`."""
+        return await connection.sync_once(self.journal, users, now_ms=self.clock())
+
+    async def follow(
+        self,
+        on_change: Callable[[Change], object],
+        *,
+        stop: asyncio.Event,
+        users: Iterable[str] = (),
+        backoff: Backoff | None = None,
+    ) -> None:
+        """See :func:`client.connection.follow`."""
+        await connection.follow(
+            self.journal,
+            on_change,
+            stop=stop,
+            clock=self.clock,
+            backoff=backoff or Backoff(),
+            users=users,
+        )
+
+
+async def _http(url: str, body: object = None, *, token: str = "") -> tuple[int, bytes]:
+    """GET (or POST ``body`` as JSON) in a worker thread; returns ``(status, body)``."""
+    request = urllib.request.Request(url, method="GET" if body is None else "POST")
+    request.add_header("accept", "application/json")
+    if body is not None:
+        request.data = msgspec.json.encode(body)
+        request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+
+    def call() -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.read()
+
+    try:
+        return await asyncio.to_thread(call)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise ServerUnreachable(f"cannot reach {url}: {reason}") from None
+
+
+def _detail(status: int, data: bytes) -> str:
+    """The problem detail of an error answer, else its status."""
+    try:
+        problem = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        problem = None
+    if isinstance(problem, dict) and (problem.get("detail") or problem.get("title")):
+        return str(problem.get("detail") or problem.get("title"))
+    return f"HTTP {status}"
+
+
+def _decode(data: bytes, kind: type[T], what: str) -> T:
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as err:  # ValidationError is a DecodeError too
+        raise SyncProtocolError(f"unexpected {what} answer from the server: {err}") from None

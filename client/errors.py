@@ -1,0 +1,67 @@
+"""Errors of the device library. Every message is one line, fit for a terminal.
+
+::
+
+    ClientError
+     ├── UsageError              the caller misused this library (a bug in the caller)
+     ├── JournalError            the local journal cannot be opened or written
+     ├── NotLoggedIn             no learner is logged in on this device
+     ├── UnknownUser             the named learner is not logged in here, or none is the default
+     ├── BadEventArgs            ``record`` arguments do not make a valid event (nothing written)
+     ├── ServerUnreachable       no connection to the server, or it dropped (retry later)
+     └── ServerRefused           the server answered, but said no
+          ├── LoginFailed        wrong username or password, or another login problem
+          ├── AccessDenied       the server does not know this device's token (close 4401)
+          │    └── DeviceRevoked this device was revoked (close 4403)
+          └── SyncProtocolError  the server sent an error or broke the sync protocol
+"""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """Root of every error raised by ``client``."""
+
+
+class UsageError(ClientError):
+    """The caller used an API of ``client`` the wrong way, e.g. a :class:`Device` not opened."""
+
+
+class JournalError(ClientError):
+    """The journal file cannot be opened (bad ``--home``, disk full, not a database)."""
+
+
+class NotLoggedIn(ClientError):
+    """No learner is logged in on this device; call ``Device.login`` first."""
+
+
+class UnknownUser(ClientError):
+    """The named learner is not logged in here, or several are and none is the default."""
+
+
+class BadEventArgs(ClientError):
+    """An event was refused before it reached the journal; nothing was written."""
+
+
+class ServerUnreachable(ClientError):
+    """The server could not be reached or the connection dropped; worth retrying."""
+
+
+class ServerRefused(ClientError):
+    """The server answered but refused; retrying the same request will not help."""
+
+
+class LoginFailed(ServerRefused):
+    """The server refused a login (the message carries its problem detail)."""
+
+
+class AccessDenied(ServerRefused):
+    """The server does not accept this device's token; log in again."""
+
+
+class DeviceRevoked(AccessDenied):
+    """This device was revoked on the server; log in again to get a new one."""
+
+
+class SyncProtocolError(ServerRefused):
+    """The server sent an ``error`` message or a frame this client cannot read."""

@@ -1,0 +1,499 @@
+"""The device's journal: one SQLite file with the logged-in learners, their events, their
+feeds and the catalog.
+
+Open it with :meth:`Journal.open` (an async context manager), store a login with
+:meth:`Journal.add_account`, then call :meth:`Journal.record` for every learning event.
+``client.connection`` moves data with :meth:`~Journal.pending`, :meth:`~Journal.mark_acked`
+and :meth:`~Journal.apply_feed`; :meth:`~Journal.view` is the learner's progress as the server
+will compute it from the same facts.
+
+Durability: WAL with ``synchronous=FULL`` and one commit per recorded event. Writers take
+``BEGIN IMMEDIATE``, so two processes (``waymark record`` while ``waymark sync --follow``
+runs) never hand out the same seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+import msgspec
+
+from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
+from sync.catalog import Catalog
+from sync.events import Event, Rejection, check_event, decode_body
+from sync.fold import CourseView, Fact, fold, progress_view
+from sync.hlc import ZERO, HybridClock
+from sync.messages import EventRejection, FeedEntry
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    user_id    TEXT PRIMARY KEY,
+    username   TEXT NOT NULL,
+    device_id  TEXT NOT NULL UNIQUE,
+    token      TEXT NOT NULL,
+    server_url TEXT NOT NULL,
+    timezone   TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    cursor     INTEGER NOT NULL DEFAULT 0,  -- highest user_seq of the feed held here
+    acked_seq  INTEGER NOT NULL DEFAULT 0,  -- highest seq the server holds (its watermark)
+    next_seq   INTEGER NOT NULL DEFAULT 1,
+    synced_at  INTEGER,
+    is_default INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    device_id     TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    user_id       TEXT NOT NULL,
+    hlc           TEXT NOT NULL,
+    at            INTEGER NOT NULL,
+    tz            TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'acked', 'rejected')),
+    reject_code   TEXT,
+    reject_reason TEXT,
+    PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, status);
+CREATE TABLE IF NOT EXISTS feed (
+    user_id   TEXT NOT NULL,
+    user_seq  INTEGER NOT NULL,
+    origin    TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    hlc       TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    tz        TEXT NOT NULL,
+    device_id TEXT,
+    seq       INTEGER,
+    PRIMARY KEY (user_id, user_seq)
+);
+CREATE INDEX IF NOT EXISTS feed_by_event ON feed (device_id, seq);
+CREATE TABLE IF NOT EXISTS catalog (
+    server_url TEXT PRIMARY KEY,
+    version    TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+BATCH = 200
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """A learner logged in on this device: one server-side device (``device_id``, ``token``)."""
+
+    user_id: str
+    username: str
+    device_id: str
+    token: str
+    server_url: str
+    timezone: str = "UTC"
+    role: str = "learner"
+    cursor: int = 0
+    acked_seq: int = 0
+    next_seq: int = 1
+    synced_at: int | None = None
+    is_default: bool = False
+
+
+class RejectedEvent(msgspec.Struct, frozen=True):
+    """An own event the server refused for good."""
+
+    seq: int
+    type: str
+    code: str
+    reason: str
+
+
+class _RejectedBody(msgspec.Struct, frozen=True):
+    """Body of a server-origin ``event.rejected`` feed entry (spec flow step 6)."""
+
+    device_id: str
+    seq: int
+    code: str = ""
+    reason: str = ""
+
+
+_FIELDS = ", ".join(Account.__struct_fields__)
+_json = msgspec.json.Encoder()
+
+
+class Journal:
+    """An open journal. Create it with ``async with await Journal.open(home) as journal``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.path = path
+        self._db = db
+        self._lock = asyncio.Lock()  # one connection: its transactions must not interleave
+        self._watchers: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
+
+    @classmethod
+    async def open(cls, home: Path) -> Journal:
+        """Open (creating if needed) ``home/journal.db``; raises :class:`JournalError`."""
+        path = home / "journal.db"
+        try:
+            await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise JournalError(f"cannot open the journal {path}: {err}") from None
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            (version,) = await _one(db, "PRAGMA user_version")
+            if version <= SCHEMA_VERSION:
+                await db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+                return cls(db, path)
+            problem = f"written by a newer waymark (schema {version})"
+        except sqlite3.Error as err:
+            problem = str(err)
+        await db.close()
+        raise JournalError(f"cannot open the journal {path}: {problem}")
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Journal:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def _txn(
+        self, mode: Literal["IMMEDIATE", "DEFERRED"] = "IMMEDIATE"
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                await self._db.execute(f"BEGIN {mode}")
+                try:
+                    yield self._db
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise JournalError(f"journal {self.path}: {err}") from err
+
+    def watch(self) -> asyncio.Event:
+        """An event set after every later :meth:`record` in this process (others: poll)."""
+        event = asyncio.Event()
+        self._watchers.add(event)
+        return event
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def add_account(self, account: Account, *, make_default: bool = False) -> Account:
+        """Store a fresh login, replacing the learner's previous one on this device.
+
+        The first learner is the default. If the server gave a new ``device_id``, events it
+        never acknowledged move to the new device with seqs renumbered from 1, so they are
+        still pushed. (Only if an ack was lost just before the old device was cut off could
+        the server hold one twice.)
+        """
+        async with self._txn() as db:
+            old = await _account_txn(db, "user_id = ?", account.user_id)
+            (count,) = await _one(db, "SELECT COUNT(*) FROM accounts")
+            if make_default:
+                await db.execute("UPDATE accounts SET is_default = 0")
+            fresh = msgspec.structs.replace(
+                account,
+                is_default=make_default or count == 0 or (old is not None and old.is_default),
+            )
+            if old is not None and old.device_id == account.device_id:
+                fresh = msgspec.structs.replace(
+                    fresh, cursor=old.cursor, acked_seq=old.acked_seq, next_seq=old.next_seq
+                )
+            elif old is not None:
+                moved = await _move_pending_txn(db, old.device_id, account.device_id)
+                fresh = msgspec.structs.replace(
+                    fresh, cursor=old.cursor, acked_seq=0, next_seq=moved + 1
+                )
+            values = msgspec.structs.astuple(fresh)
+            await db.execute(
+                f"INSERT OR REPLACE INTO accounts ({_FIELDS}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+        return fresh
+
+    async def accounts(self) -> list[Account]:
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall(f"SELECT {_FIELDS} FROM accounts ORDER BY username")
+        return [msgspec.convert(dict(row), Account, strict=False) for row in rows]
+
+    async def account(self, username: str | None = None) -> Account:
+        """The learner named ``username``, or else the only or default one.
+
+        Raises :class:`NotLoggedIn` or :class:`UnknownUser`.
+        """
+        accounts = await self.choose()
+        names = ", ".join(a.username for a in accounts)
+        if username is None:
+            chosen = accounts if len(accounts) == 1 else [a for a in accounts if a.is_default]
+            if not chosen:
+                raise UnknownUser(f"several learners are logged in ({names}): name one with --user")
+            return chosen[0]
+        for account in accounts:
+            if account.username == username:
+                return account
+        raise UnknownUser(f"{username!r} is not logged in on this device (logged in: {names})")
+
+    async def choose(self, usernames: Iterable[str] = ()) -> list[Account]:
+        """The named learners, or every one logged in; raises NotLoggedIn or UnknownUser."""
+        names = list(usernames)
+        if names:
+            return [await self.account(name) for name in names]
+        accounts = await self.accounts()
+        if not accounts:
+            raise NotLoggedIn("no learner is logged in on this device (waymark login SERVER NAME)")
+        return accounts
+
+    async def set_synced(self, user_ids: Iterable[str], now_ms: int) -> None:
+        async with self._txn() as db:
+            await db.executemany(
+                "UPDATE accounts SET synced_at = ? WHERE user_id = ?",
+                [(now_ms, user_id) for user_id in user_ids],
+            )
+
+    # -- catalog --------------------------------------------------------------------------
+
+    async def catalog(self, server_url: str) -> tuple[str, Catalog] | None:
+        """The cached ``(version, catalog)`` of ``server_url``, or None before the first one."""
+        async with self._txn("DEFERRED") as db:
+            row = await _one(
+                db, "SELECT version, body FROM catalog WHERE server_url = ?", server_url
+            )
+        if row is None:
+            return None
+        return row[0], msgspec.json.decode(row[1], type=Catalog)
+
+    async def store_catalog(self, server_url: str, version: str, catalog: Catalog) -> None:
+        async with self._txn() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO catalog VALUES (?, ?, ?)",
+                (server_url, version, _json.encode(catalog).decode()),
+            )
+
+    # -- own events -----------------------------------------------------------------------
+
+    async def record(
+        self, account: Account, type: str, body: dict[str, Any], *, now_ms: int, tz: str
+    ) -> Event:
+        """Validate and durably append one event; returns it with its seq and HLC.
+
+        Known types are checked against the cached catalog (only their schema before the
+        first catalog); unknown types are kept for the server to judge. Raises
+        :class:`BadEventArgs` (nothing written) or :class:`UnknownUser`.
+        """
+        event = Event(seq=1, hlc=ZERO, at=now_ms, type=type, body=body, tz=tz)
+        try:
+            msgspec.convert(msgspec.to_builtins(event), Event)
+        except (msgspec.ValidationError, TypeError) as err:
+            raise BadEventArgs(f"{type}: {err}") from None
+        cached = await self.catalog(account.server_url)
+        verdict = check_event(event, cached[1]) if cached else decode_body(type, body)
+        if isinstance(verdict, Rejection) and verdict.code != "unknown_type":
+            raise BadEventArgs(verdict.reason)
+        async with self._txn() as db:
+            row = await _one(
+                db, "SELECT device_id, next_seq FROM accounts WHERE user_id = ?", account.user_id
+            )
+            if row is None:
+                raise UnknownUser(f"{account.username!r} is no longer logged in on this device")
+            device_id, seq = row
+            hlc = HybridClock(await _meta_txn(db, "hlc", ZERO)).tick(now_ms)
+            event = msgspec.structs.replace(event, seq=seq, hlc=hlc)
+            await db.execute(
+                "INSERT INTO events (device_id, seq, user_id, hlc, at, tz, type, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (device_id, seq, account.user_id, hlc, now_ms, tz, type, _encode(body)),
+            )
+            await db.execute(
+                "UPDATE accounts SET next_seq = ? WHERE user_id = ?", (seq + 1, account.user_id)
+            )
+            await _set_meta_txn(db, "hlc", hlc)
+        for watcher in self._watchers:
+            watcher.set()
+        return event
+
+    async def pending(self, device_id: str, after_seq: int, limit: int = BATCH) -> list[Event]:
+        """Up to ``limit`` events of ``device_id`` with seq above ``after_seq``, in order."""
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall(
+                "SELECT seq, hlc, at, type, body, tz FROM events "
+                "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (device_id, after_seq, limit),
+            )
+        return [Event(r[0], r[1], r[2], r[3], msgspec.json.decode(r[4]), r[5]) for r in rows]
+
+    async def mark_acked(
+        self, device_id: str, upto_seq: int, rejected: Iterable[EventRejection] = ()
+    ) -> None:
+        """Record the server's watermark for ``device_id`` (from a welcome or an ack)."""
+        async with self._txn() as db:
+            await db.execute(
+                "UPDATE events SET status = 'acked' "
+                "WHERE device_id = ? AND seq <= ? AND status = 'pending'",
+                (device_id, upto_seq),
+            )
+            # A server restored from a backup holds less than it once acked: those events
+            # are pending again and get pushed from upto_seq + 1.
+            await db.execute(
+                "UPDATE events SET status = 'pending' "
+                "WHERE device_id = ? AND seq > ? AND status = 'acked'",
+                (device_id, upto_seq),
+            )
+            # A journal restored from a backup must not reuse seqs the server already holds.
+            await db.execute(
+                "UPDATE accounts SET acked_seq = ?1, next_seq = MAX(next_seq, ?1 + 1) "
+                "WHERE device_id = ?2",
+                (upto_seq, device_id),
+            )
+            for rejection in rejected:
+                await _mark_rejected_txn(
+                    db, device_id, rejection.seq, rejection.code, rejection.reason
+                )
+
+    async def pending_count(self, user_id: str) -> int:
+        async with self._txn("DEFERRED") as db:
+            (count,) = await _one(
+                db, "SELECT COUNT(*) FROM events WHERE user_id = ? AND status = 'pending'", user_id
+            )
+        return int(count)
+
+    async def rejected(self, user_id: str) -> list[RejectedEvent]:
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall(
+                "SELECT seq, type, reject_code, reject_reason FROM events "
+                "WHERE user_id = ? AND status = 'rejected' ORDER BY device_id, seq",
+                (user_id,),
+            )
+        return [RejectedEvent(*row) for row in rows]
+
+    # -- feed and view --------------------------------------------------------------------
+
+    async def apply_feed(
+        self, user_id: str, entries: list[FeedEntry], *, now_ms: int
+    ) -> list[FeedEntry]:
+        """Store feed entries (idempotent), advance the cursor, return the ones new here.
+
+        The clock observes every new entry's HLC; ``event.rejected`` entries mark the own
+        event they name as rejected.
+        """
+        if not entries:
+            return []
+        async with self._txn() as db:
+            seqs = [e.user_seq for e in entries]
+            held = await db.execute_fetchall(
+                "SELECT user_seq FROM feed WHERE user_id = ? AND user_seq BETWEEN ? AND ?",
+                (user_id, min(seqs), max(seqs)),
+            )
+            seen = {row[0] for row in held}
+            new = []
+            for entry in entries:
+                if entry.user_seq not in seen:
+                    seen.add(entry.user_seq)
+                    new.append(entry)
+            await db.executemany(
+                "INSERT INTO feed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(user_id, *_feed_row(e)) for e in new],
+            )
+            clock = HybridClock(await _meta_txn(db, "hlc", ZERO))
+            for entry in new:
+                clock.observe(entry.hlc, now_ms)
+                if entry.origin == "server" and entry.type == "event.rejected":
+                    await _apply_rejection_txn(db, entry.body)
+            await _set_meta_txn(db, "hlc", clock.last)
+            await db.execute(
+                "UPDATE accounts SET cursor = MAX(cursor, ?) WHERE user_id = ?",
+                (max(seqs), user_id),
+            )
+        return new
+
+    async def view(self, account: Account) -> list[CourseView]:
+        """Progress per catalog course: fold(device entries of the feed union own events not yet
+        in it and not rejected). Empty until a catalog is cached."""
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall(
+                "SELECT device_id, seq, hlc, at, type, body FROM feed "
+                "WHERE user_id = ?1 AND origin = 'device' "
+                "UNION ALL "
+                "SELECT device_id, seq, hlc, at, type, body FROM events AS e "
+                "WHERE user_id = ?1 AND status != 'rejected' AND NOT EXISTS "
+                "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)",
+                (account.user_id,),
+            )
+        cached = await self.catalog(account.server_url)
+        if cached is None:
+            return []
+        facts = [Fact(r[0], r[1], r[2], r[3], r[4], msgspec.json.decode(r[5])) for r in rows]
+        return progress_view(fold(facts), cached[1])
+
+
+def _encode(body: dict[str, Any]) -> str:
+    return _json.encode(body).decode()
+
+
+def _feed_row(e: FeedEntry) -> tuple[object, ...]:
+    return (e.user_seq, e.origin, e.type, _encode(e.body), e.hlc, e.at, e.tz, e.device_id, e.seq)
+
+
+async def _one(db: aiosqlite.Connection, sql: str, *params: object) -> Any:
+    async with db.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _account_txn(db: aiosqlite.Connection, where: str, *params: object) -> Account | None:
+    row = await _one(db, f"SELECT {_FIELDS} FROM accounts WHERE {where}", *params)
+    return None if row is None else msgspec.convert(dict(row), Account, strict=False)
+
+
+async def _meta_txn(db: aiosqlite.Connection, key: str, default: str) -> str:
+    row = await _one(db, "SELECT value FROM meta WHERE key = ?", key)
+    return default if row is None else str(row[0])
+
+
+async def _set_meta_txn(db: aiosqlite.Connection, key: str, value: str) -> None:
+    await db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+async def _move_pending_txn(db: aiosqlite.Connection, old: str, new: str) -> int:
+    # Pending events are a suffix of the old device's seqs: renumber them 1..n.
+    (first, count) = await _one(
+        db, "SELECT MIN(seq), COUNT(*) FROM events WHERE device_id = ? AND status = 'pending'", old
+    )
+    await db.execute(
+        "UPDATE events SET device_id = ?, seq = seq - ? + 1 "
+        "WHERE device_id = ? AND status = 'pending'",
+        (new, first or 0, old),
+    )
+    return int(count)
+
+
+async def _mark_rejected_txn(
+    db: aiosqlite.Connection, device_id: str, seq: int, code: str, reason: str
+) -> None:
+    await db.execute(
+        "UPDATE events SET status = 'rejected', reject_code = ?, reject_reason = ? "
+        "WHERE device_id = ? AND seq = ?",
+        (code, reason, device_id, seq),
+    )
+
+
+async def _apply_rejection_txn(db: aiosqlite.Connection, body: dict[str, Any]) -> None:
+    try:
+        rejected = msgspec.convert(body, _RejectedBody)
+    except msgspec.ValidationError:
+        return  # a newer server's shape: the ack's rejection list still marks the event
+    await _mark_rejected_txn(db, rejected.device_id, rejected.seq, rejected.code, rejected.reason)

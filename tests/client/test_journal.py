@@ -1,0 +1,258 @@
+"""The journal: durable, gap-free recording, local validation, and the folded view."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
+from client.journal import Journal
+from sync.fold import CourseView, LessonView
+from sync.hlc import parse_hlc
+from sync.messages import EventRejection
+from tests.client.conftest import CATALOG, T0, account, entry
+
+READ = {"course": "c1", "lesson": "read"}
+VIDEO = {"course": "c1", "lesson": "video"}
+
+
+def lesson(view: list[CourseView], lesson_id: str) -> LessonView:
+    return next(x for x in view[0].modules[0].lessons if x.id == lesson_id)
+
+
+async def test_recorded_events_survive_reopening_with_gap_free_seqs(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path) as journal:
+        alice = await journal.add_account(account("alice"))
+        for i in range(3):
+            await journal.record(alice, "lesson.opened", READ, now_ms=T0 + i, tz="UTC")
+    async with await Journal.open(tmp_path) as journal:
+        alice = await journal.account("alice")
+        # The wall clock went back: the persisted HLC still moves forward.
+        await journal.record(alice, "lesson.completed", READ, now_ms=T0 - 5, tz="UTC")
+        events = await journal.pending("d-alice", 0)
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.type for e in events][-1] == "lesson.completed"
+    hlcs = [e.hlc for e in events]
+    assert hlcs == sorted(hlcs) and len(set(hlcs)) == 4
+
+
+async def test_a_recorded_event_is_committed_before_record_returns(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path) as journal:
+        alice = await journal.add_account(account("alice"))
+        await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="Europe/Paris")
+        other = sqlite3.connect(tmp_path / "journal.db")
+        try:
+            rows = other.execute("SELECT device_id, seq, tz, status FROM events").fetchall()
+            (mode,) = other.execute("PRAGMA journal_mode").fetchone()
+        finally:
+            other.close()
+    assert rows == [("d-alice", 1, "Europe/Paris", "pending")]
+    assert mode == "wal"
+
+
+async def test_two_learners_on_one_device_have_separate_seq_streams(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    bob = await journal.add_account(account("bob"))
+    for who in (alice, bob, alice, alice, bob):
+        await journal.record(who, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    assert [e.seq for e in await journal.pending("d-alice", 0)] == [1, 2, 3]
+    assert [e.seq for e in await journal.pending("d-bob", 0)] == [1, 2]
+    assert [e.seq for e in await journal.pending("d-alice", 1, limit=1)] == [2]
+
+
+async def test_record_refuses_what_the_cached_catalog_rejects_and_writes_nothing(
+    journal: Journal,
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    bad = [
+        ("lesson.opened", {"course": "c1", "lesson": "nope"}, "no lesson 'nope' in course 'c1'"),
+        ("lesson.opened", {"course": "c9", "lesson": "read"}, "no course 'c9'"),
+        ("lesson.opened", {"course": "c1"}, "missing required field `lesson`"),
+        ("lesson.progressed", {**VIDEO, "position": 999}, "past the lesson's duration"),
+        ("lesson.progressed", {**VIDEO, "seconds": -1}, "Expected `int` >= 0"),
+    ]
+    for type_, body, message in bad:
+        with pytest.raises(BadEventArgs, match=message) as caught:
+            await journal.record(alice, type_, body, now_ms=T0, tz="UTC")
+        assert "\n" not in str(caught.value)
+    assert await journal.pending("d-alice", 0) == []
+    assert (await journal.account()).next_seq == 1
+
+
+async def test_record_without_a_catalog_checks_only_the_schema(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    with pytest.raises(BadEventArgs, match="missing required field `course`"):
+        await journal.record(alice, "lesson.completed", {"lesson": "x"}, now_ms=T0, tz="UTC")
+    kept = await journal.record(
+        alice, "lesson.completed", {"course": "zz", "lesson": "x"}, now_ms=T0, tz="UTC"
+    )
+    assert kept.seq == 1
+
+
+async def test_record_keeps_unknown_event_types_for_the_server_to_judge(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    kept = await journal.record(alice, "quiz.submitted", {"quiz": "q1"}, now_ms=T0, tz="UTC")
+    assert (kept.seq, kept.type) == (1, "quiz.submitted")
+    assert await journal.pending_count(alice.user_id) == 1
+
+
+async def test_record_refuses_a_clock_outside_the_plausible_range(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    with pytest.raises(BadEventArgs, match=r"\$.at"):
+        await journal.record(alice, "lesson.opened", READ, now_ms=0, tz="UTC")
+
+
+async def test_clock_stays_ahead_of_every_feed_entry_it_has_seen(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    ahead = entry(1, hlc=f"{T0 + 60_000:013d}-0007")
+    await journal.apply_feed(alice.user_id, [ahead], now_ms=T0)
+    event = await journal.record(alice, "lesson.uncompleted", READ, now_ms=T0, tz="UTC")
+    assert event.hlc > ahead.hlc
+    assert parse_hlc(event.hlc)[0] == T0 + 60_000
+
+
+async def test_view_counts_an_own_event_once_when_the_feed_echoes_it(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    mine = await journal.record(
+        alice, "lesson.progressed", {**VIDEO, "seconds": 30}, now_ms=T0, tz="UTC"
+    )
+    echo = entry(
+        1, "lesson.progressed", body=mine.body, hlc=mine.hlc, device_id="d-alice", seq=mine.seq
+    )
+    phone = entry(2, "lesson.progressed", body={**VIDEO, "seconds": 12})
+    await journal.apply_feed(alice.user_id, [echo, phone], now_ms=T0)
+    await journal.mark_acked("d-alice", 1)
+    video = lesson(await journal.view(alice), "video")
+    assert video.seconds == 42
+    assert video.status == "in_progress"
+
+
+async def test_view_includes_own_pending_events(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    await journal.record(alice, "lesson.completed", READ, now_ms=T0, tz="UTC")
+    view = await journal.view(alice)
+    assert lesson(view, "read").status == "completed"
+    assert (view[0].percent, view[0].modules[0].status) == (50, "in_progress")
+
+
+async def test_a_rejected_feed_entry_marks_the_event_and_drops_it_from_the_view(
+    journal: Journal,
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    await journal.record(alice, "lesson.completed", READ, now_ms=T0, tz="UTC")
+    await journal.mark_acked("d-alice", 1)
+    verdict = {"device_id": "d-alice", "seq": 1, "type": "lesson.completed"}
+    verdict |= {"code": "invalid_value", "reason": "not allowed"}
+    rejected = entry(1, "event.rejected", origin="server", body=verdict, device_id=None, seq=None)
+    await journal.apply_feed(alice.user_id, [rejected], now_ms=T0)
+    assert lesson(await journal.view(alice), "read").status == "not_started"
+    [event] = await journal.rejected(alice.user_id)
+    assert (event.seq, event.type, event.code, event.reason) == (
+        1,
+        "lesson.completed",
+        "invalid_value",
+        "not allowed",
+    )
+
+
+async def test_an_ack_with_rejections_marks_those_events_only(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    for _ in range(3):
+        await journal.record(alice, "x.unknown", {}, now_ms=T0, tz="UTC")
+    await journal.mark_acked("d-alice", 2, [EventRejection(2, "unknown_type", "no such type")])
+    assert [(r.seq, r.code) for r in await journal.rejected(alice.user_id)] == [(2, "unknown_type")]
+    assert await journal.pending_count(alice.user_id) == 1
+    assert (await journal.account()).acked_seq == 2
+
+
+async def test_apply_feed_is_idempotent_and_returns_only_new_entries(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    assert len(await journal.apply_feed(alice.user_id, [entry(1), entry(2)], now_ms=T0)) == 2
+    again = await journal.apply_feed(alice.user_id, [entry(2), entry(3)], now_ms=T0)
+    assert [e.user_seq for e in again] == [3]
+    assert (await journal.account()).cursor == 3
+
+
+async def test_a_server_holding_more_than_the_journal_moves_next_seq_past_it(
+    journal: Journal,
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.mark_acked("d-alice", 7)  # e.g. the journal was restored from a backup
+    event = await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    assert event.seq == 8
+
+
+async def test_a_server_holding_less_than_it_acked_gets_those_events_again(
+    journal: Journal,
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    for _ in range(3):
+        await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    await journal.mark_acked("d-alice", 3)
+    await journal.mark_acked("d-alice", 1)  # e.g. the server was restored from a backup
+    assert await journal.pending_count(alice.user_id) == 2
+
+
+async def test_logging_in_again_moves_unacked_events_to_the_new_device(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    for _ in range(3):
+        await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    await journal.mark_acked("d-alice", 1)
+    await journal.apply_feed(alice.user_id, [entry(1), entry(2)], now_ms=T0)
+    again = await journal.add_account(account("alice", device_id="d-alice-2"))
+    assert (again.next_seq, again.acked_seq, again.cursor) == (3, 0, 2)
+    assert [e.seq for e in await journal.pending("d-alice-2", 0)] == [1, 2]
+    assert [e.seq for e in await journal.pending("d-alice", 0)] == [1]
+
+
+async def test_choosing_a_learner(journal: Journal) -> None:
+    with pytest.raises(NotLoggedIn, match="waymark login"):
+        await journal.account()
+    await journal.add_account(account("alice"))
+    await journal.add_account(account("bob"))
+    assert (await journal.account()).username == "alice"  # the first login is the default
+    assert (await journal.account("bob")).username == "bob"
+    with pytest.raises(UnknownUser, match=r"'carol' is not logged in .*alice, bob"):
+        await journal.account("carol")
+    await journal.add_account(account("carol"), make_default=True)
+    assert (await journal.account()).username == "carol"
+    assert [a.username for a in await journal.choose(["bob"])] == ["bob"]
+
+
+async def test_several_learners_and_no_default_need_a_name(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path) as journal:
+        await journal.add_account(account("alice"))
+        await journal.add_account(account("bob"))
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        db.execute("UPDATE accounts SET is_default = 0")
+    db.close()
+    async with await Journal.open(tmp_path) as journal:
+        with pytest.raises(UnknownUser, match=r"several learners .*alice, bob"):
+            await journal.account()
+
+
+async def test_a_home_that_is_a_file_is_a_journal_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(JournalError, match="cannot open the journal"):
+        await Journal.open(tmp_path / "file")
+
+
+async def test_a_journal_that_is_not_a_database_is_a_journal_error(tmp_path: Path) -> None:
+    (tmp_path / "journal.db").write_bytes(b"x" * 4096)
+    with pytest.raises(JournalError, match="not a database"):
+        await Journal.open(tmp_path)
+
+
+async def test_a_journal_from_a_newer_waymark_is_refused(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "journal.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(JournalError, match=r"newer waymark \(schema 99\)"):
+        await Journal.open(tmp_path)

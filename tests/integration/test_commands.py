@@ -1,0 +1,72 @@
+"""The composite commands through the real command line: ``demo --script`` and ``bench``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import PG_URL, require_pg, waymark
+
+
+def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
+    result = waymark("demo", "--script")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "waiting to sync" in out and "phone ← maya: lesson.completed" in out
+    assert "Both devices and the server show the same progress" in out
+
+
+def test_bench_reports_end_to_end_and_raw_rates_and_their_ratio(
+    request: pytest.FixtureRequest,
+) -> None:
+    require_pg(request)
+    result = waymark(
+        "bench", "--db", PG_URL, "--events", "400", "--devices", "2", "--batch", "50", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["events"] == 400
+    assert figures["e2e_events_per_second"] > 0 and figures["raw_events_per_second"] > 0
+    assert figures["ratio"] == pytest.approx(
+        figures["e2e_events_per_second"] / figures["raw_events_per_second"]
+    )
+
+
+def test_bench_refuses_a_database_it_cannot_measure() -> None:
+    result = waymark("bench", "--db", "sqlite:///x.db")
+    assert result.returncode == 2 and "postgresql" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("serve", "--port", "99999"), "99999"),
+        (
+            ("admin", "--db", "mysql://x", "user", "add", "a", "--password", "p"),
+            "unsupported database URL",
+        ),
+        (("admin", "catalog", "load", "/nonexistent.yaml"), "No such file"),
+        (("admin", "user", "add", "x", "--password", "p", "--role", "king"), "king"),
+    ],
+)
+def test_bad_command_line_arguments_get_one_line_and_no_traceback(
+    args: tuple[str, ...], needle: str
+) -> None:
+    result = waymark(*args)
+    assert result.returncode != 0
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_malformed_catalog_is_refused_whole_with_its_location(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "courses:\n  - id: c1\n    modules:\n      - id: m1\n        lessons:\n"
+        "          - {id: l1, completion: 'watched:150', duration: 10}\n"
+    )
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    result = waymark("admin", "--db", db, "catalog", "load", str(bad))
+    assert result.returncode == 1
+    assert "$.courses[0].modules[0].lessons[0]" in result.stderr and "watched" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
