@@ -137,9 +137,9 @@ def waymark(
     )
 
 
-def launch_server(db: str, *, catalog: Path | None = CATALOG) -> RunningServer:
-    """Start ``waymark serve --port 0`` on ``db``; returns once it prints its address."""
-    args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", "0"]
+def launch_server(db: str, *, catalog: Path | None = CATALOG, port: int = 0) -> RunningServer:
+    """Start ``waymark serve`` on ``db``; returns once it prints its address."""
+    args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", str(port)]
     if catalog is not None:
         args += ["--catalog", str(catalog)]
     proc = subprocess.Popen(
@@ -162,8 +162,8 @@ def start_server() -> Iterator[Callable[..., RunningServer]]:
     """A function starting servers that are all stopped at the end of the test."""
     started: list[RunningServer] = []
 
-    def start(db: str, *, catalog: Path | None = CATALOG) -> RunningServer:
-        server = launch_server(db, catalog=catalog)
+    def start(db: str, *, catalog: Path | None = CATALOG, port: int = 0) -> RunningServer:
+        server = launch_server(db, catalog=catalog, port=port)
         started.append(server)
         return server
 
