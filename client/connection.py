@@ -327,7 +327,14 @@ class _Link:
                 raise SyncProtocolError(f"welcome for a device not signed in: {accepted.device_id}")
             self.devices[accepted.device_id] = self.users[accepted.user_id] = account
             self.acked[accepted.device_id] = accepted.acked_seq
-            self.cursor[accepted.user_id] = account.cursor
+            cursor = account.cursor
+            if cursor > accepted.feed_head:
+                # The server was restored from a backup: what this device holds of the feed
+                # may differ from the server's anywhere, so read it all again.
+                await self.journal.truncate_feed(accepted.user_id, 0)
+                await self._send(self.session.pull(accepted.user_id, 0))
+                cursor = 0
+            self.cursor[accepted.user_id] = cursor
             self.head[accepted.user_id] = accepted.feed_head
             await self.journal.mark_acked(accepted.device_id, accepted.acked_seq)
 

@@ -27,7 +27,7 @@ import msgspec
 
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
-from sync.events import Event, Rejection, check_event, decode_body
+from sync.events import Event, Rejection, check_envelope, check_event, decode_body
 from sync.fold import CourseView, Fact, fold, progress_view
 from sync.hlc import ZERO, HybridClock
 from sync.messages import EventRejection, FeedEntry
@@ -301,6 +301,9 @@ class Journal:
             msgspec.convert(msgspec.to_builtins(event), Event)
         except (msgspec.ValidationError, TypeError) as err:
             raise BadEventArgs(f"{type}: {err}") from None
+        envelope = check_envelope(event)  # e.g. a device clock outside 2000-2200
+        if envelope is not None:
+            raise BadEventArgs(f"{type}: {envelope.reason}")
         cached = await self.catalog(account.server_url)
         verdict = check_event(event, cached[1]) if cached else decode_body(type, body)
         if isinstance(verdict, Rejection) and verdict.code != "unknown_type":
@@ -388,8 +391,8 @@ class Journal:
     ) -> list[FeedEntry]:
         """Store feed entries (idempotent), advance the cursor, return the ones new here.
 
-        The clock observes every new entry's HLC; ``event.rejected`` entries mark the own
-        event they name as rejected.
+        The clock observes the HLC of every new device entry; ``event.rejected`` entries mark
+        the own event they name as rejected.
         """
         if not entries:
             return []
@@ -411,7 +414,8 @@ class Journal:
             )
             clock = HybridClock(await _meta_txn(db, "hlc", ZERO))
             for entry in new:
-                clock.observe(entry.hlc, now_ms)
+                if entry.origin == "device":  # HLCs order facts; decisions don't move clocks
+                    clock.observe(entry.hlc, now_ms)
                 if entry.origin == "server" and entry.type == "event.rejected":
                     await _apply_rejection_txn(db, entry.body)
             await _set_meta_txn(db, "hlc", clock.last)
@@ -420,6 +424,15 @@ class Journal:
                 (max(seqs), user_id),
             )
         return new
+
+    async def truncate_feed(self, user_id: str, head: int) -> None:
+        """Forget feed entries past ``head`` (after a server restore, 0: all of them); the
+        server sends them again, and own events it no longer holds are pending again."""
+        async with self._txn() as db:
+            await db.execute("DELETE FROM feed WHERE user_id = ? AND user_seq > ?", (user_id, head))
+            await db.execute(
+                "UPDATE accounts SET cursor = MIN(cursor, ?) WHERE user_id = ?", (head, user_id)
+            )
 
     async def view(self, account: Account) -> list[CourseView]:
         """Progress per catalog course: fold(device entries of the feed union own events not yet

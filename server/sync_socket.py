@@ -130,7 +130,10 @@ class SyncConnection:
                     user.role,
                 )
             )
-            cursors[user.id] = min(cursors.get(user.id, account.cursor), account.cursor)
+            # A cursor past the head means the server was restored from a backup: the
+            # device drops what it holds beyond the head (see the welcome in protocol.md).
+            cursor = min(account.cursor, user.feed_head)
+            cursors[user.id] = min(cursors.get(user.id, cursor), cursor)
         if not accounts:
             revoked = [r for r in refused if r.code == "device_revoked"]
             first = (revoked or refused)[0]
@@ -227,7 +230,9 @@ class SyncConnection:
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await self.socket.close(code=code, reason=reason[:120])
+            # A close frame holds at most 123 bytes of reason.
+            short = reason.encode()[:120].decode(errors="ignore")
+            await self.socket.close(code=code, reason=short)
 
 
 @websocket("/v1/sync")

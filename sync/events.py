@@ -14,7 +14,7 @@ import msgspec
 
 from sync.catalog import Catalog, Lesson
 from sync.errors import split_validation_error
-from sync.hlc import HLC_PATTERN, parse_hlc
+from sync.hlc import HLC_PATTERN, ZERO, parse_hlc
 
 MAX_SECONDS_PER_EVENT: Final = 24 * 3600
 # Epoch milliseconds between 2000-01-01 and 2200-01-01: anything else is a broken clock.
@@ -31,14 +31,18 @@ Position = Annotated[int, msgspec.Meta(ge=0, le=7 * 86400)]
 
 
 class Event(msgspec.Struct, frozen=True):
-    """One fact recorded on a device. ``(device_id, seq)`` is its identity."""
+    """One fact recorded on a device. ``(device_id, seq)`` is its identity.
+
+    Only ``seq`` is strict on the wire: a malformed ``hlc``, ``at`` or ``tz`` rejects that
+    one event (:func:`check_envelope`) instead of making every retry of the push fail.
+    """
 
     seq: Seq
-    hlc: Hlc
-    at: AtMs
+    hlc: Annotated[str, msgspec.Meta(max_length=64)]
+    at: Annotated[int, msgspec.Meta(ge=-(2**62), le=2**62)]
     type: Name
     body: dict[str, Any] = {}
-    tz: Zone = ""
+    tz: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class LessonRef(msgspec.Struct, frozen=True):
@@ -94,18 +98,48 @@ def decode_body(event_type: str, body: dict[str, Any]) -> Body | Rejection:
         return Rejection("invalid_body", f"{event_type}: {problem} - at `$.body{path[1:]}`")
 
 
+def check_envelope(event: Event) -> Rejection | None:
+    """The event's own fields: an HLC in range, a plausible ``at``, a short ``tz``."""
+    try:
+        wall, _ = parse_hlc(event.hlc)
+    except ValueError:
+        return Rejection("invalid_envelope", f"hlc {event.hlc!r} is not a hybrid logical clock")
+    if wall > MAX_AT_MS:
+        # Keeps every HLC a device can observe within 13 digits (see sync.hlc).
+        return Rejection("invalid_envelope", f"hlc {event.hlc} is beyond the year 2200")
+    if not MIN_AT_MS <= event.at <= MAX_AT_MS:
+        return Rejection(
+            "invalid_envelope", f"at {event.at} is not epoch milliseconds in 2000-2200"
+        )
+    if len(event.tz) > 64:
+        return Rejection("invalid_envelope", "tz is longer than 64 characters")
+    return None
+
+
+def settled_stamp(event: Event, now_ms: int) -> tuple[str, int, str]:
+    """``(hlc, at, tz)`` safe to write on a server entry about ``event`` (e.g. its
+    rejection): the event's own where valid, else the zero HLC, ``now_ms`` and ``""``."""
+    try:
+        hlc = event.hlc if parse_hlc(event.hlc)[0] <= MAX_AT_MS else ZERO
+    except ValueError:
+        hlc = ZERO
+    at = event.at if MIN_AT_MS <= event.at <= MAX_AT_MS else now_ms
+    return hlc, at, event.tz if len(event.tz) <= 64 else ""
+
+
 def check_event(event: Event, catalog: Catalog) -> Body | Rejection:
     """Validate an event against its schema and the catalog.
 
-    Returns the typed body, or a :class:`Rejection` whose code is one of ``unknown_type``,
+    Returns the typed body, or a :class:`Rejection` whose code is one of
+    ``invalid_envelope``, ``unknown_type``,
     ``invalid_body``, ``unknown_course``, ``unknown_lesson``, ``invalid_value``.
     """
+    envelope = check_envelope(event)
+    if envelope is not None:
+        return envelope
     body = decode_body(event.type, event.body)
     if isinstance(body, Rejection):
         return body
-    if parse_hlc(event.hlc)[0] > MAX_AT_MS:
-        # Keeps every HLC a device can observe within 13 digits (see sync.hlc).
-        return Rejection("invalid_value", f"hlc {event.hlc} is beyond the year 2200")
     if catalog.course(body.course) is None:
         return Rejection("unknown_course", f"no course {body.course!r} in the catalog")
     lesson = catalog.lesson(body.course, body.lesson)

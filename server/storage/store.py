@@ -22,7 +22,7 @@ import msgspec
 from server.errors import Conflict, DeviceRevoked, NotFound
 from server.storage.engine import Engine, Row, Txn, open_engine
 from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
-from sync.events import Body, Event, Rejection, check_event
+from sync.events import Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
 from sync.messages import EventRejection, FeedEntry
 
@@ -343,6 +343,7 @@ class Store:
                     "code": verdict.code,
                     "reason": verdict.reason,
                 }
+                hlc, at, tz = settled_stamp(event, now)
                 rows.append(
                     (
                         user_id,
@@ -350,9 +351,9 @@ class Store:
                         "server",
                         None,
                         None,
-                        event.hlc,
-                        event.at,
-                        event.tz,
+                        hlc,
+                        at,
+                        tz,
                         "event.rejected",
                         _json.encode(body).decode(),
                         now,

@@ -102,7 +102,7 @@ async def test_record_keeps_unknown_event_types_for_the_server_to_judge(journal:
 
 async def test_record_refuses_a_clock_outside_the_plausible_range(journal: Journal) -> None:
     alice = await journal.add_account(account("alice"))
-    with pytest.raises(BadEventArgs, match=r"\$.at"):
+    with pytest.raises(BadEventArgs, match="not epoch milliseconds in 2000-2200"):
         await journal.record(alice, "lesson.opened", READ, now_ms=0, tz="UTC")
 
 

@@ -367,3 +367,36 @@ async def test_logging_in_again_pushes_pending_events_under_their_old_identity_f
     await a.sync_once()
     assert lesson(await a.status(), "c1", "lab")["seconds"] == 130
     await a.__aexit__()
+
+
+async def test_devices_recover_when_the_server_is_restored_from_a_backup(
+    start_server: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    db_file = tmp_path / "server.db"
+    db = f"sqlite:///{db_file}"
+    add_users(db, "ann")
+    port = free_port()
+    server = start_server(db, port=port)
+    a = await device(tmp_path / "a", server, "ann")
+    b = await device(tmp_path / "b", server, "ann")
+    lab = {"course": "c1", "lesson": "lab"}
+    await a.record("lesson.progressed", lab | {"seconds": 10})
+    await a.sync_once()
+    server.stop()
+    shutil.copy(db_file, tmp_path / "backup.db")  # a clean stop leaves no WAL behind
+    server = start_server(db, catalog=None, port=port)
+    await a.record("lesson.progressed", lab | {"seconds": 20})
+    await a.record("lesson.progressed", lab | {"seconds": 40})
+    await a.sync_once()  # A now holds feed entries 1..3
+    server.stop()
+    shutil.copy(
+        tmp_path / "backup.db", db_file
+    )  # no -wal/-shm: the clean stop removed them  # the server loses entries 2..3
+    start_server(db, catalog=None, port=port)
+    await b.record("lesson.progressed", lab | {"seconds": 100})
+    await b.sync_once()  # B's event takes user_seq 2 in the restored feed
+    await a.sync_once()  # A resends what the server lost and re-reads the feed
+    await b.sync_once()
+    for dev in (a, b):
+        assert lesson(await dev.status(), "c1", "lab")["seconds"] == 170
+        await dev.__aexit__()

@@ -20,7 +20,9 @@ from sync.events import (
     Rejection,
     check_event,
     decode_body,
+    settled_stamp,
 )
+from sync.hlc import parse_hlc
 
 T = 1_763_790_000_000
 HLC = "1763790000000-0000"
@@ -267,13 +269,10 @@ def test_event_keeps_fields_it_does_not_know() -> None:
     [
         ("seq", 0),
         ("seq", 2**53 + 1),
-        ("hlc", "1763790000000-0000\n"),
-        ("hlc", "1763790000000-000"),
-        ("hlc", "1763790000000-000G"),
-        ("at", MIN_AT_MS - 1),
-        ("at", MAX_AT_MS + 1),
+        ("hlc", 17),
+        ("at", 2**62 + 1),
         ("type", ""),
-        ("tz", "x" * 65),
+        ("tz", "x" * 201),
     ],
 )
 def test_event_refuses_out_of_range_fields(field: str, value: object) -> None:
@@ -289,13 +288,31 @@ def test_unknown_body_fields_from_a_newer_client_are_tolerated() -> None:
     assert not isinstance(body, Rejection)
 
 
-def test_an_hlc_beyond_the_year_2200_is_refused() -> None:
-    event = Event(
-        1,
-        "9999999999999-ffff",
-        1_763_790_000_000,
-        "lesson.opened",
-        {"course": "py", "lesson": "page"},
-    )
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("hlc", "9999999999999-ffff", "beyond the year 2200"),
+        ("hlc", "1763790000000-0000\n", "not a hybrid logical clock"),
+        ("hlc", "1763790000000-000", "not a hybrid logical clock"),
+        ("hlc", "1763790000000-000G", "not a hybrid logical clock"),
+        ("at", MIN_AT_MS - 1, "not epoch milliseconds"),
+        ("at", MAX_AT_MS + 1, "not epoch milliseconds"),
+        ("tz", "x" * 65, "longer than 64"),
+    ],
+)
+def test_a_bad_envelope_rejects_only_that_event(field: str, value: object, needle: str) -> None:
+    """Decodable but out of range: the event is rejected for good, the push goes on."""
+    raw: dict[str, object] = {"seq": 1, "hlc": HLC, "at": T, "type": "lesson.opened", "tz": "UTC"}
+    raw[field] = value
+    raw["body"] = {"course": "py", "lesson": "page"}
+    event = msgspec.convert(raw, Event)
     verdict = check_event(event, CATALOG)
-    assert isinstance(verdict, Rejection) and verdict.code == "invalid_value"
+    assert isinstance(verdict, Rejection) and verdict.code == "invalid_envelope"
+    assert needle in verdict.reason
+    hlc, at, tz = settled_stamp(event, T)
+    assert parse_hlc(hlc)[0] <= MAX_AT_MS and MIN_AT_MS <= at <= MAX_AT_MS and len(tz) <= 64
+
+
+def test_a_good_envelope_keeps_its_own_stamp() -> None:
+    event = Event(1, HLC, T, "lesson.opened", {"course": "py", "lesson": "page"}, "UTC")
+    assert settled_stamp(event, 0) == (HLC, T, "UTC")
