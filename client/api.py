@@ -37,6 +37,7 @@ from client.journal import Account, Journal
 from sync.catalog import catalog_from_builtins
 from sync.errors import CatalogError
 from sync.events import Event
+from sync.messages import CatalogResponse, LoginResponse
 
 HTTP_TIMEOUT: Final = 15.0
 T = TypeVar("T")
@@ -52,24 +53,6 @@ def local_zone() -> str:
     if not name and os.path.islink("/etc/localtime"):
         name = os.path.realpath("/etc/localtime").partition("/zoneinfo/")[2]
     return name
-
-
-class LoginReply(msgspec.Struct, frozen=True):
-    """``POST /v1/auth/login`` answer."""
-
-    user_id: str
-    device_id: str
-    token: str
-    username: str
-    timezone: str = "UTC"
-    role: str = "learner"
-
-
-class CatalogReply(msgspec.Struct, frozen=True):
-    """``GET /v1/catalog`` answer."""
-
-    version: str
-    catalog: dict[str, Any]
 
 
 class Device:
@@ -128,7 +111,7 @@ class Device:
         )
         if status not in (200, 201):
             raise LoginFailed(f"login as {username!r} refused: {_detail(status, data)}")
-        reply = _decode(data, LoginReply, "login")
+        reply = _decode(data, LoginResponse, "login")
         status, data = await _http(f"{base}/v1/catalog", token=reply.token)
         if status in (401, 403):
             raise AccessDenied(
@@ -136,7 +119,7 @@ class Device:
             )
         if status != 200:
             raise SyncProtocolError(f"GET {base}/v1/catalog failed: {_detail(status, data)}")
-        catalog = _decode(data, CatalogReply, "catalog")
+        catalog = _decode(data, CatalogResponse, "catalog")
         try:
             parsed = catalog_from_builtins(catalog.catalog)
         except CatalogError as err:

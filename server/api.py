@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -14,23 +14,9 @@ from server.errors import StoreUnavailable
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins
 from sync.fold import CourseView, progress_view
+from sync.messages import CatalogResponse, LoginRequest, LoginResponse
 
 AuthRequest = Request[Principal, str, Any]
-
-
-class LoginRequest(msgspec.Struct, frozen=True):
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-    device_name: Annotated[str, msgspec.Meta(max_length=200)] = "device"
-
-
-class LoginResponse(msgspec.Struct, frozen=True):
-    user_id: str
-    device_id: str
-    token: str
-    username: str
-    timezone: str
-    role: str
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -38,11 +24,6 @@ class Progress(msgspec.Struct, frozen=True):
     user: str
     feed_head: int
     courses: list[CourseView]
-
-
-class CatalogResponse(msgspec.Struct, frozen=True):
-    version: str
-    catalog: dict[str, Any]
 
 
 class Health(msgspec.Struct, frozen=True):

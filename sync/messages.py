@@ -139,3 +139,30 @@ class Error(_Msg, frozen=True, tag="error"):
 
 
 ServerMessage = Welcome | CatalogMsg | Ack | Feed | Error
+
+
+# -- REST wire types shared by server and device (docs/protocol.md, "Login") --------------
+
+
+class LoginRequest(msgspec.Struct, frozen=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    device_name: Annotated[str, msgspec.Meta(max_length=200)] = "device"
+
+
+class LoginResponse(msgspec.Struct, frozen=True):
+    """``POST /v1/auth/login`` answer: the device's identity and bearer token."""
+
+    user_id: str
+    device_id: str
+    token: str
+    username: str
+    timezone: str = "UTC"
+    role: str = "learner"
+
+
+class CatalogResponse(msgspec.Struct, frozen=True):
+    """``GET /v1/catalog`` answer."""
+
+    version: str
+    catalog: dict[str, Any]

@@ -27,14 +27,8 @@ from server.errors import StoreUnavailable
 Row = Mapping[str, Any]
 
 
-class Txn(ABC):
-    """One open transaction. Its methods end in nothing: the caller's function ends in _txn."""
-
-    @abstractmethod
-    async def execute(self, sql: str, *args: Any) -> None: ...
-
-    @abstractmethod
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+class _Reads(ABC):
+    """``fetchrow``/``fetchval`` on top of ``fetch``, for engines and transactions alike."""
 
     @abstractmethod
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
@@ -48,7 +42,17 @@ class Txn(ABC):
         return None if row is None else row[0]  # type: ignore[index]
 
 
-class Engine(ABC):
+class Txn(_Reads):
+    """One open transaction; functions that take one end in ``_txn``."""
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Engine(_Reads):
     """A connection pool for one database, with capability flags for dialect branches."""
 
     dialect: str
@@ -65,17 +69,6 @@ class Engine(ABC):
     @abstractmethod
     def transaction(self, lock: str | None = None) -> Any:
         """``async with engine.transaction(lock=user_id) as txn``: commit on success."""
-
-    @abstractmethod
-    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = await self.fetchrow(sql, *args)
-        return None if row is None else row[0]  # type: ignore[index]
 
     async def migrate(self) -> list[int]:
         """Apply numbered migrations above the recorded version; return those applied."""
