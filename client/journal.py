@@ -28,9 +28,10 @@ import msgspec
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_envelope, check_event, decode_body
-from sync.fold import CourseView, Fact, fold, progress_view
+from sync.fold import Fact, fold
 from sync.hlc import ZERO, HybridClock
 from sync.messages import EventRejection, FeedEntry
+from sync.views import CourseView, progress_view
 
 SCHEMA_VERSION = 1
 SCHEMA = """

@@ -12,9 +12,9 @@ from litestar.status_codes import HTTP_201_CREATED
 from server.auth import Principal
 from server.errors import StoreUnavailable
 from server.storage.store import Store
-from sync.catalog import catalog_to_builtins
-from sync.fold import CourseView, progress_view
+from sync.catalog import catalog_to_builtins, public_catalog
 from sync.messages import CatalogResponse, LoginRequest, LoginResponse
+from sync.views import CourseView, progress_view
 
 AuthRequest = Request[Principal, str, Any]
 
@@ -41,7 +41,9 @@ class AuthController(Controller):
         if user is None:
             raise NotAuthorizedException("wrong user name or password")
         device, token = await store.register_device(user.id, data.device_name or "device")
-        return LoginResponse(user.id, device.id, token, user.username, user.timezone, user.role)
+        return LoginResponse(
+            user.id, device.id, token, user.username, user.timezone, user.role, user.plan
+        )
 
 
 async def _progress(store: Store, user_id: str) -> Progress:
@@ -75,7 +77,7 @@ class ProgressController(Controller):
     async def catalog(self, store: Store) -> CatalogResponse:
         """The current catalog, as cached by devices for offline use."""
         catalog = await store.catalog()
-        return CatalogResponse(catalog.version, catalog_to_builtins(catalog))
+        return CatalogResponse(catalog.version, catalog_to_builtins(public_catalog(catalog)))
 
 
 class HealthController(Controller):

@@ -17,7 +17,7 @@ from litestar.exceptions import WebSocketDisconnect
 from server.errors import DeviceRevoked, StoreUnavailable
 from server.fanout import user_channel
 from server.storage.store import Store
-from sync.catalog import catalog_to_builtins
+from sync.catalog import catalog_to_builtins, public_catalog
 from sync.codec import (
     CLOSE_FORBIDDEN,
     CLOSE_INTERNAL,
@@ -128,6 +128,7 @@ class SyncConnection:
                     user.feed_head,
                     user.timezone,
                     user.role,
+                    user.plan,
                 )
             )
             # A cursor past the head means the server was restored from a backup: the
@@ -146,7 +147,8 @@ class SyncConnection:
             )
         )
         if hello.catalog_version != catalog.version:
-            await self._send(CatalogMsg(catalog.version, catalog_to_builtins(catalog)))
+            public = catalog_to_builtins(public_catalog(catalog))  # never the answers
+            await self._send(CatalogMsg(catalog.version, public))
         self.sent.update(cursors)
         return list(cursors)
 

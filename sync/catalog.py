@@ -43,12 +43,95 @@ class CompletionRule(msgspec.Struct, frozen=True):
         raise ValueError(f"completion must be manual, viewed, watched:P or time:N, got {text!r}")
 
 
+IdList = list[Id]
+Score = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+Grading = Literal["highest", "last", "first", "average"]
+ModuleRule = Literal["all", "any", "lessons", "assessment"]
+
+
+class Choice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Id
+    text: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+
+
+class Question(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``answer`` is a choice id or a list of them. It never leaves the server: devices get
+    :func:`public_catalog`, where it is ``None``."""
+
+    id: Id
+    choices: Annotated[list[Choice], msgspec.Meta(min_length=1)]
+    text: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    answer: Id | list[Id] | None = None
+    points: Count = 1
+
+    def __post_init__(self) -> None:
+        _unique(f"question {self.id!r}: choice", [c.id for c in self.choices])
+        known = {c.id for c in self.choices}
+        for choice in self.correct:
+            if choice not in known:
+                raise ValueError(
+                    f"question {self.id!r}: answer {choice!r} is not one of its choices"
+                )
+
+    @property
+    def correct(self) -> frozenset[str]:
+        if self.answer is None:
+            return frozenset()
+        return frozenset([self.answer] if isinstance(self.answer, str) else self.answer)
+
+
+class Quiz(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An assessment. ``max_attempts`` applies to everyone, ``max_attempts_free`` (if set)
+    to learners on the free plan; ``None`` means unlimited."""
+
+    id: Id
+    questions: list[Question]
+    title: Title = ""
+    passing_score: Score = 0.7
+    max_attempts: Count | None = None
+    max_attempts_free: Count | None = None
+    cooldown_seconds: Annotated[int, msgspec.Meta(ge=0, le=365 * 86400)] = 0
+    grading: Grading = "highest"
+    competencies: IdList = []
+
+    def __post_init__(self) -> None:
+        _unique(f"quiz {self.id!r}: question", [q.id for q in self.questions])
+        if not self.questions:
+            raise ValueError(f"quiz {self.id!r} has no questions")
+
+    @property
+    def total_points(self) -> int:
+        return sum(q.points for q in self.questions)
+
+    def attempts_allowed(self, plan: str) -> int | None:
+        limits = [x for x in (self.max_attempts,) if x is not None]
+        if plan == "free" and self.max_attempts_free is not None:
+            limits.append(self.max_attempts_free)
+        return min(limits) if limits else None
+
+
+class Assignment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Id
+    title: Title = ""
+    max_score: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 100.0
+    passing_score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 60.0
+    competencies: IdList = []
+
+    def __post_init__(self) -> None:
+        if self.passing_score > self.max_score:
+            raise ValueError(f"assignment {self.id!r}: passing_score is above max_score")
+
+
 class Lesson(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: Id
     title: Title = ""
     kind: LessonKind = "page"
     duration: Annotated[int, msgspec.Meta(ge=0, le=7 * 86400)] = 0
     completion: str = "manual"
+    text: Annotated[str, msgspec.Meta(max_length=200_000)] = ""
+    quizzes: list[Quiz] = []
+    competencies: IdList = []
 
     def __post_init__(self) -> None:
         rule = CompletionRule.parse(self.completion)
@@ -61,26 +144,136 @@ class Lesson(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Module(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``completion``: ``all`` (lessons and every assessment passed: the default, seed story
+    7.1), ``any`` (lessons or assessments), ``lessons`` or ``assessment``."""
+
     id: Id
     title: Title = ""
     lessons: list[Lesson] = []
+    quizzes: list[Quiz] = []
+    assignments: list[Assignment] = []
+    completion: ModuleRule = "all"
+
+    @property
+    def all_quizzes(self) -> list[Quiz]:
+        """The module's quizzes, then those inside its lessons."""
+        return [*self.quizzes, *(q for lesson in self.lessons for q in lesson.quizzes)]
+
+
+class Objective(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A learning objective of a course: mastered when every listed item is done."""
+
+    id: Id
+    title: Title = ""
+    lessons: IdList = []
+    quizzes: IdList = []
+    assignments: IdList = []
+    competency: Id | None = None
 
 
 class Course(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: Id
     title: Title = ""
     modules: list[Module] = []
+    competencies: IdList = []
+    objectives: list[Objective] = []
 
     def __post_init__(self) -> None:
         _unique(f"course {self.id!r}: module", [m.id for m in self.modules])
         _unique(f"course {self.id!r}: lesson", [x.id for m in self.modules for x in m.lessons])
+        quizzes = [q.id for m in self.modules for q in m.all_quizzes]
+        assignments = [a.id for m in self.modules for a in m.assignments]
+        _unique(f"course {self.id!r}: quiz", quizzes)
+        _unique(f"course {self.id!r}: assignment", assignments)
+        _unique(f"course {self.id!r}: objective", [o.id for o in self.objectives])
+        lessons = {x.id for m in self.modules for x in m.lessons}
+        for objective in self.objectives:
+            for kind, ids, known in (
+                ("lesson", objective.lessons, lessons),
+                ("quiz", objective.quizzes, set(quizzes)),
+                ("assignment", objective.assignments, set(assignments)),
+            ):
+                for item in ids:
+                    if item not in known:
+                        raise ValueError(
+                            f"course {self.id!r}: objective {objective.id!r} "
+                            f"names no {kind} {item!r}"
+                        )
+
+
+class Milestone(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A step of a path: a whole course, or one module of it (``module`` set)."""
+
+    id: Id
+    course: Id
+    module: Id | None = None
+    order: int = 0
+    title: Title = ""
+
+
+class Path(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Id
+    milestones: list[Milestone]
+    title: Title = ""
+
+    def __post_init__(self) -> None:
+        _unique(f"path {self.id!r}: milestone", [m.id for m in self.milestones])
+        if not self.milestones:
+            raise ValueError(f"path {self.id!r} has no milestones")
+
+    @property
+    def ordered(self) -> list[Milestone]:
+        """Milestones in unlocking order: by ``order``, then as listed."""
+        return sorted(self.milestones, key=lambda m: m.order)
+
+
+class Competency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A skill. Its level (0 to 100) is the share of its evidence a learner has done; it is
+    mastered at ``mastery``."""
+
+    id: Id
+    name: Title = ""
+    category: Title = ""
+    level: Literal["beginner", "intermediate", "advanced"] = "beginner"
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    mastery: Annotated[int, msgspec.Meta(ge=1, le=100)] = 80
 
 
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     courses: list[Course] = []
+    paths: list[Path] = []
+    competencies: list[Competency] = []
 
     def __post_init__(self) -> None:
         _unique("course", [c.id for c in self.courses])
+        _unique("path", [p.id for p in self.paths])
+        _unique("competency", [c.id for c in self.competencies])
+        modules = {(c.id, m.id) for c in self.courses for m in c.modules}
+        courses = {c.id for c in self.courses}
+        for path in self.paths:
+            for step in path.milestones:
+                if step.course not in courses:
+                    raise ValueError(
+                        f"path {path.id!r}: milestone {step.id!r} names no course {step.course!r}"
+                    )
+                if step.module is not None and (step.course, step.module) not in modules:
+                    raise ValueError(
+                        f"path {path.id!r}: milestone {step.id!r} names no module {step.module!r} "
+                        f"in course {step.course!r}"
+                    )
+        known = {c.id for c in self.competencies}
+        for course in self.courses:
+            refs = [
+                *course.competencies,
+                *(o.competency for o in course.objectives if o.competency),
+            ]
+            for module in course.modules:
+                refs += [c for x in module.lessons for c in x.competencies]
+                refs += [c for q in module.all_quizzes for c in q.competencies]
+                refs += [c for a in module.assignments for c in a.competencies]
+            for ref in refs:
+                if ref not in known:
+                    raise ValueError(f"course {course.id!r} names no competency {ref!r}")
 
     @property
     def version(self) -> str:
@@ -93,16 +286,40 @@ class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def lesson(self, course_id: str, lesson_id: str) -> Lesson | None:
         return _index(self).lessons.get((course_id, lesson_id))
 
+    def quiz(self, course_id: str, quiz_id: str) -> Quiz | None:
+        return _index(self).quizzes.get((course_id, quiz_id))
+
+    def assignment(self, course_id: str, assignment_id: str) -> Assignment | None:
+        return _index(self).assignments.get((course_id, assignment_id))
+
+    def module(self, course_id: str, module_id: str) -> Module | None:
+        return _index(self).modules.get((course_id, module_id))
+
+    def path(self, path_id: str) -> Path | None:
+        return _index(self).paths.get(path_id)
+
+    def competency(self, competency_id: str) -> Competency | None:
+        return _index(self).competencies.get(competency_id)
+
 
 class _Index:
     def __init__(self, catalog: Catalog) -> None:
         self.courses = {c.id: c for c in catalog.courses}
+        self.modules = {(c.id, m.id): m for c in catalog.courses for m in c.modules}
         self.lessons = {
             (c.id, lesson.id): lesson
             for c in catalog.courses
             for m in c.modules
             for lesson in m.lessons
         }
+        self.quizzes = {
+            (c.id, q.id): q for c in catalog.courses for m in c.modules for q in m.all_quizzes
+        }
+        self.assignments = {
+            (c.id, a.id): a for c in catalog.courses for m in c.modules for a in m.assignments
+        }
+        self.paths = {p.id: p for p in catalog.paths}
+        self.competencies = {c.id: c for c in catalog.competencies}
 
 
 _INDEXES: dict[int, tuple[Catalog, _Index]] = {}
@@ -136,11 +353,11 @@ def parse_catalog(data: bytes | str, fmt: str, *, source: str = "catalog") -> Ca
     raw = data.encode() if isinstance(data, str) else data
     try:
         if fmt == "json":
-            return msgspec.json.decode(raw, type=Catalog)
+            return _answered(msgspec.json.decode(raw, type=Catalog), source)
         if fmt == "toml":
-            return msgspec.toml.decode(raw, type=Catalog)
+            return _answered(msgspec.toml.decode(raw, type=Catalog), source)
         if fmt == "yaml":
-            return msgspec.yaml.decode(raw, type=Catalog)
+            return _answered(msgspec.yaml.decode(raw, type=Catalog), source)
     except msgspec.ValidationError as err:
         problem, path = split_validation_error(err)
         raise CatalogError(f"{source}: {problem} - at `{path}`") from None
@@ -148,6 +365,46 @@ def parse_catalog(data: bytes | str, fmt: str, *, source: str = "catalog") -> Ca
         # msgspec.toml.decode() decodes bytes as UTF-8 itself and lets UnicodeDecodeError out.
         raise CatalogError(f"{source}: not valid {fmt.upper()}: {err}") from None
     raise CatalogError(f"{source}: unknown catalog format {fmt!r} (use one of {FORMATS})")
+
+
+def _answered(catalog: Catalog, source: str) -> Catalog:
+    """A catalog file must give every question its answer (devices get it without)."""
+    for c, course in enumerate(catalog.courses):
+        for m, module in enumerate(course.modules):
+            places = [(f"quizzes[{i}]", q) for i, q in enumerate(module.quizzes)]
+            places += [
+                (f"lessons[{i}].quizzes[{j}]", q)
+                for i, lesson in enumerate(module.lessons)
+                for j, q in enumerate(lesson.quizzes)
+            ]
+            for where, quiz in places:
+                for k, question in enumerate(quiz.questions):
+                    if not question.correct:
+                        raise CatalogError(
+                            f"{source}: question {question.id!r} of quiz {quiz.id!r} has no answer"
+                            f" - at `$.courses[{c}].modules[{m}].{where}.questions[{k}]`"
+                        )
+    return catalog
+
+
+def public_catalog(catalog: Catalog) -> Catalog:
+    """``catalog`` without quiz answers: the only form that may reach a learner's device."""
+
+    def quiz(q: Quiz) -> Quiz:
+        return msgspec.structs.replace(
+            q, questions=[msgspec.structs.replace(x, answer=None) for x in q.questions]
+        )
+
+    def module(m: Module) -> Module:
+        lessons = [
+            msgspec.structs.replace(x, quizzes=[quiz(q) for q in x.quizzes]) for x in m.lessons
+        ]
+        return msgspec.structs.replace(m, lessons=lessons, quizzes=[quiz(q) for q in m.quizzes])
+
+    courses = [
+        msgspec.structs.replace(c, modules=[module(m) for m in c.modules]) for c in catalog.courses
+    ]
+    return msgspec.structs.replace(catalog, courses=courses)
 
 
 def format_for(filename: str) -> str:
@@ -163,7 +420,7 @@ def format_for(filename: str) -> str:
 
 
 def catalog_to_builtins(catalog: Catalog) -> dict[str, object]:
-    """Plain data for sending a catalog to a device."""
+    """Plain data of ``catalog``; send devices ``catalog_to_builtins(public_catalog(c))``."""
     out = msgspec.to_builtins(catalog)
     assert isinstance(out, dict)
     return out

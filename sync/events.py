@@ -69,13 +69,116 @@ class LessonProgressed(LessonRef, frozen=True):
     to: Position | None = None
 
 
-Body = LessonOpened | LessonCompleted | LessonUncompleted | LessonProgressed
+Text = Annotated[str, msgspec.Meta(max_length=100_000)]
+Url = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class QuizRef(msgspec.Struct, frozen=True):
+    """One attempt at a quiz; ``attempt`` is made by the device (unique per learner)."""
+
+    course: Name
+    quiz: Name
+    attempt: Name
+
+
+class QuizStarted(QuizRef, frozen=True):
+    pass
+
+
+class QuizAnswered(QuizRef, frozen=True):
+    """The chosen answer(s) to one question; the last by HLC per question counts."""
+
+    question: Name = ""
+    choices: Annotated[list[Name], msgspec.Meta(max_length=100)] = []
+
+
+class QuizSubmitted(QuizRef, frozen=True):
+    """Closes the attempt; the server scores it (``quiz.scored``)."""
+
+
+class AssignmentRef(msgspec.Struct, frozen=True):
+    course: Name
+    assignment: Name
+    text: Text = ""
+    url: Url = ""
+
+
+class AssignmentSaved(AssignmentRef, frozen=True):
+    """A draft: last writer by HLC wins."""
+
+
+class AssignmentSubmitted(AssignmentRef, frozen=True):
+    """A submission for grading by an instructor."""
+
+
+class PathRef(msgspec.Struct, frozen=True):
+    path: Name
+
+
+class PathEnrolled(PathRef, frozen=True):
+    pass
+
+
+class PathPaused(PathRef, frozen=True):
+    pass
+
+
+class PathResumed(PathRef, frozen=True):
+    pass
+
+
+class PathDropped(PathRef, frozen=True):
+    pass
+
+
+class MilestoneRef(msgspec.Struct, frozen=True):
+    path: Name
+    milestone: Name
+
+
+class MilestoneStarted(MilestoneRef, frozen=True):
+    pass
+
+
+class MilestoneCompleted(MilestoneRef, frozen=True):
+    """The learner (or an instructor for them) marks a milestone done."""
+
+
+class MilestoneReset(MilestoneRef, frozen=True):
+    """Start the milestone over: its content's progress resets, history stays."""
+
+
+class CourseReset(msgspec.Struct, frozen=True):
+    """Start a course over; time spent stays in history."""
+
+    course: Name
+
+
+LessonBody = LessonOpened | LessonCompleted | LessonUncompleted | LessonProgressed
+QuizBody = QuizStarted | QuizAnswered | QuizSubmitted
+AssignmentBody = AssignmentSaved | AssignmentSubmitted
+PathBody = PathEnrolled | PathPaused | PathResumed | PathDropped
+MilestoneBody = MilestoneStarted | MilestoneCompleted | MilestoneReset
+Body = LessonBody | QuizBody | AssignmentBody | PathBody | MilestoneBody | CourseReset
 
 BODY_TYPES: Final[dict[str, type[Body]]] = {
     "lesson.opened": LessonOpened,
     "lesson.progressed": LessonProgressed,
     "lesson.completed": LessonCompleted,
     "lesson.uncompleted": LessonUncompleted,
+    "quiz.started": QuizStarted,
+    "quiz.answered": QuizAnswered,
+    "quiz.submitted": QuizSubmitted,
+    "assignment.saved": AssignmentSaved,
+    "assignment.submitted": AssignmentSubmitted,
+    "path.enrolled": PathEnrolled,
+    "path.paused": PathPaused,
+    "path.resumed": PathResumed,
+    "path.dropped": PathDropped,
+    "milestone.started": MilestoneStarted,
+    "milestone.completed": MilestoneCompleted,
+    "milestone.reset": MilestoneReset,
+    "course.reset": CourseReset,
 }
 
 
@@ -131,7 +234,8 @@ def check_event(event: Event, catalog: Catalog) -> Body | Rejection:
     """Validate an event against its schema and the catalog.
 
     Returns the typed body, or a :class:`Rejection` whose code is one of
-    ``invalid_envelope``, ``unknown_type``,
+    ``invalid_envelope``, ``unknown_type``, ``unknown_path``, ``unknown_milestone``,
+    ``unknown_quiz``, ``unknown_question``, ``unknown_assignment``,
     ``invalid_body``, ``unknown_course``, ``unknown_lesson``, ``invalid_value``.
     """
     envelope = check_envelope(event)
@@ -140,16 +244,61 @@ def check_event(event: Event, catalog: Catalog) -> Body | Rejection:
     body = decode_body(event.type, event.body)
     if isinstance(body, Rejection):
         return body
+    problem = _check_refs(body, catalog)
+    if problem is not None:
+        return problem
+    if isinstance(body, LessonProgressed):
+        lesson = catalog.lesson(body.course, body.lesson)
+        assert lesson is not None
+        value = _check_progress(body, lesson)
+        if value:
+            return Rejection("invalid_value", value)
+    return body
+
+
+def _check_refs(body: Body, catalog: Catalog) -> Rejection | None:
+    """Every id an event names must exist in the catalog."""
+    if isinstance(body, PathRef | MilestoneRef):
+        path = catalog.path(body.path)
+        if path is None:
+            return Rejection("unknown_path", f"no path {body.path!r} in the catalog")
+        if isinstance(body, MilestoneRef) and body.milestone not in {m.id for m in path.milestones}:
+            return Rejection(
+                "unknown_milestone", f"no milestone {body.milestone!r} in path {body.path!r}"
+            )
+        return None
     if catalog.course(body.course) is None:
         return Rejection("unknown_course", f"no course {body.course!r} in the catalog")
-    lesson = catalog.lesson(body.course, body.lesson)
-    if lesson is None:
-        return Rejection("unknown_lesson", f"no lesson {body.lesson!r} in course {body.course!r}")
-    if isinstance(body, LessonProgressed):
-        problem = _check_progress(body, lesson)
-        if problem:
-            return Rejection("invalid_value", problem)
-    return body
+    match body:
+        case LessonRef() if catalog.lesson(body.course, body.lesson) is None:
+            return Rejection(
+                "unknown_lesson", f"no lesson {body.lesson!r} in course {body.course!r}"
+            )
+        case QuizRef():
+            quiz = catalog.quiz(body.course, body.quiz)
+            if quiz is None:
+                return Rejection("unknown_quiz", f"no quiz {body.quiz!r} in course {body.course!r}")
+            if isinstance(body, QuizAnswered):
+                question = next((q for q in quiz.questions if q.id == body.question), None)
+                if question is None:
+                    return Rejection(
+                        "unknown_question", f"no question {body.question!r} in quiz {body.quiz!r}"
+                    )
+                known = {c.id for c in question.choices}
+                wrong = [c for c in body.choices if c not in known]
+                if wrong or not body.choices:
+                    return Rejection(
+                        "invalid_value",
+                        f"question {body.question!r} has no choice {wrong[0]!r}"
+                        if wrong
+                        else f"no choice given for question {body.question!r}",
+                    )
+        case AssignmentRef() if catalog.assignment(body.course, body.assignment) is None:
+            return Rejection(
+                "unknown_assignment",
+                f"no assignment {body.assignment!r} in course {body.course!r}",
+            )
+    return None
 
 
 def _check_progress(body: LessonProgressed, lesson: Lesson) -> str | None:

@@ -21,13 +21,21 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from sync.catalog import Catalog, Lesson
 from sync.events import (
+    AssignmentRef,
+    AssignmentSaved,
     Body,
+    CourseReset,
     LessonCompleted,
     LessonOpened,
     LessonProgressed,
     LessonUncompleted,
+    MilestoneRef,
+    MilestoneReset,
+    PathRef,
+    QuizAnswered,
+    QuizRef,
+    QuizSubmitted,
     Rejection,
     decode_body,
 )
@@ -56,6 +64,7 @@ class Evidence(msgspec.Struct, array_like=True, frozen=True):
     seconds: int
     start: int
     end: int
+    at: int = 0
 
 
 class LessonState(msgspec.Struct):
@@ -69,11 +78,97 @@ class LessonState(msgspec.Struct):
     evidence: list[Evidence] = []
     first_at: int | None = None
     last_at: int | None = None
+    opened_at: int | None = None
+    completed_at: int | None = None
+
+
+class AttemptState(msgspec.Struct):
+    """A quiz attempt as the device's facts describe it."""
+
+    device_id: str = ""
+    started_at: int | None = None
+    answers: dict[str, tuple[Stamp, list[str]]] = {}
+    submitted: Stamp | None = None
+    submitted_at: int | None = None
+
+
+class AttemptResult(msgspec.Struct, frozen=True):
+    """The server's decision on a submitted attempt (``quiz.scored``)."""
+
+    number: int
+    score: float
+    passed: bool
+    counted: bool
+    reason: str = ""
+    at: int = 0
+    correct: int = 0
+    questions: int = 0
+
+
+class QuizState(msgspec.Struct):
+    attempts: dict[str, AttemptState] = {}
+    results: dict[str, AttemptResult] = {}
+    passed_at: int | None = None
+    passed_score: float | None = None
+
+
+class Submission(msgspec.Struct, array_like=True, frozen=True):
+    stamp: Stamp
+    at: int
+    text: str
+    url: str
+
+
+class Grade(msgspec.Struct, frozen=True):
+    score: float
+    passed: bool
+    feedback: str = ""
+    graded_by: str = ""
+    at: int = 0
+    submissions: int = 0
+
+
+class AssignmentState(msgspec.Struct):
+    draft: tuple[Stamp, str, str] | None = None
+    submissions: list[Submission] = []
+    grades: list[Grade] = []
+    refused: str = ""
+
+
+class MilestoneState(msgspec.Struct):
+    status: str = "locked"
+    unlocked_at: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+
+
+class Transition(msgspec.Struct, array_like=True, frozen=True):
+    from_: str | None
+    to: str
+    at: int
+    reason: str = ""
+
+
+class EnrollmentState(msgspec.Struct):
+    status: str = "none"
+    enrolled_at: int | None = None
+    completed_at: int | None = None
+    last_at: int | None = None
+    history: list[Transition] = []
+    milestones: dict[str, MilestoneState] = {}
+    refused: str = ""
 
 
 class UserState(msgspec.Struct):
     lessons: dict[str, LessonState] = {}
     last_at: int | None = None
+    quizzes: dict[str, QuizState] = {}
+    assignments: dict[str, AssignmentState] = {}
+    enrollments: dict[str, EnrollmentState] = {}
+    resets: dict[str, Stamp] = {}
+    """Content resets by ``course`` or ``course/module`` (course.reset, milestone.reset)."""
+    competencies: dict[str, int] = {}
+    """Competencies acquired (a decision), with the time."""
 
 
 def lesson_key(course: str, lesson: str) -> str:
@@ -92,18 +187,35 @@ def apply_fact(state: UserState, fact: Fact) -> bool:
 
 def apply_body(state: UserState, stamp: Stamp, at: int, body: Body) -> None:
     """Fold a typed body stamped ``stamp`` (wall time ``at``, epoch ms) into ``state``."""
+    state.last_at = at if state.last_at is None else max(state.last_at, at)
+    match body:
+        case QuizRef():
+            _apply_quiz(state, stamp, at, body)
+            return
+        case AssignmentRef():
+            _apply_assignment(state, stamp, at, body)
+            return
+        case CourseReset():
+            _reset(state, body.course, stamp)
+            return
+        case MilestoneReset():
+            # The content's progress resets (a fact); the milestone's status is decided.
+            return
+        case PathRef() | MilestoneRef():
+            return  # enrollments and milestones change only by server decisions
     key = lesson_key(body.course, body.lesson)
     lesson = state.lessons.get(key)
     if lesson is None:
         lesson = state.lessons[key] = LessonState()
     lesson.first_at = at if lesson.first_at is None else min(lesson.first_at, at)
     lesson.last_at = at if lesson.last_at is None else max(lesson.last_at, at)
-    state.last_at = at if state.last_at is None else max(state.last_at, at)
     match body:
         case LessonOpened():
-            lesson.opened = _later(lesson.opened, stamp)
+            if lesson.opened is None or stamp > lesson.opened:
+                lesson.opened, lesson.opened_at = stamp, at
         case LessonCompleted():
-            lesson.completed = _later(lesson.completed, stamp)
+            if lesson.completed is None or stamp > lesson.completed:
+                lesson.completed, lesson.completed_at = stamp, at
         case LessonUncompleted():
             lesson.uncompleted = _later(lesson.uncompleted, stamp)
             # Evidence at or before the latest reset can never count again: the reset
@@ -126,8 +238,118 @@ def apply_body(state: UserState, stamp: Stamp, at: int, body: Body) -> None:
             counts = body.seconds > 0 or end > start
             if counts and (lesson.uncompleted is None or stamp > lesson.uncompleted):
                 bisect.insort(
-                    lesson.evidence, Evidence(stamp, body.seconds, start, end), key=_stamp
+                    lesson.evidence, Evidence(stamp, body.seconds, start, end, at), key=_stamp
                 )
+
+
+def _reset(state: UserState, scope: str, stamp: Stamp) -> None:
+    current = state.resets.get(scope)
+    if current is None or stamp > current:
+        state.resets[scope] = stamp
+
+
+def _apply_quiz(state: UserState, stamp: Stamp, at: int, body: QuizRef) -> None:
+    quiz = state.quizzes.setdefault(f"{body.course}/{body.quiz}", QuizState())
+    attempt = quiz.attempts.setdefault(body.attempt, AttemptState(device_id=stamp[1]))
+    attempt.started_at = at if attempt.started_at is None else min(attempt.started_at, at)
+    match body:
+        case QuizAnswered():
+            held = attempt.answers.get(body.question)
+            if held is None or stamp > held[0]:
+                attempt.answers[body.question] = (stamp, list(body.choices))
+        case QuizSubmitted():
+            if attempt.submitted is None or stamp < attempt.submitted:
+                attempt.submitted, attempt.submitted_at = stamp, at
+
+
+def _apply_assignment(state: UserState, stamp: Stamp, at: int, body: AssignmentRef) -> None:
+    item = state.assignments.setdefault(f"{body.course}/{body.assignment}", AssignmentState())
+    if isinstance(body, AssignmentSaved):
+        if item.draft is None or stamp > item.draft[0]:
+            item.draft = (stamp, body.text, body.url)
+    else:
+        bisect.insort(item.submissions, Submission(stamp, at, body.text, body.url), key=_sub_stamp)
+
+
+def _sub_stamp(s: Submission) -> Stamp:
+    return s.stamp
+
+
+def apply_decision(state: UserState, type_: str, body: dict[str, Any], at: int) -> None:
+    """Fold one server decision (a feed entry of origin ``server``) into ``state``.
+
+    Decisions are applied in feed order. Unknown decision types are ignored, so an older
+    device can read a newer server's feed.
+    """
+    match type_:
+        case "quiz.scored":
+            quiz = state.quizzes.setdefault(f"{body['course']}/{body['quiz']}", QuizState())
+            quiz.results[body["attempt"]] = msgspec.convert(
+                {k: v for k, v in body.items() if k in _RESULT_FIELDS}, AttemptResult
+            )
+        case "quiz.passed":
+            quiz = state.quizzes.setdefault(f"{body['course']}/{body['quiz']}", QuizState())
+            if quiz.passed_at is None:
+                quiz.passed_at, quiz.passed_score = at, float(body.get("score", 0.0))
+        case "assignment.graded":
+            item = state.assignments.setdefault(
+                f"{body['course']}/{body['assignment']}", AssignmentState()
+            )
+            item.grades.append(
+                Grade(
+                    float(body["score"]),
+                    bool(body["passed"]),
+                    str(body.get("feedback", "")),
+                    str(body.get("graded_by", "")),
+                    at,
+                    int(body.get("submissions", 0)),
+                )
+            )
+            item.refused = ""
+        case "assignment.refused":
+            item = state.assignments.setdefault(
+                f"{body['course']}/{body['assignment']}", AssignmentState()
+            )
+            item.refused = str(body.get("reason", ""))
+        case "enrollment.changed":
+            enrollment = state.enrollments.setdefault(body["path"], EnrollmentState())
+            to = str(body["to"])
+            if to == "enrolled" and enrollment.status in ("none", "dropped", "completed"):
+                enrollment.milestones = {}
+                enrollment.enrolled_at, enrollment.completed_at = at, None
+            if to == "completed":
+                enrollment.completed_at = at
+            enrollment.history.append(
+                Transition(body.get("from"), to, at, str(body.get("reason", "")))
+            )
+            enrollment.status, enrollment.last_at, enrollment.refused = to, at, ""
+        case "enrollment.refused":
+            enrollment = state.enrollments.setdefault(body["path"], EnrollmentState())
+            enrollment.refused = str(body.get("reason", ""))
+        case "milestone.unlocked" | "milestone.started" | "milestone.completed" | "milestone.reset":
+            enrollment = state.enrollments.setdefault(body["path"], EnrollmentState())
+            step = enrollment.milestones.setdefault(body["milestone"], MilestoneState())
+            kind = type_.partition(".")[2]
+            if kind == "unlocked":
+                step.status, step.unlocked_at = "available", at
+            elif kind == "started":
+                step.status, step.started_at = "in_progress", step.started_at or at
+            elif kind == "completed":
+                step.status, step.completed_at = "completed", at
+            else:
+                step.status, step.completed_at = "available", None
+                if "scope" in body and "stamp" in body:  # the content starts over too
+                    hlc, device_id, seq = body["stamp"]
+                    _reset(state, str(body["scope"]), (str(hlc), str(device_id), int(seq)))
+            enrollment.last_at = at
+        case "milestone.refused":
+            enrollment = state.enrollments.setdefault(body["path"], EnrollmentState())
+            enrollment.refused = str(body.get("reason", ""))
+        case "competency.acquired":
+            state.competencies.setdefault(str(body["competency"]), at)
+
+
+_RESULT_FIELDS = frozenset(AttemptResult.__struct_fields__)
 
 
 def _stamp(e: Evidence) -> Stamp:
@@ -156,8 +378,18 @@ def covered(segments: Iterable[tuple[int, int]]) -> int:
     return sum(end - start for start, end in segments)
 
 
-def fold(facts: Iterable[Fact]) -> UserState:
-    """Fold a collection of facts, ignoring duplicates by ``(device_id, seq)``."""
+class Decision(NamedTuple):
+    """A server decision as the fold sees it: a feed entry of origin ``server``."""
+
+    user_seq: int
+    type: str
+    body: dict[str, Any]
+    at: int
+
+
+def fold(facts: Iterable[Fact], decisions: Iterable[Decision] = ()) -> UserState:
+    """Fold facts (any order; duplicates by ``(device_id, seq)`` ignored) and decisions
+    (in feed order; duplicates by ``user_seq`` ignored)."""
     state = UserState()
     seen: set[tuple[str, int]] = set()
     for fact in sorted(facts, key=lambda f: (f.hlc, f.device_id, f.seq)):
@@ -165,125 +397,9 @@ def fold(facts: Iterable[Fact]) -> UserState:
         if ident not in seen:
             seen.add(ident)
             apply_fact(state, fact)
+    done: set[int] = set()
+    for decision in sorted(decisions, key=lambda d: d.user_seq):
+        if decision.user_seq not in done:
+            done.add(decision.user_seq)
+            apply_decision(state, decision.type, decision.body, decision.at)
     return state
-
-
-# -- derived view -------------------------------------------------------------------------
-
-
-class LessonView(msgspec.Struct, frozen=True):
-    id: str
-    title: str
-    status: Status
-    seconds: int
-    position: int | None
-    watched_percent: float
-    completion: str
-    started_at: int | None = None
-    last_activity_at: int | None = None
-
-
-class ModuleView(msgspec.Struct, frozen=True):
-    id: str
-    title: str
-    status: Status
-    percent: int
-    lessons: list[LessonView]
-
-
-class CourseView(msgspec.Struct, frozen=True):
-    id: str
-    title: str
-    status: Status
-    percent: int
-    modules: list[ModuleView]
-    last_activity_at: int | None = None
-
-
-def lesson_completed(lesson: Lesson, st: LessonState) -> bool:
-    """Whether ``st`` satisfies ``lesson``'s completion rule (or an explicit completion)."""
-    reset = st.uncompleted
-    if st.completed is not None and (reset is None or st.completed > reset):
-        return True
-    rule = lesson.rule
-    if rule.kind == "viewed":
-        return st.opened is not None and (reset is None or st.opened > reset)
-    if rule.kind == "watched":
-        seen = covered(union([], ((e.start, e.end) for e in st.evidence)))
-        return seen * 100 >= rule.threshold * lesson.duration
-    if rule.kind == "time":
-        return sum(e.seconds for e in st.evidence) >= rule.threshold
-    return False
-
-
-def lesson_view(lesson: Lesson, st: LessonState | None) -> LessonView:
-    if st is None:
-        return LessonView(lesson.id, lesson.title, "not_started", 0, None, 0.0, lesson.completion)
-    if lesson_completed(lesson, st):
-        status: Status = "completed"
-    else:
-        status = "in_progress"
-    watched = covered(st.segments)
-    percent = min(100.0, round(100 * watched / lesson.duration, 1)) if lesson.duration else 0.0
-    return LessonView(
-        lesson.id,
-        lesson.title,
-        status,
-        st.seconds,
-        st.position,
-        percent,
-        lesson.completion,
-        st.first_at,
-        st.last_at,
-    )
-
-
-def _rollup(statuses: list[Status]) -> Status:
-    if statuses and all(s == "completed" for s in statuses):
-        return "completed"
-    if any(s != "not_started" for s in statuses):
-        return "in_progress"
-    return "not_started"
-
-
-def _percent(done: int, total: int) -> int:
-    return 100 * done // total if total else 0
-
-
-def progress_view(state: UserState, catalog: Catalog) -> list[CourseView]:
-    """Per-course progress for every course in ``catalog``; percent counts completed lessons."""
-    courses = []
-    for course in catalog.courses:
-        modules = []
-        course_done = course_total = 0
-        for module in course.modules:
-            lessons = [
-                lesson_view(x, state.lessons.get(lesson_key(course.id, x.id)))
-                for x in module.lessons
-            ]
-            done = sum(1 for x in lessons if x.status == "completed")
-            course_done += done
-            course_total += len(lessons)
-            modules.append(
-                ModuleView(
-                    module.id,
-                    module.title,
-                    _rollup([x.status for x in lessons]),
-                    _percent(done, len(lessons)),
-                    lessons,
-                )
-            )
-        activity = [x.last_activity_at for m in modules for x in m.lessons if x.last_activity_at]
-        courses.append(
-            CourseView(
-                course.id,
-                course.title,
-                # Over lessons, not modules: an empty module must not keep a course whose
-                # every lesson is completed (percent 100) "in_progress" forever.
-                _rollup([x.status for m in modules for x in m.lessons]),
-                _percent(course_done, course_total),
-                modules,
-                max(activity) if activity else None,
-            )
-        )
-    return courses

@@ -72,6 +72,7 @@ class WelcomeAccount(msgspec.Struct, frozen=True):
     feed_head: int
     timezone: str = "UTC"
     role: str = "learner"
+    plan: str = "free"
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -159,6 +160,7 @@ class LoginResponse(msgspec.Struct, frozen=True):
     username: str
     timezone: str = "UTC"
     role: str = "learner"
+    plan: str = "free"
 
 
 class CatalogResponse(msgspec.Struct, frozen=True):

@@ -19,12 +19,15 @@ from typing import Any, Final
 
 import msgspec
 
-from server.errors import Conflict, DeviceRevoked, NotFound
+from server.errors import BadRequest, Conflict, DeviceRevoked, NotFound
 from server.storage.engine import Engine, Row, Txn, open_engine
 from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
-from sync.events import Body, Event, Rejection, check_event, settled_stamp
+from sync.decide import Context, Decision, Policy, decide, grade, review
+from sync.events import MIN_AT_MS, Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
+from sync.hlc import format_hlc
 from sync.messages import EventRejection, FeedEntry
+from sync.views import LearnerView, competency_evidence, learner_view
 
 ROLES: Final = ("learner", "instructor", "admin")
 Clock = Callable[[], int]
@@ -46,6 +49,7 @@ class User(msgspec.Struct, frozen=True):
     timezone: str
     created_at: int
     feed_head: int
+    plan: str = "free"
 
 
 class Device(msgspec.Struct, frozen=True):
@@ -93,6 +97,7 @@ def _user(row: Row) -> User:
         row["timezone"],
         row["created_at"],
         row["feed_head"],
+        row["plan"],
     )
 
 
@@ -122,6 +127,34 @@ def _entry(row: Row) -> FeedEntry:
     )
 
 
+def _server_hlc(now: int) -> str:
+    """HLC for an entry the server writes on its own (a grade, a review, a REST action)."""
+    return format_hlc(max(now, MIN_AT_MS), 0)
+
+
+def changed_scopes(before: Catalog, after: Catalog) -> set[str]:
+    """``course:ID`` / ``path:ID`` scopes whose definition differs between two catalogs
+    (a competency change touches every course that gives evidence for it)."""
+    scopes: set[str] = set()
+    old = {c.id: c for c in before.courses}
+    for course in after.courses:
+        if old.get(course.id) != course:
+            scopes.add(f"course:{course.id}")
+    scopes |= {f"course:{c}" for c in old if after.course(c) is None}
+    old_paths = {p.id: p for p in before.paths}
+    for path in after.paths:
+        if old_paths.get(path.id) != path:
+            scopes.add(f"path:{path.id}")
+    old_comp = {c.id: c for c in before.competencies}
+    changed = {c.id for c in after.competencies if old_comp.get(c.id) != c}
+    for competency in after.competencies:
+        if competency.id in changed:
+            scopes |= {
+                f"course:{course}" for _, course, _ in competency_evidence(after, competency)
+            }
+    return scopes
+
+
 def _checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
     """Validate ``event`` and encode its body for the feed (msgpack may carry values, such as
     extension types, that JSON cannot hold: those bodies are rejected, not crashed on)."""
@@ -134,12 +167,101 @@ def _checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
         return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
 
 
+class _FeedWriter:
+    """Appends to one user's feed inside a merge transaction (the user's lock is held):
+    numbers entries, keeps the materialized state and the user's scopes in step."""
+
+    def __init__(self, user_id: str, head: int, plan: str, state: UserState, now: int) -> None:
+        self.user_id, self.head, self.plan, self.state, self.now = user_id, head, plan, state, now
+        self.rows: list[tuple[Any, ...]] = []
+        self.scopes: set[str] = set()
+
+    @classmethod
+    async def open_txn(cls, txn: Txn, user_id: str, now: int) -> _FeedWriter:
+        user = await txn.fetchrow("SELECT feed_head, plan FROM users WHERE id = ?", user_id)
+        assert user is not None
+        body = await txn.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
+        state = UserState() if body is None else _state_dec.decode(body)
+        return cls(user_id, int(user["feed_head"]), str(user["plan"]), state, now)
+
+    def device(self, device_id: str, event: Event, body_json: str, body: Body) -> None:
+        self.head += 1
+        self.rows.append(
+            (
+                self.user_id,
+                self.head,
+                "device",
+                device_id,
+                event.seq,
+                event.hlc,
+                event.at,
+                event.tz,
+                event.type,
+                body_json,
+                self.now,
+            )
+        )
+        for name in ("course", "path"):
+            value = getattr(body, name, None)
+            if isinstance(value, str):
+                self.scopes.add(f"{name}:{value}")
+
+    def server(self, type_: str, body: dict[str, Any], hlc: str, at: int, tz: str) -> None:
+        """Append a decision (already folded into ``state`` by ``sync.decide``)."""
+        self.head += 1
+        self.rows.append(
+            (
+                self.user_id,
+                self.head,
+                "server",
+                None,
+                None,
+                hlc,
+                at,
+                tz,
+                type_,
+                _json.encode(body).decode(),
+                self.now,
+            )
+        )
+
+    async def flush_txn(self, txn: Txn) -> None:
+        if not self.rows:
+            return
+        await txn.executemany(
+            "INSERT INTO feed (user_id, user_seq, origin, device_id, seq, hlc, at, tz,"
+            " type, body, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.rows,
+        )
+        await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", self.head, self.user_id)
+        await txn.execute(
+            "INSERT INTO user_state (user_id, through_seq, state, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+            " through_seq = excluded.through_seq, state = excluded.state,"
+            " updated_at = excluded.updated_at",
+            self.user_id,
+            self.head,
+            _state_enc.encode(self.state).decode(),
+            self.now,
+        )
+        if self.scopes:
+            await txn.executemany(
+                "INSERT INTO user_scopes (user_id, scope) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(self.user_id, scope) for scope in sorted(self.scopes)],
+            )
+        self.rows = []
+
+
 class Store:
     """Storage calls of the server. Each method's name is what shows in logs and metrics."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = wall_clock_ms) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = wall_clock_ms, policy: Policy | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.policy = policy or Policy()
+        self.last_recomputed: list[str] = []
         self._catalog: tuple[str, Catalog] = ("", Catalog())
 
     @classmethod
@@ -160,21 +282,28 @@ class Store:
     # -- users and devices -------------------------------------------------------------
 
     async def create_user(
-        self, username: str, password: str, *, role: str = "learner", timezone: str = "UTC"
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str = "learner",
+        timezone: str = "UTC",
+        plan: str = "free",
     ) -> User:
         if await self.user_by_name(username) is not None:
             raise Conflict(f"user {username!r} already exists")
         user_id = uuid.uuid4().hex
         async with self.engine.transaction() as txn:
             await txn.execute(
-                "INSERT INTO users (id, username, password_hash, role, timezone, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, username, password_hash, role, timezone, created_at,"
+                " plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 user_id,
                 username,
                 hash_password(password),
                 role,
                 timezone,
                 self.clock(),
+                plan,
             )
         user = await self.user_by_id(user_id)
         assert user is not None
@@ -245,7 +374,9 @@ class Store:
     # -- catalog -----------------------------------------------------------------------
 
     async def load_catalog(self, catalog: Catalog) -> str:
-        """Make ``catalog`` the current one; returns its version."""
+        """Make ``catalog`` the current one and recompute the learners the change affects
+        (see :meth:`recompute`); returns its version."""
+        before = await self.catalog()
         body = _json.encode(catalog_to_builtins(catalog)).decode()
         async with self.engine.transaction() as txn:
             await txn.execute(
@@ -257,7 +388,95 @@ class Store:
                 self.clock(),
             )
         self._catalog = (catalog.version, catalog)
+        self.last_recomputed = await self.recompute(changed_scopes(before, catalog))
         return catalog.version
+
+    async def recompute(self, scopes: set[str]) -> list[str]:
+        """Review the decisions of every learner who touched one of ``scopes``
+        (``course:ID`` / ``path:ID``): new passes under a lowered threshold, milestones,
+        paths and competencies the new structure completes. Nothing is revoked. Returns the
+        ids of the learners reviewed (the others are not even read)."""
+        if not scopes:
+            return []
+        marks = ", ".join("?" * len(scopes))
+        rows = await self.engine.fetch(
+            f"SELECT DISTINCT user_id FROM user_scopes WHERE scope IN ({marks}) ORDER BY user_id",
+            *sorted(scopes),
+        )
+        users = [str(r["user_id"]) for r in rows]
+        for user_id in users:
+            async with self.engine.transaction(lock=user_id) as txn:
+                feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
+                ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
+                for decision in review(feed.state, ctx, feed.now):
+                    feed.server(decision.type, decision.body, _server_hlc(feed.now), feed.now, "")
+                await feed.flush_txn(txn)
+        return users
+
+    # -- actions over REST and by instructors ----------------------------------------
+
+    async def record_action(self, user_id: str, type_: str, body: dict[str, Any]) -> MergeResult:
+        """A learner action made over REST, recorded through the same merge as sync.
+
+        It comes from the learner's server-side device ``rest-<user_id>``, whose own seq
+        stream never collides with a real device's.
+        """
+        device_id = f"rest-{user_id}"
+        async with self.engine.transaction(lock=user_id) as txn:
+            row = await txn.fetchrow("SELECT acked_seq FROM devices WHERE id = ?", device_id)
+            if row is None:
+                await txn.execute(
+                    "INSERT INTO devices (id, user_id, name, token_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    device_id,
+                    user_id,
+                    "REST API",
+                    f"none:{device_id}",  # no token hashes to this: nobody signs in as it
+                    self.clock(),
+                )
+                seq = 1
+            else:
+                seq = int(row["acked_seq"]) + 1
+            now = self.clock()
+            event = Event(seq, _server_hlc(now), now, type_, body, "UTC")
+            return await self._merge_txn(txn, user_id, device_id, [event])
+
+    async def grade_assignment(
+        self,
+        user_id: str,
+        course: str,
+        assignment: str,
+        *,
+        score: float,
+        feedback: str,
+        graded_by: str,
+    ) -> list[Decision]:
+        """An instructor's grade, appended to the learner's feed. Raises :class:`BadRequest`
+        when there is nothing to grade or the score is out of range."""
+        async with self.engine.transaction(lock=user_id) as txn:
+            feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
+            ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
+            try:
+                decisions = grade(
+                    feed.state,
+                    ctx,
+                    course,
+                    assignment,
+                    score=score,
+                    feedback=feedback,
+                    graded_by=graded_by,
+                    at=feed.now,
+                )
+            except ValueError as err:
+                raise BadRequest(str(err)) from None
+            for decision in decisions:
+                feed.server(decision.type, decision.body, _server_hlc(feed.now), feed.now, "")
+            await feed.flush_txn(txn)
+        return decisions
+
+    async def set_plan(self, user_id: str, plan: str) -> None:
+        async with self.engine.transaction(lock=user_id) as txn:
+            await txn.execute("UPDATE users SET plan = ? WHERE id = ?", plan, user_id)
 
     async def catalog(self) -> Catalog:
         """The current catalog (empty if none was loaded), re-read only when it changed."""
@@ -291,6 +510,13 @@ class Store:
         head = await self.engine.fetchval("SELECT feed_head FROM users WHERE id = ?", user_id)
         return int(head or 0)
 
+    async def learner(self, user_id: str) -> LearnerView:
+        """Everything the learner's progress shows (``sync.views.learner_view``)."""
+        user = await self.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        return learner_view(await self.user_state(user_id), await self.catalog(), user.plan)
+
     async def user_state(self, user_id: str) -> UserState:
         body = await self.engine.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
         return UserState() if body is None else _state_dec.decode(body)
@@ -315,12 +541,8 @@ class Store:
         if row["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked by an administrator")
         watermark = int(row["acked_seq"])
-        head = int(await txn.fetchval("SELECT feed_head FROM users WHERE id = ?", user_id))
-        catalog = await self._catalog_txn(txn)
-        state_body = await txn.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
-        state = UserState() if state_body is None else _state_dec.decode(state_body)
-        now = self.clock()
-        rows: list[tuple[Any, ...]] = []
+        feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
+        ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
         rejected: list[EventRejection] = []
         accepted = duplicates = 0
         gap_at = None
@@ -332,72 +554,35 @@ class Store:
                 gap_at = event.seq
                 break
             watermark = event.seq
-            head += 1
-            verdict, body_json = _checked(event, catalog)
+            verdict, body_json = _checked(event, ctx.catalog)
             if isinstance(verdict, Rejection):
                 rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
-                body = {
-                    "device_id": device_id,
-                    "seq": event.seq,
-                    "type": event.type,
-                    "code": verdict.code,
-                    "reason": verdict.reason,
-                }
-                hlc, at, tz = settled_stamp(event, now)
-                rows.append(
-                    (
-                        user_id,
-                        head,
-                        "server",
-                        None,
-                        None,
-                        hlc,
-                        at,
-                        tz,
-                        "event.rejected",
-                        _json.encode(body).decode(),
-                        now,
-                    )
+                hlc, at, tz = settled_stamp(event, feed.now)
+                feed.server(
+                    "event.rejected",
+                    {
+                        "device_id": device_id,
+                        "seq": event.seq,
+                        "type": event.type,
+                        "code": verdict.code,
+                        "reason": verdict.reason,
+                    },
+                    hlc,
+                    at,
+                    tz,
                 )
                 continue
             accepted += 1
-            apply_body(state, (event.hlc, device_id, event.seq), event.at, verdict)
-            rows.append(
-                (
-                    user_id,
-                    head,
-                    "device",
-                    device_id,
-                    event.seq,
-                    event.hlc,
-                    event.at,
-                    event.tz,
-                    event.type,
-                    body_json,
-                    now,
-                )
-            )
-        if rows:
-            await txn.executemany(
-                "INSERT INTO feed (user_id, user_seq, origin, device_id, seq, hlc, at, tz,"
-                " type, body, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", head, user_id)
-            await txn.execute(
-                "INSERT INTO user_state (user_id, through_seq, state, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
-                " through_seq = excluded.through_seq, state = excluded.state,"
-                " updated_at = excluded.updated_at",
-                user_id,
-                head,
-                _state_enc.encode(state).decode(),
-                now,
-            )
+            stamp = (event.hlc, device_id, event.seq)
+            feed.device(device_id, event, body_json, verdict)
+            apply_body(feed.state, stamp, event.at, verdict)
+            for decision in decide(feed.state, verdict, stamp, event.at, ctx):
+                feed.server(decision.type, decision.body, event.hlc, event.at, event.tz)
+        await feed.flush_txn(txn)
         await txn.execute(
             "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ?",
             watermark,
-            now,
+            feed.now,
             device_id,
         )
-        return MergeResult(watermark, accepted, duplicates, rejected, head, gap_at)
+        return MergeResult(watermark, accepted, duplicates, rejected, feed.head, gap_at)

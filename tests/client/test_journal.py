@@ -9,9 +9,9 @@ import pytest
 
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from client.journal import Journal
-from sync.fold import CourseView, LessonView
 from sync.hlc import parse_hlc
 from sync.messages import EventRejection
+from sync.views import CourseView, LessonView
 from tests.client.conftest import CATALOG, T0, account, entry
 
 READ = {"course": "c1", "lesson": "read"}

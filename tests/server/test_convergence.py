@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from server.storage.store import Store
 from sync.catalog import parse_catalog
 from sync.events import Event
-from sync.fold import Fact, fold, progress_view
+from sync.fold import Fact, fold
 from sync.hlc import HybridClock
+from sync.views import progress_view
 from tests.conftest import CATALOG
 
 CAT = parse_catalog(CATALOG.read_text(), "yaml")

@@ -10,7 +10,8 @@ from server.errors import Conflict, DeviceRevoked, NotFound
 from server.storage.store import Store
 from sync.catalog import Catalog, parse_catalog
 from sync.events import Event
-from sync.fold import Fact, fold, progress_view
+from sync.fold import Fact, fold
+from sync.views import progress_view
 from tests.conftest import CATALOG
 
 T0 = 1_763_790_000_000

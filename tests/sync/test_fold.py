@@ -13,16 +13,15 @@ from hypothesis import strategies as st
 from sync.catalog import Catalog, Course, Lesson, Module
 from sync.fold import (
     Fact,
-    LessonView,
     UserState,
     apply_fact,
     covered,
     fold,
     lesson_key,
-    progress_view,
     union,
 )
 from sync.hlc import format_hlc
+from sync.views import LessonView, progress_view
 
 T = 1_763_790_000_000
 
