@@ -24,6 +24,7 @@ from sync.events import (
     AssignmentSubmitted,
     Body,
     CourseReset,
+    LessonRef,
     MilestoneCompleted,
     MilestoneRef,
     MilestoneReset,
@@ -35,13 +36,14 @@ from sync.events import (
     PathResumed,
     QuizSubmitted,
 )
-from sync.fold import Stamp, UserState, apply_decision
+from sync.fold import Stamp, UserState, apply_decision, lesson_key
 from sync.views import (
     CourseView,
     assignment_passed,
     competency_evidence,
     competency_level,
     course_view,
+    lesson_completed,
     milestone_content,
     policy_score,
     quiz_passed,
@@ -376,9 +378,21 @@ def decide(state: UserState, body: Body, stamp: Stamp, at: int, ctx: Context) ->
             m.course for m in path.milestones
         }:
             decider.advance(path)
-    if touched or isinstance(body, CourseReset):
+    # Hot path: a lesson fact can change a competency only if it leaves the lesson
+    # completed; heartbeats on unfinished lessons skip the course views.
+    if (
+        ctx.catalog.competencies
+        and (touched or isinstance(body, CourseReset))
+        and (not isinstance(body, LessonRef) or _lesson_done(state, ctx.catalog, body))
+    ):
         decider.competencies(touched)
     return decider.out
+
+
+def _lesson_done(state: UserState, catalog: Catalog, body: LessonRef) -> bool:
+    lesson = catalog.lesson(body.course, body.lesson)
+    held = state.lessons.get(lesson_key(body.course, body.lesson))
+    return lesson is not None and held is not None and lesson_completed(lesson, held)
 
 
 def review(state: UserState, ctx: Context, at: int) -> list[Decision]:
