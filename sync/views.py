@@ -338,7 +338,7 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
             complete = all(items)
         case "any":
             items = lessons_done + assessed
-            complete = all(lessons_done) or bool(assessed and all(assessed))
+            complete = bool(lessons_done and all(lessons_done)) or bool(assessed and all(assessed))
         case _:  # "all": seed story 7.1, content viewed and assessment passed
             items = lessons_done + assessed
             complete = all(items)

@@ -7,16 +7,43 @@ from typing import Any
 import msgspec
 import pytest
 
-from sync.catalog import Catalog, Course, Lesson, Module
+from sync.catalog import (
+    Assignment,
+    Catalog,
+    Choice,
+    Course,
+    Lesson,
+    Milestone,
+    Module,
+    Path,
+    Question,
+    Quiz,
+    public_catalog,
+)
 from sync.events import (
+    BODY_TYPES,
     MAX_AT_MS,
     MAX_SECONDS_PER_EVENT,
     MIN_AT_MS,
+    AssignmentSaved,
+    AssignmentSubmitted,
+    CourseReset,
     Event,
     LessonCompleted,
     LessonOpened,
     LessonProgressed,
+    LessonRef,
     LessonUncompleted,
+    MilestoneCompleted,
+    MilestoneReset,
+    MilestoneStarted,
+    PathDropped,
+    PathEnrolled,
+    PathPaused,
+    PathResumed,
+    QuizAnswered,
+    QuizStarted,
+    QuizSubmitted,
     Rejection,
     check_event,
     decode_body,
@@ -27,6 +54,7 @@ from sync.hlc import parse_hlc
 T = 1_763_790_000_000
 HLC = "1763790000000-0000"
 
+ABC = [Choice("a"), Choice("b"), Choice("c")]
 CATALOG = Catalog(
     [
         Course(
@@ -37,12 +65,42 @@ CATALOG = Catalog(
                     lessons=[
                         Lesson("page"),  # no duration
                         Lesson("video", kind="video", duration=600, completion="watched:90"),
+                        Lesson(
+                            "reading",
+                            quizzes=[Quiz("check", [Question("q1", ABC[:2], answer="b")])],
+                        ),
                     ],
+                    quizzes=[
+                        Quiz(
+                            "final",
+                            [
+                                Question("q1", ABC, answer="a"),
+                                Question("q2", ABC, answer=["a", "c"]),
+                                Question("q3", [Choice("yes"), Choice("no")], answer="no"),
+                            ],
+                        )
+                    ],
+                    assignments=[Assignment("essay")],
+                ),
+                Module("more", lessons=[Lesson("extra")]),
+            ],
+        ),
+        Course(
+            "js",
+            modules=[
+                Module(
+                    "m",
+                    lessons=[Lesson("intro")],
+                    quizzes=[Quiz("js-quiz", [Question("q1", ABC, answer="c")])],
+                    assignments=[Assignment("js-essay")],
                 )
             ],
         ),
-        Course("js", modules=[Module("m", lessons=[Lesson("intro")])]),
-    ]
+    ],
+    paths=[
+        Path("track", [Milestone("start", "py", "m", order=1), Milestone("js", "js", order=2)]),
+        Path("short", [Milestone("only", "js")]),
+    ],
 )
 
 
@@ -73,7 +131,7 @@ def segment(start: int, end: int) -> dict[str, Any]:
 def test_each_event_type_is_accepted_as_its_typed_body(type_: str, body_type: type) -> None:
     body = check_event(event(type_, course="py", lesson="page"), CATALOG)
     assert type(body) is body_type
-    assert not isinstance(body, Rejection)
+    assert isinstance(body, LessonRef)
     assert (body.course, body.lesson) == ("py", "page")
 
 
@@ -106,7 +164,9 @@ def test_position_on_a_lesson_without_duration_is_accepted() -> None:
 # -- unknown_type -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("type_", ["quiz.submitted", "lesson.open", "Lesson.opened"])
+@pytest.mark.parametrize(
+    "type_", ["lesson.liked", "quiz.peeked", "lesson.open", "Lesson.opened", "path", "Quiz.started"]
+)
 def test_unknown_type_is_rejected(type_: str) -> None:
     result = check_event(event(type_, course="py", lesson="page"), CATALOG)
     assert result == Rejection("unknown_type", f"unknown event type {type_!r}")
@@ -316,3 +376,310 @@ def test_a_bad_envelope_rejects_only_that_event(field: str, value: object, needl
 def test_a_good_envelope_keeps_its_own_stamp() -> None:
     event = Event(1, HLC, T, "lesson.opened", {"course": "py", "lesson": "page"}, "UTC")
     assert settled_stamp(event, 0) == (HLC, T, "UTC")
+
+
+# -- learning events: quizzes, assignments, paths, milestones, course reset ---------------
+
+ATTEMPT = "att-7f3a"
+
+
+def quiz_event(type_: str, quiz: str = "final", course: str = "py", **body: Any) -> Event:
+    return event(type_, course=course, quiz=quiz, attempt=ATTEMPT, **body)
+
+
+LEARNING_EVENTS: list[tuple[str, dict[str, Any], object]] = [
+    (
+        "quiz.started",
+        {"course": "py", "quiz": "final", "attempt": ATTEMPT},
+        QuizStarted("py", "final", ATTEMPT),
+    ),
+    (
+        "quiz.answered",
+        {
+            "course": "py",
+            "quiz": "final",
+            "attempt": ATTEMPT,
+            "question": "q1",
+            "choices": ["b"],
+        },
+        QuizAnswered("py", "final", ATTEMPT, "q1", ["b"]),
+    ),
+    (
+        "quiz.submitted",
+        {"course": "py", "quiz": "final", "attempt": ATTEMPT},
+        QuizSubmitted("py", "final", ATTEMPT),
+    ),
+    (
+        "assignment.saved",
+        {"course": "py", "assignment": "essay", "text": "draft"},
+        AssignmentSaved("py", "essay", "draft", ""),
+    ),
+    (
+        "assignment.submitted",
+        {"course": "py", "assignment": "essay", "text": "final", "url": "https://x.test/e"},
+        AssignmentSubmitted("py", "essay", "final", "https://x.test/e"),
+    ),
+    ("path.enrolled", {"path": "track"}, PathEnrolled("track")),
+    ("path.paused", {"path": "track"}, PathPaused("track")),
+    ("path.resumed", {"path": "track"}, PathResumed("track")),
+    ("path.dropped", {"path": "track"}, PathDropped("track")),
+    (
+        "milestone.started",
+        {"path": "track", "milestone": "start"},
+        MilestoneStarted("track", "start"),
+    ),
+    (
+        "milestone.completed",
+        {"path": "track", "milestone": "js"},
+        MilestoneCompleted("track", "js"),
+    ),
+    (
+        "milestone.reset",
+        {"path": "short", "milestone": "only"},
+        MilestoneReset("short", "only"),
+    ),
+    ("course.reset", {"course": "js"}, CourseReset("js")),
+]
+
+
+@pytest.mark.parametrize(
+    ("type_", "body", "expected"),
+    [pytest.param(*case, id=case[0]) for case in LEARNING_EVENTS],
+)
+def test_each_learning_event_is_accepted_as_its_typed_body(
+    type_: str, body: dict[str, Any], expected: object
+) -> None:
+    assert check_event(Event(1, HLC, T, type_, body), CATALOG) == expected
+    # Devices check events against the public catalog, which has no answers: same verdict.
+    assert check_event(Event(1, HLC, T, type_, body), public_catalog(CATALOG)) == expected
+
+
+def test_every_event_type_has_an_accepted_example() -> None:
+    """A type added to BODY_TYPES without a test here (or in the lesson tests) fails."""
+    lesson_types = {"lesson.opened", "lesson.progressed", "lesson.completed", "lesson.uncompleted"}
+    assert set(BODY_TYPES) == lesson_types | {type_ for type_, _, _ in LEARNING_EVENTS}
+    assert len(LEARNING_EVENTS) == 13
+
+
+@pytest.mark.parametrize(
+    ("quiz", "question", "choices"),
+    [
+        pytest.param("final", "q2", ["a", "c"], id="several-choices"),
+        pytest.param("final", "q2", ["b"], id="a-wrong-choice-is-still-valid"),
+        pytest.param("final", "q3", ["yes"], id="another-question"),
+        pytest.param("check", "q1", ["a"], id="a-lesson-quiz"),
+    ],
+)
+def test_an_answer_naming_known_choices_is_accepted(
+    quiz: str, question: str, choices: list[str]
+) -> None:
+    body = check_event(
+        quiz_event("quiz.answered", quiz, question=question, choices=choices), CATALOG
+    )
+    assert body == QuizAnswered("py", quiz, ATTEMPT, question, choices)
+
+
+def test_an_assignment_body_defaults_to_empty_text_and_url() -> None:
+    body = check_event(event("assignment.saved", course="py", assignment="essay"), CATALOG)
+    assert body == AssignmentSaved("py", "essay", "", "")
+
+
+def test_quiz_started_and_submitted_are_checked_only_for_the_quiz() -> None:
+    # No question or choice to check: any attempt id made by the device goes.
+    for type_ in ("quiz.started", "quiz.submitted"):
+        assert not isinstance(check_event(quiz_event(type_, "check"), CATALOG), Rejection)
+
+
+# -- the new rejection codes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "type_",
+    ["path.enrolled", "path.paused", "path.resumed", "path.dropped"],
+)
+def test_unknown_path_is_rejected(type_: str) -> None:
+    result = check_event(event(type_, path="nowhere"), CATALOG)
+    assert result == Rejection("unknown_path", "no path 'nowhere' in the catalog")
+
+
+@pytest.mark.parametrize("type_", ["milestone.started", "milestone.completed", "milestone.reset"])
+def test_a_milestone_of_an_unknown_path_is_rejected_as_unknown_path(type_: str) -> None:
+    result = check_event(event(type_, path="nowhere", milestone="start"), CATALOG)
+    assert result == Rejection("unknown_path", "no path 'nowhere' in the catalog")
+
+
+@pytest.mark.parametrize(
+    ("type_", "milestone"),
+    [
+        ("milestone.started", "nope"),
+        ("milestone.completed", "only"),  # exists, in path "short"
+        ("milestone.reset", "py"),  # a course id, not a milestone id
+    ],
+)
+def test_unknown_milestone_is_rejected(type_: str, milestone: str) -> None:
+    result = check_event(event(type_, path="track", milestone=milestone), CATALOG)
+    assert result == Rejection("unknown_milestone", f"no milestone {milestone!r} in path 'track'")
+
+
+@pytest.mark.parametrize(
+    ("type_", "quiz"),
+    [
+        ("quiz.started", "nope"),
+        ("quiz.answered", "js-quiz"),  # exists, in course js
+        ("quiz.submitted", "essay"),  # an assignment, not a quiz
+    ],
+)
+def test_unknown_quiz_is_rejected(type_: str, quiz: str) -> None:
+    result = check_event(quiz_event(type_, quiz, question="q1", choices=["a"]), CATALOG)
+    assert result == Rejection("unknown_quiz", f"no quiz {quiz!r} in course 'py'")
+
+
+@pytest.mark.parametrize(
+    ("type_", "body"),
+    [
+        ("quiz.started", {"quiz": "final", "attempt": ATTEMPT}),
+        ("quiz.answered", {"quiz": "final", "attempt": ATTEMPT, "question": "q1"}),
+        ("assignment.saved", {"assignment": "essay"}),
+        ("assignment.submitted", {"assignment": "essay"}),
+        ("course.reset", {}),
+    ],
+)
+def test_unknown_course_is_rejected_for_learning_events(type_: str, body: dict[str, Any]) -> None:
+    result = check_event(event(type_, course="rust", **body), CATALOG)
+    assert result == Rejection("unknown_course", "no course 'rust' in the catalog")
+
+
+@pytest.mark.parametrize(
+    ("quiz", "question"),
+    [
+        ("final", "q9"),
+        ("check", "q2"),  # q2 is in quiz "final", not in "check"
+    ],
+)
+def test_unknown_question_is_rejected(quiz: str, question: str) -> None:
+    result = check_event(
+        quiz_event("quiz.answered", quiz, question=question, choices=["a"]), CATALOG
+    )
+    assert result == Rejection("unknown_question", f"no question {question!r} in quiz {quiz!r}")
+
+
+def test_an_answer_without_a_question_is_rejected_as_unknown_question() -> None:
+    result = check_event(quiz_event("quiz.answered", choices=["a"]), CATALOG)
+    assert result == Rejection("unknown_question", "no question '' in quiz 'final'")
+
+
+@pytest.mark.parametrize(
+    ("course", "assignment"),
+    [("py", "nope"), ("py", "js-essay"), ("js", "essay"), ("py", "final")],
+)
+@pytest.mark.parametrize("type_", ["assignment.saved", "assignment.submitted"])
+def test_unknown_assignment_is_rejected(type_: str, course: str, assignment: str) -> None:
+    result = check_event(event(type_, course=course, assignment=assignment), CATALOG)
+    assert result == Rejection(
+        "unknown_assignment", f"no assignment {assignment!r} in course {course!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "choices", "problem"),
+    [
+        pytest.param("q1", ["d"], "question 'q1' has no choice 'd'", id="unknown-choice"),
+        pytest.param(
+            "q1", ["a", "zz", "yy"], "question 'q1' has no choice 'zz'", id="first-unknown-named"
+        ),
+        pytest.param(
+            "q3", ["a"], "question 'q3' has no choice 'a'", id="choice-of-another-question"
+        ),
+        pytest.param("q1", [], "no choice given for question 'q1'", id="no-choice"),
+    ],
+)
+def test_an_impossible_answer_is_rejected_as_invalid_value(
+    question: str, choices: list[str], problem: str
+) -> None:
+    result = check_event(quiz_event("quiz.answered", question=question, choices=choices), CATALOG)
+    assert result == Rejection("invalid_value", problem)
+
+
+def test_an_answer_with_choices_left_out_is_rejected_as_invalid_value() -> None:
+    result = check_event(quiz_event("quiz.answered", question="q1"), CATALOG)
+    assert result == Rejection("invalid_value", "no choice given for question 'q1'")
+
+
+@pytest.mark.parametrize(
+    ("type_", "body", "problem", "path"),
+    [
+        pytest.param(
+            "quiz.started",
+            {"course": "py", "quiz": "final"},
+            "Object missing required field `attempt`",
+            "$.body",
+            id="attempt-missing",
+        ),
+        pytest.param(
+            "quiz.submitted",
+            {"course": "py", "quiz": "final", "attempt": ""},
+            "Expected `str` of length >= 1",
+            "$.body.attempt",
+            id="attempt-empty",
+        ),
+        pytest.param(
+            "quiz.answered",
+            {"course": "py", "quiz": "final", "attempt": "a", "question": "q1", "choices": "a"},
+            "Expected `array`, got `str`",
+            "$.body.choices",
+            id="choices-not-a-list",
+        ),
+        pytest.param(
+            "quiz.answered",
+            {"course": "py", "quiz": "final", "attempt": "a", "question": "q1", "choices": [""]},
+            "Expected `str` of length >= 1",
+            "$.body.choices[0]",
+            id="empty-choice",
+        ),
+        pytest.param(
+            "quiz.answered",
+            {
+                "course": "py",
+                "quiz": "final",
+                "attempt": "a",
+                "question": "q1",
+                "choices": ["a"] * 101,
+            },
+            "Expected `array` of length <= 100",
+            "$.body.choices",
+            id="too-many-choices",
+        ),
+        pytest.param(
+            "assignment.submitted",
+            {"course": "py", "assignment": "essay", "url": "x" * 2001},
+            "Expected `str` of length <= 2000",
+            "$.body.url",
+            id="url-too-long",
+        ),
+        pytest.param(
+            "assignment.saved",
+            {"course": "py", "assignment": "essay", "text": "x" * 100_001},
+            "Expected `str` of length <= 100000",
+            "$.body.text",
+            id="text-too-long",
+        ),
+        pytest.param(
+            "path.enrolled", {}, "Object missing required field `path`", "$.body", id="no-path"
+        ),
+        pytest.param(
+            "milestone.completed",
+            {"path": "track"},
+            "Object missing required field `milestone`",
+            "$.body",
+            id="no-milestone",
+        ),
+        pytest.param(
+            "course.reset", {"course": 7}, "Expected `str`, got `int`", "$.body.course", id="course"
+        ),
+    ],
+)
+def test_invalid_learning_bodies_are_rejected_naming_the_path(
+    type_: str, body: dict[str, Any], problem: str, path: str
+) -> None:
+    result = check_event(Event(1, HLC, T, type_, body), CATALOG)
+    assert result == Rejection("invalid_body", f"{type_}: {problem} - at `{path}`")
