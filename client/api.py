@@ -17,7 +17,8 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -27,6 +28,7 @@ from client import connection
 from client.connection import Backoff, Change, SyncReport
 from client.errors import (
     AccessDenied,
+    BadEventArgs,
     ClientError,
     LoginFailed,
     ServerUnreachable,
@@ -38,6 +40,7 @@ from sync.catalog import catalog_from_builtins
 from sync.errors import CatalogError
 from sync.events import Event
 from sync.messages import CatalogResponse, LoginResponse
+from sync.views import AttemptView, LearnerView, QuizView
 
 HTTP_TIMEOUT: Final = 15.0
 T = TypeVar("T")
@@ -45,6 +48,23 @@ T = TypeVar("T")
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
+class QuizAttempt(msgspec.Struct, frozen=True):
+    """An attempt :meth:`Device.take_quiz` recorded; ``unanswered`` lists question ids."""
+
+    course: str
+    quiz: str
+    attempt: str
+    unanswered: list[str] = []
+
+
+def _quizzes(view: LearnerView, course: str) -> list[QuizView]:
+    return [q for c in view.courses if c.id == course for m in c.modules for q in m.quizzes]
 
 
 def local_zone() -> str:
@@ -59,7 +79,8 @@ class Device:
     """This device's journal in ``home`` and its learners. Use ``async with Device(home)``.
 
     ``clock`` returns epoch milliseconds; ``timezone`` is the IANA zone stamped on events
-    (default: the device's, else the learner's).
+    (default: the device's, else the learner's); ``new_id`` makes quiz attempt ids (unique
+    per learner).
     """
 
     def __init__(
@@ -68,9 +89,11 @@ class Device:
         *,
         clock: Callable[[], int] = wall_clock_ms,
         timezone: str | None = None,
+        new_id: Callable[[], str] = new_attempt_id,
     ) -> None:
         self.home = home
         self.clock = clock
+        self.new_id = new_id
         self.timezone = local_zone() if timezone is None else timezone
         self._journal: Journal | None = None
 
@@ -133,6 +156,7 @@ class Device:
                 server_url=base,
                 timezone=reply.timezone,
                 role=reply.role,
+                plan=reply.plan,
             ),
             make_default=make_default,
         )
@@ -167,18 +191,89 @@ class Device:
         tz = self.timezone or account.timezone
         return await self.journal.record(account, type, body, now_ms=self.clock(), tz=tz)
 
+    async def take_quiz(
+        self,
+        course: str,
+        quiz: str,
+        answers: Mapping[str, Sequence[str]],
+        *,
+        user: str | None = None,
+    ) -> QuizAttempt:
+        """Record one whole attempt at ``quiz``: ``quiz.started``, one ``quiz.answered`` per
+        question in ``answers`` (question id -> choice ids), ``quiz.submitted``, under a new
+        attempt id, all in one commit. Offline is fine: the server scores the attempt when it
+        gets it (see :meth:`attempt`).
+
+        Raises :class:`BadEventArgs` (an unknown quiz, question or choice, or no catalog on
+        this device yet; nothing written), :class:`NotLoggedIn`, :class:`UnknownUser`.
+        """
+        account = await self.journal.account(user)
+        cached = await self.journal.catalog(account.server_url)
+        if cached is None:
+            raise BadEventArgs("no catalog on this device yet: run waymark sync")
+        found = cached[1].quiz(course, quiz)
+        if found is None:
+            if cached[1].course(course) is None:
+                raise BadEventArgs(f"no course {course!r} in the catalog")
+            raise BadEventArgs(f"no quiz {quiz!r} in course {course!r}")
+        questions = {q.id: q for q in found.questions}
+        for question_id, choices in answers.items():
+            question = questions.get(question_id)
+            if question is None:
+                known = ", ".join(questions)
+                raise BadEventArgs(f"quiz {quiz!r} has no question {question_id!r} ({known})")
+            ids = [c.id for c in question.choices]
+            wrong = next((c for c in choices if c not in ids), None)
+            if wrong is not None or not choices:
+                what = f"no choice {wrong!r}" if wrong is not None else "no choice given"
+                raise BadEventArgs(f"question {question_id!r}: {what} ({', '.join(ids)})")
+        attempt = self.new_id()
+        ref = {"course": course, "quiz": quiz, "attempt": attempt}
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("quiz.started", ref),
+            *(
+                ("quiz.answered", {**ref, "question": q, "choices": list(c)})
+                for q, c in answers.items()
+            ),
+            ("quiz.submitted", ref),
+        ]
+        tz = self.timezone or account.timezone
+        await self.journal.record_many(account, events, now_ms=self.clock(), tz=tz)
+        unanswered = [q for q in questions if q not in answers]
+        return QuizAttempt(course, quiz, attempt, unanswered)
+
+    async def attempt(
+        self, course: str, quiz: str, attempt: str, *, user: str | None = None
+    ) -> tuple[QuizView, AttemptView] | None:
+        """The quiz and one attempt at it as this device knows them, or None if unknown."""
+        view = await self.journal.view(await self.journal.account(user))
+        for found in _quizzes(view, course):
+            if found.id == quiz:
+                for item in found.attempts:
+                    if item.id == attempt:
+                        return found, item
+        return None
+
+    async def quiz(self, course: str, quiz: str, *, user: str | None = None) -> QuizView | None:
+        """The quiz as this device knows it (attempts, attempts left, cool-down)."""
+        view = await self.journal.view(await self.journal.account(user))
+        return next((q for q in _quizzes(view, course) if q.id == quiz), None)
+
     async def status(self, user: str | None = None) -> dict[str, Any]:
-        """``{"user", "pending", "rejected", "synced_at", "courses"}`` as plain data, courses
-        per :func:`sync.fold.progress_view` over what this device holds."""
+        """The learner's progress as plain data: ``user``, ``user_id``, ``server``, ``plan``,
+        ``pending``, ``rejected``, ``synced_at``, then ``courses``, ``paths``,
+        ``competencies`` and ``summary`` of :func:`sync.views.learner_view` over what this
+        device holds (own facts not yet synced included; decisions as the server made them)."""
         account = await self.journal.account(user)
         return {
             "user": account.username,
             "user_id": account.user_id,
             "server": account.server_url,
+            "plan": account.plan,
             "pending": await self.journal.pending_count(account.user_id),
             "rejected": msgspec.to_builtins(await self.journal.rejected(account.user_id)),
             "synced_at": account.synced_at,
-            "courses": msgspec.to_builtins(await self.journal.view(account)),
+            **msgspec.to_builtins(await self.journal.view(account)),
         }
 
     async def sync_once(self, users: Iterable[str] = ()) -> SyncReport:

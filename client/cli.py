@@ -1,5 +1,5 @@
 """The device's commands, mounted on the ``waymark`` group by ``cli/main.py`` from
-:data:`COMMANDS`: ``login``, ``record``, ``sync`` and ``status``.
+:data:`COMMANDS`: ``login``, ``record``, ``sync``, ``status`` and ``quiz take``.
 
 Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``). Every
 bad argument and every error prints one line on stderr and exits non-zero (2 for usage,
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,9 @@ import click
 import msgspec
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from client.api import Device
 from client.errors import ClientError
@@ -29,7 +32,26 @@ from sync.events import BODY_TYPES
 
 T = TypeVar("T")
 INT_KEYS: Final = frozenset({"seconds", "position", "from", "to"})
-STYLES: Final = {"completed": "green", "in_progress": "yellow", "not_started": "dim"}
+LIST_KEYS: Final = frozenset({"choices"})
+GOOD, UNDERWAY, IDLE, BAD = "green", "yellow", "dim", "red"
+STYLES: Final = {
+    "completed": GOOD,
+    "passed": GOOD,
+    "graded": GOOD,
+    "mastered": GOOD,
+    "in_progress": UNDERWAY,
+    "submitted": UNDERWAY,
+    "draft": UNDERWAY,
+    "enrolled": UNDERWAY,
+    "available": UNDERWAY,
+    "not_started": IDLE,
+    "not_enrolled": IDLE,
+    "locked": IDLE,
+    "paused": IDLE,
+    "failed": BAD,
+    "dropped": BAD,
+}
+OFFLINE_ATTEMPT: Final = "submitted, scored when online"
 
 
 class OneLineUsageError(click.ClickException):
@@ -38,13 +60,35 @@ class OneLineUsageError(click.ClickException):
     exit_code = 2
 
 
+def _one_line(ctx: click.Context, err: click.UsageError) -> OneLineUsageError:
+    message = err.format_message().rstrip(".")
+    return OneLineUsageError(f"{message} (see '{ctx.command_path} --help')")
+
+
 class _Command(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as err:
-            message = err.format_message().rstrip(".")
-            raise OneLineUsageError(f"{message} (see '{ctx.command_path} --help')") from None
+            raise _one_line(ctx, err) from None
+
+
+class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
 
 
 home_option = click.option(
@@ -74,9 +118,11 @@ def _run(home: Path, work: Callable[[Device], Awaitable[T]]) -> T:
 
 
 def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("course=c1", "seconds=30")`` -> ``{"course": "c1", "seconds": 30}``.
+    """``("course=c1", "seconds=30", "choices=a,b")`` ->
+    ``{"course": "c1", "seconds": 30, "choices": ["a", "b"]}``.
 
-    ``seconds``, ``position``, ``from`` and ``to`` must be whole numbers; raises
+    ``seconds``, ``position``, ``from`` and ``to`` must be whole numbers; ``choices`` is a
+    comma list (``choices=`` is the empty list); everything else is a string. Raises
     :class:`OneLineUsageError`.
     """
     body: dict[str, Any] = {}
@@ -91,9 +137,34 @@ def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
                 body[key] = int(value)
             except ValueError:
                 raise OneLineUsageError(f"{key} must be a whole number, got {value!r}") from None
+        elif key in LIST_KEYS:
+            body[key] = value.split(",") if value else []
         else:
             body[key] = value
     return body
+
+
+def parse_answers(values: tuple[str, ...]) -> dict[str, list[str]]:
+    """``("q1=a", "q2=b,c")`` or ``("q1=a,q2=b,c",)`` -> ``{"q1": ["a"], "q2": ["b", "c"]}``.
+
+    In one value, a piece with ``=`` starts a question and a piece without one is one more
+    choice of the question before it. Catalog ids cannot contain ``=`` or ``,``, so this
+    is never ambiguous. Raises :class:`OneLineUsageError`.
+    """
+    answers: dict[str, list[str]] = {}
+    for value in values:
+        current: list[str] | None = None
+        for piece in (p.strip() for p in value.split(",")):
+            question, sep, choice = piece.partition("=")
+            if sep and question in answers:
+                raise OneLineUsageError(f"question {question!r} is answered twice")
+            if not piece or (sep and not (question and choice)) or (not sep and current is None):
+                raise OneLineUsageError(f"expected Q=CHOICE[,CHOICE...], got {value!r}")
+            if sep:
+                current = answers[question] = [choice]
+            elif current is not None:
+                current.append(piece)
+    return answers
 
 
 @click.command(cls=_Command)
@@ -133,9 +204,16 @@ def login(
 def record(event: str, fields: tuple[str, ...], user: str | None, home: Path) -> None:
     """Record EVENT (e.g. lesson.progressed) with body fields KEY=VALUE.
 
+    seconds, position, from and to are whole numbers; choices is a comma list; every
+    other value is a string (quote text with spaces). Known event types are checked
+    against this device's catalog before anything is written.
+
     \b
-    Example:
+    Examples:
       waymark record lesson.progressed course=c1 lesson=l2 seconds=30 from=0 to=30
+      waymark record quiz.answered course=c1 quiz=q1 attempt=a1 question=q2 choices=a,c
+      waymark record assignment.saved course=c1 assignment=a1 text="first draft"
+      waymark record milestone.completed path=p1 milestone=m1
     """
     body = parse_fields(fields)
     known = BODY_TYPES.get(event)
@@ -193,29 +271,57 @@ async def _follow(device: Device, users: tuple[str, ...]) -> None:
 @user_option
 @home_option
 def status(as_json: bool, user: str | None, home: Path) -> None:
-    """Show a learner's progress as this device knows it, pending and rejected events."""
+    """Show a learner's progress as this device knows it, pending and rejected events.
+
+    Quiz attempts this device made show as "submitted, scored when online" until the
+    server's score arrives with a sync.
+    """
     view = _run(home, lambda d: d.status(user))
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(view), indent=2).decode())
     else:
-        _render(view, Console())
+        _render(view, Console(), time.time_ns() // 1_000_000)
 
 
-def _render(view: dict[str, Any], console: Console) -> None:
+def _render(view: dict[str, Any], console: Console, now_ms: int) -> None:
     synced = view["synced_at"]
-    when = datetime.fromtimestamp(synced / 1000).strftime("%Y-%m-%d %H:%M") if synced else "never"
-    console.print(f"[bold]{escape(view['user'])}[/]: {view['pending']} pending, last sync {when}")
+    console.print(
+        f"[bold]{escape(view['user'])}[/]: {view['pending']} pending, "
+        f"last sync {_when(synced) if synced else 'never'}"
+    )
     if not view["courses"]:
         console.print("no catalog on this device yet: run waymark sync")
         return
     table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(overflow="fold")
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     for course in view["courses"]:
         table.add_row(_name(course, 0, "bold"), *_state(course["status"], f"{course['percent']}%"))
         for module in course["modules"]:
             table.add_row(_name(module, 1), *_state(module["status"], f"{module['percent']}%"))
             for lesson in module["lessons"]:
                 table.add_row(_name(lesson, 2, "dim"), *_state(lesson["status"], _details(lesson)))
+            for quiz in module["quizzes"]:
+                _quiz_rows(table, quiz, now_ms)
+            for item in module["assignments"]:
+                name = _name(item, 2, label="assignment: ")
+                table.add_row(name, *_state(item["status"], _assignment(item)))
+    if view["paths"]:
+        table.add_row("", "", "")
+        table.add_row("[bold]Paths[/]", "", "")
+        for path in view["paths"]:
+            table.add_row(_name(path, 0), *_state(path["status"], f"{path['percent']}%"))
+            for step in path["milestones"]:
+                table.add_row(_name(step, 1), *_state(step["status"], ""))
+    if view["competencies"]:
+        table.add_row("", "", "")
+        table.add_row("[bold]Competencies[/]", "", "")
+        for skill in view["competencies"]:
+            name = _name({"title": skill["name"], "id": skill["id"]}, 0)
+            table.add_row(name, *_state(skill["status"], f"level {skill['level']}%"))
     console.print(table)
+    console.print(_summary(view["summary"]))
     for event in view["rejected"]:
         console.print(
             f"[red]rejected[/] #{event['seq']} {escape(event['type'])}: "
@@ -223,13 +329,81 @@ def _render(view: dict[str, Any], console: Console) -> None:
         )
 
 
-def _name(item: dict[str, Any], depth: int, style: str = "") -> str:
-    text = escape(item["title"] or item["id"])
-    return "  " * depth + (f"[{style}]{text}[/]" if style else text)
+def _quiz_rows(table: Table, quiz: dict[str, Any], now_ms: int) -> None:
+    parts = []
+    if quiz["best_score"] is not None:
+        parts.append(f"best {_percent(quiz['best_score'])}")
+    if quiz["attempts_left"] is not None:
+        left = quiz["attempts_left"]
+        parts.append(f"{left} attempt{'' if left == 1 else 's'} left")
+    if quiz["cooldown_until"] and quiz["cooldown_until"] > now_ms:
+        parts.append(f"cool-down until {_when(quiz['cooldown_until'], now_ms)}")
+    table.add_row(_name(quiz, 2, label="quiz: "), *_state(quiz["status"], ", ".join(parts)))
+    for attempt in quiz["attempts"]:
+        name = _name({"title": _attempt_name(attempt)}, 3)
+        table.add_row(name, "", escape(_attempt(attempt)))
+
+
+def _attempt_name(attempt: dict[str, Any]) -> str:
+    if attempt["number"] is not None:
+        return f"attempt #{attempt['number']}"
+    return f"attempt {attempt['id'][:8]}"
+
+
+def _attempt(attempt: dict[str, Any]) -> str:
+    """``75%, passed`` / ``submitted, scored when online`` / ``in progress``."""
+    if attempt["status"] == "submitted":
+        return OFFLINE_ATTEMPT
+    if attempt["status"] == "in_progress":
+        return "in progress, not submitted"
+    text = f"{_percent(attempt['score'])}, {'passed' if attempt['passed'] else 'not passed'}"
+    if not attempt["counted"]:
+        text += f", not counted: {attempt['reason']}" if attempt["reason"] else ", not counted"
+    return text
+
+
+def _assignment(item: dict[str, Any]) -> str:
+    parts = []
+    if item["score"] is not None:
+        passed = "passed" if item["passed"] else "not passed"
+        parts.append(f"{item['score']:g}/{item['max_score']:g}, {passed}")
+    if item["refused"]:
+        parts.append(item["refused"])
+    return escape(", ".join(parts))
+
+
+def _summary(summary: dict[str, Any]) -> str:
+    counts = [
+        ("courses", "completed_courses", "total_courses"),
+        ("lessons", "completed_lessons", "total_lessons"),
+        ("quizzes", "completed_quizzes", "total_quizzes"),
+        ("assignments", "completed_assignments", "total_assignments"),
+    ]
+    parts = [f"{summary[done]}/{summary[total]} {what}" for what, done, total in counts]
+    minutes = summary["time_spent"] // 60
+    return f"[dim]done: {', '.join(parts)}; {minutes} min spent[/]"
+
+
+def _when(ms: int, now_ms: int | None = None) -> str:
+    """Local time; only the time of day if ``ms`` is less than a day after ``now_ms``."""
+    soon = now_ms is not None and 0 <= ms - now_ms < 86_400_000
+    return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S" if soon else "%Y-%m-%d %H:%M")
+
+
+def _percent(score: float) -> str:
+    return f"{round(score * 100, 1):g}%"
+
+
+def _name(item: dict[str, Any], depth: int, style: str = "", label: str = "") -> Padding:
+    # Padding, not leading spaces, so a wrapped title keeps its indentation.
+    text = Text(label + (item["title"] or item["id"]), style=style)
+    return Padding(text, (0, 0, 0, 2 * depth))
 
 
 def _state(status: str, detail: str) -> tuple[str, str]:
-    return f"[{STYLES[status]}]{status.replace('_', ' ')}[/]", detail
+    style = STYLES.get(status, "")
+    words = status.replace("_", " ")
+    return (f"[{style}]{words}[/]" if style else words), detail
 
 
 def _details(lesson: dict[str, Any]) -> str:
@@ -241,4 +415,90 @@ def _details(lesson: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-COMMANDS: Final[list[click.Command]] = [login, record, sync, status]
+@click.group(cls=_Group)
+def quiz() -> None:
+    """Take quizzes, online or offline."""
+
+
+@quiz.command(cls=_Command)
+@click.argument("course")
+@click.argument("quiz_id", metavar="QUIZ")
+@click.option(
+    "--answers",
+    "-a",
+    multiple=True,
+    required=True,
+    metavar="Q=CHOICE[,CHOICE...]",
+    help="The choice(s) for question Q; repeat for each question, or give several "
+    "in one value: q1=a,q2=b,c (a piece without '=' is one more choice for the question "
+    "before it).",
+)
+@click.option(
+    "--sync", "sync_now", is_flag=True, help="Sync right away and show the score if online."
+)
+@user_option
+@home_option
+def take(
+    course: str,
+    quiz_id: str,
+    answers: tuple[str, ...],
+    sync_now: bool,
+    user: str | None,
+    home: Path,
+) -> None:
+    """Answer quiz QUIZ of COURSE and submit the attempt.
+
+    The attempt is recorded on this device (offline is fine) and scored by the server when
+    it gets it: until then it shows as "submitted, scored when online". Questions left out
+    count as wrong.
+
+    \b
+    Examples (the demo catalog's quiz), both the same:
+      waymark quiz take python-foundations syntax-check \\
+          -a assign=b -a loops=for,while -a range=three -a def=def
+      waymark quiz take python-foundations syntax-check \\
+          -a assign=b,loops=for,while,range=three,def=def
+    """
+    chosen = parse_answers(answers)
+    notes, line = _run(home, lambda d: _take(d, course, quiz_id, chosen, user, sync_now))
+    click.echo(line)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+
+
+async def _take(
+    device: Device,
+    course: str,
+    quiz_id: str,
+    answers: dict[str, list[str]],
+    user: str | None,
+    sync_now: bool,
+) -> tuple[list[str], str]:
+    """Record the attempt (and sync); returns the notes for stderr and the line for stdout."""
+    notes = []
+    before = await device.quiz(course, quiz_id, user=user)
+    # Hints only: the server decides whether the attempt counts (it may know more).
+    if before is not None and before.attempts_left == 0:
+        notes.append("no attempts left: the server will keep this attempt but not count it")
+    elif before is not None and before.cooldown_until and before.cooldown_until > device.clock():
+        until = _when(before.cooldown_until, device.clock())
+        notes.append(f"cool-down until {until}: this attempt may not count")
+    taken = await device.take_quiz(course, quiz_id, answers, user=user)
+    if taken.unanswered:
+        notes.append(f"unanswered, counted as wrong: {', '.join(taken.unanswered)}")
+    if sync_now:
+        account = await device.journal.account(user)
+        try:
+            report = await device.sync_once([account.username])
+        except ClientError as err:
+            notes.append(f"not synced: {err}")
+        else:
+            notes += [f"not synced: {r.code}: {r.reason}" for r in report.refused]
+    found = await device.attempt(course, quiz_id, taken.attempt, user=user)
+    result = _attempt(msgspec.to_builtins(found[1])) if found else OFFLINE_ATTEMPT
+    if found and found[1].number is not None:
+        result = f"#{found[1].number}, {result}"
+    return notes, f"attempt {taken.attempt}: {result}"
+
+
+COMMANDS: Final[list[click.Command]] = [login, record, sync, status, quiz]

@@ -299,14 +299,14 @@ class _Link:
         self.error: Error | None = None  # the server's last word before it closes
         self.dirty = True  # something changed since synced_at was written
         self.synced = False  # settled at least once
+        self.catalog_due = False  # the welcome announced a catalog not received yet
 
     async def open(self) -> None:
         """Send the hello and handle the welcome."""
         cached = await self.journal.catalog(self.server_url)
         hello = [HelloAccount(a.token, a.cursor) for a in self.accounts]
-        await self._send(
-            self.session.hello(hello, client=CLIENT, catalog_version=cached[0] if cached else "")
-        )
+        held = cached[0] if cached else ""
+        await self._send(self.session.hello(hello, client=CLIENT, catalog_version=held))
         while True:
             match self._decode(await self.recv()):
                 case Welcome() as welcome:
@@ -315,6 +315,8 @@ class _Link:
                     self.error = error  # every learner refused: the close follows
                 case other:
                     raise SyncProtocolError(f"expected a welcome, got {type(other).__name__}")
+        # A newer catalog follows the welcome (spec flow step 3): not in sync without it.
+        self.catalog_due = bool(welcome.catalog_version) and welcome.catalog_version != held
         for refusal in welcome.refused:
             name = (
                 self.accounts[refusal.index].username if refusal.index < len(self.accounts) else "?"
@@ -337,6 +339,8 @@ class _Link:
             self.cursor[accepted.user_id] = cursor
             self.head[accepted.user_id] = accepted.feed_head
             await self.journal.mark_acked(accepted.device_id, accepted.acked_seq)
+            if accepted.plan != account.plan:  # e.g. upgraded to premium since the login
+                await self.journal.set_plan(accepted.user_id, accepted.plan)
 
     async def push(self) -> None:
         """Send the next batch of every device that has none in flight (one at a time, so
@@ -350,8 +354,13 @@ class _Link:
                 self.report.pushed += len(events)
 
     async def settle(self) -> bool:
-        """Whether nothing is in flight and every feed is at its head; notes the sync time."""
-        if self.session.in_flight or any(self.cursor[u] < h for u, h in self.head.items()):
+        """Whether nothing is in flight, every feed is at its head and an announced catalog
+        arrived; notes the sync time."""
+        if (
+            self.catalog_due
+            or self.session.in_flight
+            or any(self.cursor[u] < h for u, h in self.head.items())
+        ):
             return False
         if self.dirty:
             await self.journal.set_synced(self.users, self.now())
@@ -368,6 +377,7 @@ class _Link:
                 except CatalogError as err:
                     raise SyncProtocolError(f"the server sent a bad catalog: {err}") from None
                 await self.journal.store_catalog(self.server_url, version, catalog)
+                self.catalog_due = False
             case Feed(user_id=user_id, entries=entries, head=head):
                 account = self.users.get(user_id)
                 if account is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Iterable
@@ -28,65 +29,74 @@ import msgspec
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_envelope, check_event, decode_body
-from sync.fold import Fact, fold
+from sync.fold import Decision, Fact, UserState, apply_decision, fold
 from sync.hlc import ZERO, HybridClock
 from sync.messages import EventRejection, FeedEntry
-from sync.views import CourseView, progress_view
+from sync.views import LearnerView, learner_view
 
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    user_id    TEXT PRIMARY KEY,
-    username   TEXT NOT NULL,
-    device_id  TEXT NOT NULL UNIQUE,
-    token      TEXT NOT NULL,
-    server_url TEXT NOT NULL,
-    timezone   TEXT NOT NULL,
-    role       TEXT NOT NULL,
-    cursor     INTEGER NOT NULL DEFAULT 0,  -- highest user_seq of the feed held here
-    acked_seq  INTEGER NOT NULL DEFAULT 0,  -- highest seq the server holds (its watermark)
-    next_seq   INTEGER NOT NULL DEFAULT 1,
-    synced_at  INTEGER,
-    is_default INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS events (
-    device_id     TEXT NOT NULL,
-    seq           INTEGER NOT NULL,
-    user_id       TEXT NOT NULL,
-    hlc           TEXT NOT NULL,
-    at            INTEGER NOT NULL,
-    tz            TEXT NOT NULL,
-    type          TEXT NOT NULL,
-    body          TEXT NOT NULL,
-    status        TEXT NOT NULL DEFAULT 'pending'
-                  CHECK (status IN ('pending', 'acked', 'rejected')),
-    reject_code   TEXT,
-    reject_reason TEXT,
-    PRIMARY KEY (device_id, seq)
-);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, status);
-CREATE TABLE IF NOT EXISTS feed (
-    user_id   TEXT NOT NULL,
-    user_seq  INTEGER NOT NULL,
-    origin    TEXT NOT NULL,
-    type      TEXT NOT NULL,
-    body      TEXT NOT NULL,
-    hlc       TEXT NOT NULL,
-    at        INTEGER NOT NULL,
-    tz        TEXT NOT NULL,
-    device_id TEXT,
-    seq       INTEGER,
-    PRIMARY KEY (user_id, user_seq)
-);
-CREATE INDEX IF NOT EXISTS feed_by_event ON feed (device_id, seq);
-CREATE TABLE IF NOT EXISTS catalog (
-    server_url TEXT PRIMARY KEY,
-    version    TEXT NOT NULL,
-    body       TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+# The schema as a numbered series of steps; a journal records the last step applied in
+# PRAGMA user_version, and opening it applies the later ones (style rule 8).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: the first schema
+        """CREATE TABLE IF NOT EXISTS accounts (
+            user_id    TEXT PRIMARY KEY,
+            username   TEXT NOT NULL,
+            device_id  TEXT NOT NULL UNIQUE,
+            token      TEXT NOT NULL,
+            server_url TEXT NOT NULL,
+            timezone   TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            cursor     INTEGER NOT NULL DEFAULT 0,  -- highest user_seq of the feed held here
+            acked_seq  INTEGER NOT NULL DEFAULT 0,  -- highest seq the server holds
+            next_seq   INTEGER NOT NULL DEFAULT 1,
+            synced_at  INTEGER,
+            is_default INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS events (
+            device_id     TEXT NOT NULL,
+            seq           INTEGER NOT NULL,
+            user_id       TEXT NOT NULL,
+            hlc           TEXT NOT NULL,
+            at            INTEGER NOT NULL,
+            tz            TEXT NOT NULL,
+            type          TEXT NOT NULL,
+            body          TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'acked', 'rejected')),
+            reject_code   TEXT,
+            reject_reason TEXT,
+            PRIMARY KEY (device_id, seq)
+        )""",
+        "CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, status)",
+        """CREATE TABLE IF NOT EXISTS feed (
+            user_id   TEXT NOT NULL,
+            user_seq  INTEGER NOT NULL,
+            origin    TEXT NOT NULL,
+            type      TEXT NOT NULL,
+            body      TEXT NOT NULL,
+            hlc       TEXT NOT NULL,
+            at        INTEGER NOT NULL,
+            tz        TEXT NOT NULL,
+            device_id TEXT,
+            seq       INTEGER,
+            PRIMARY KEY (user_id, user_seq)
+        )""",
+        "CREATE INDEX IF NOT EXISTS feed_by_event ON feed (device_id, seq)",
+        """CREATE TABLE IF NOT EXISTS catalog (
+            server_url TEXT PRIMARY KEY,
+            version    TEXT NOT NULL,
+            body       TEXT NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+    (  # 2: the learner's plan (free or premium), from the login and every welcome
+        "ALTER TABLE accounts ADD COLUMN plan TEXT NOT NULL DEFAULT 'free'",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 BATCH = 200
+
+log = logging.getLogger(__name__)
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +114,7 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     next_seq: int = 1
     synced_at: int | None = None
     is_default: bool = False
+    plan: str = "free"
 
 
 class RejectedEvent(msgspec.Struct, frozen=True):
@@ -151,9 +162,8 @@ class Journal:
             await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
-            (version,) = await _one(db, "PRAGMA user_version")
+            version = await _migrate(db)
             if version <= SCHEMA_VERSION:
-                await db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
                 return cls(db, path)
             problem = f"written by a newer waymark (schema {version})"
         except sqlite3.Error as err:
@@ -267,6 +277,11 @@ class Journal:
                 [(now_ms, user_id) for user_id in user_ids],
             )
 
+    async def set_plan(self, user_id: str, plan: str) -> None:
+        """Note the learner's plan (``free``, ``premium``) as the server last said it."""
+        async with self._txn() as db:
+            await db.execute("UPDATE accounts SET plan = ? WHERE user_id = ?", (plan, user_id))
+
     # -- catalog --------------------------------------------------------------------------
 
     async def catalog(self, server_url: str) -> tuple[str, Catalog] | None:
@@ -297,18 +312,36 @@ class Journal:
         first catalog); unknown types are kept for the server to judge. Raises
         :class:`BadEventArgs` (nothing written) or :class:`UnknownUser`.
         """
-        event = Event(seq=1, hlc=ZERO, at=now_ms, type=type, body=body, tz=tz)
-        try:
-            msgspec.convert(msgspec.to_builtins(event), Event)
-        except (msgspec.ValidationError, TypeError) as err:
-            raise BadEventArgs(f"{type}: {err}") from None
-        envelope = check_envelope(event)  # e.g. a device clock outside 2000-2200
-        if envelope is not None:
-            raise BadEventArgs(f"{type}: {envelope.reason}")
+        [event] = await self.record_many(account, [(type, body)], now_ms=now_ms, tz=tz)
+        return event
+
+    async def record_many(
+        self,
+        account: Account,
+        events: Iterable[tuple[str, dict[str, Any]]],
+        *,
+        now_ms: int,
+        tz: str,
+    ) -> list[Event]:
+        """Like :meth:`record` for ``(type, body)`` pairs, all or none: every one is checked
+        before any is written, and they are committed together with consecutive seqs (a quiz
+        attempt is never left half written)."""
+        checked = []
         cached = await self.catalog(account.server_url)
-        verdict = check_event(event, cached[1]) if cached else decode_body(type, body)
-        if isinstance(verdict, Rejection) and verdict.code != "unknown_type":
-            raise BadEventArgs(verdict.reason)
+        for type_, body in events:
+            event = Event(seq=1, hlc=ZERO, at=now_ms, type=type_, body=body, tz=tz)
+            try:
+                msgspec.convert(msgspec.to_builtins(event), Event)
+            except (msgspec.ValidationError, TypeError) as err:
+                raise BadEventArgs(f"{type_}: {err}") from None
+            envelope = check_envelope(event)  # e.g. a device clock outside 2000-2200
+            if envelope is not None:
+                raise BadEventArgs(f"{type_}: {envelope.reason}")
+            verdict = check_event(event, cached[1]) if cached else decode_body(type_, body)
+            if isinstance(verdict, Rejection) and verdict.code != "unknown_type":
+                raise BadEventArgs(verdict.reason)
+            checked.append(event)
+        written = []
         async with self._txn() as db:
             row = await _one(
                 db, "SELECT device_id, next_seq FROM accounts WHERE user_id = ?", account.user_id
@@ -316,20 +349,32 @@ class Journal:
             if row is None:
                 raise UnknownUser(f"{account.username!r} is no longer logged in on this device")
             device_id, seq = row
-            hlc = HybridClock(await _meta_txn(db, "hlc", ZERO)).tick(now_ms)
-            event = msgspec.structs.replace(event, seq=seq, hlc=hlc)
+            clock = HybridClock(await _meta_txn(db, "hlc", ZERO))
+            for event in checked:
+                stamped = msgspec.structs.replace(event, seq=seq, hlc=clock.tick(now_ms))
+                await db.execute(
+                    "INSERT INTO events (device_id, seq, user_id, hlc, at, tz, type, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        device_id,
+                        seq,
+                        account.user_id,
+                        stamped.hlc,
+                        now_ms,
+                        tz,
+                        stamped.type,
+                        _encode(stamped.body),
+                    ),
+                )
+                written.append(stamped)
+                seq += 1
             await db.execute(
-                "INSERT INTO events (device_id, seq, user_id, hlc, at, tz, type, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (device_id, seq, account.user_id, hlc, now_ms, tz, type, _encode(body)),
+                "UPDATE accounts SET next_seq = ? WHERE user_id = ?", (seq, account.user_id)
             )
-            await db.execute(
-                "UPDATE accounts SET next_seq = ? WHERE user_id = ?", (seq + 1, account.user_id)
-            )
-            await _set_meta_txn(db, "hlc", hlc)
+            await _set_meta_txn(db, "hlc", clock.last)
         for watcher in self._watchers:
             watcher.set()
-        return event
+        return written
 
     async def pending(self, device_id: str, after_seq: int, limit: int = BATCH) -> list[Event]:
         """Up to ``limit`` events of ``device_id`` with seq above ``after_seq``, in order."""
@@ -435,11 +480,18 @@ class Journal:
                 "UPDATE accounts SET cursor = MIN(cursor, ?) WHERE user_id = ?", (head, user_id)
             )
 
-    async def view(self, account: Account) -> list[CourseView]:
-        """Progress per catalog course: fold(device entries of the feed union own events not yet
-        in it and not rejected). Empty until a catalog is cached."""
+    async def view(self, account: Account) -> LearnerView:
+        """The learner's progress as this device knows it (:func:`sync.views.learner_view`
+        under the account's plan).
+
+        Facts: the device entries of the feed, plus own events not yet in it and not
+        rejected. Decisions: the server entries of the feed (scores, unlocks, ...), except
+        ``event.rejected``, which :meth:`apply_feed` already turned into rejected events. Own
+        quiz attempts the server has not scored yet show as submitted. Without a cached
+        catalog every list is empty.
+        """
         async with self._txn("DEFERRED") as db:
-            rows = await db.execute_fetchall(
+            facts = await db.execute_fetchall(
                 "SELECT device_id, seq, hlc, at, type, body FROM feed "
                 "WHERE user_id = ?1 AND origin = 'device' "
                 "UNION ALL "
@@ -448,11 +500,37 @@ class Journal:
                 "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)",
                 (account.user_id,),
             )
+            decisions = await db.execute_fetchall(
+                "SELECT user_seq, type, body, at FROM feed "
+                "WHERE user_id = ? AND origin = 'server' AND type != 'event.rejected' "
+                "ORDER BY user_seq",
+                (account.user_id,),
+            )
+            plan = await _one(db, "SELECT plan FROM accounts WHERE user_id = ?", account.user_id)
         cached = await self.catalog(account.server_url)
-        if cached is None:
-            return []
-        facts = [Fact(r[0], r[1], r[2], r[3], r[4], msgspec.json.decode(r[5])) for r in rows]
-        return progress_view(fold(facts), cached[1])
+        state = _fold(
+            [Fact(r[0], r[1], r[2], r[3], r[4], msgspec.json.decode(r[5])) for r in facts],
+            [Decision(r[0], r[1], msgspec.json.decode(r[2]), r[3]) for r in decisions],
+        )
+        return learner_view(
+            state, cached[1] if cached else Catalog(), plan[0] if plan else account.plan
+        )
+
+
+def _fold(facts: list[Fact], decisions: list[Decision]) -> UserState:
+    try:
+        return fold(facts, decisions)
+    except (KeyError, TypeError, ValueError) as err:
+        # A decision body this client cannot read (a broken or much newer server) must not
+        # make the learner's progress unreadable: show it without that decision.
+        log.warning("a server decision could not be applied (%r); skipping it", err)
+    state = fold(facts)
+    for decision in decisions:
+        try:
+            apply_decision(state, decision.type, decision.body, decision.at)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return state
 
 
 def _encode(body: dict[str, Any]) -> str:
@@ -461,6 +539,27 @@ def _encode(body: dict[str, Any]) -> str:
 
 def _feed_row(e: FeedEntry) -> tuple[object, ...]:
     return (e.user_seq, e.origin, e.type, _encode(e.body), e.hlc, e.at, e.tz, e.device_id, e.seq)
+
+
+async def _migrate(db: aiosqlite.Connection) -> int:
+    """Apply the steps of :data:`MIGRATIONS` the journal lacks; returns the version it had.
+
+    One ``BEGIN IMMEDIATE`` transaction, and the version is read inside it, so two processes
+    opening an old journal at once migrate it once (the other waits, then finds it done).
+    """
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = await _one(db, "PRAGMA user_version")
+        for step in MIGRATIONS[version:]:
+            for statement in step:
+                await db.execute(statement)
+        if version < SCHEMA_VERSION:
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+    return int(version)
 
 
 async def _one(db: aiosqlite.Connection, sql: str, *params: object) -> Any:

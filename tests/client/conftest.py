@@ -25,6 +25,31 @@ courses:
         lessons:
           - {id: read, title: Reading, completion: manual}
           - {id: video, kind: video, duration: 200, completion: "watched:90"}
+  - id: c2
+    title: Course Two
+    modules:
+      - id: m2
+        title: Checks
+        quizzes:
+          - id: q1
+            title: Quick check
+            max_attempts: 3
+            max_attempts_free: 2
+            cooldown_seconds: 60
+            competencies: [reading]
+            questions:
+              - {id: one, choices: [{id: a}, {id: b}], answer: a}
+              - {id: two, choices: [{id: x}, {id: y}, {id: z}], answer: [x, z]}
+        assignments:
+          - {id: essay, title: Essay}
+paths:
+  - id: p1
+    title: Track
+    milestones:
+      - {id: first, title: First steps, course: c1, order: 1}
+      - {id: second, title: Checks, course: c2, module: m2, order: 2}
+competencies:
+  - {id: reading, name: Reading skill}
 """,
     "yaml",
 )

@@ -2,7 +2,8 @@
 
 It speaks the protocol with a dict for a store: welcome (with refusals), catalog, feed
 pages, pushes deduplicated by ``(device_id, seq)`` and acked, rejections written to the feed,
-and new feed entries sent to every live connection of the learner. Knobs let a test drop a
+decisions (scores, unlocks) made by ``sync.decide`` as the real server does, and new feed
+entries sent to every live connection of the learner. Knobs let a test drop a
 connection after a commit, lag the welcome's watermark, or close with a given code.
 """
 
@@ -16,7 +17,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from client.journal import Account
 from sync.catalog import Catalog, catalog_to_builtins
+from sync.decide import Context, decide
 from sync.events import Event, Rejection, check_event
+from sync.fold import UserState, apply_body
 from sync.messages import (
     Ack,
     CatalogMsg,
@@ -43,6 +46,7 @@ class Learner:
     device_id: str
     token: str
     revoked: bool = False
+    plan: str = "free"
 
 
 @dataclass
@@ -51,6 +55,7 @@ class FakeServer:
     learners: dict[str, Learner] = field(default_factory=dict)  # by token
     held: dict[str, dict[int, Event]] = field(default_factory=dict)  # device_id -> seq -> event
     feeds: dict[str, list[FeedEntry]] = field(default_factory=dict)  # user_id -> feed
+    states: dict[str, UserState] = field(default_factory=dict)  # user_id -> folded facts
     hellos: list[Hello] = field(default_factory=list)
     pushes: list[Push] = field(default_factory=list)
     duplicates: list[tuple[str, int]] = field(default_factory=list)
@@ -92,6 +97,9 @@ class FakeServer:
             token=learner.token,
             server_url=self.url,
         )
+
+    def learner(self, account: Account) -> Learner:
+        return self.learners[account.token]
 
     def revoke(self, account: Account) -> None:
         self.learners[account.token].revoked = True
@@ -156,6 +164,7 @@ class FakeServer:
                     learner.device_id,
                     self.welcome_acked.pop(learner.device_id, self.watermark(learner.device_id)),
                     len(self.feeds[learner.user_id]),
+                    plan=learner.plan,
                 )
                 for learner, _ in accepted
             ],
@@ -214,6 +223,8 @@ class FakeServer:
                 )
             feed.append(row)
             new.append(row)
+            if not isinstance(verdict, Rejection):
+                new += self._decide(user_id, push.device_id, event, verdict)
         if self.drop_after_commit:
             self.drop_after_commit -= 1
             ws.transport.abort()
@@ -232,6 +243,26 @@ class FakeServer:
         await self._fan_out(user_id, new)
         self.pushed.put_nowait(push)
         return True
+
+    def _decide(self, user_id: str, device_id: str, event: Event, body: Any) -> list[FeedEntry]:
+        state = self.states.setdefault(user_id, UserState())
+        stamp = (event.hlc, device_id, event.seq)
+        apply_body(state, stamp, event.at, body)
+        plan = next(x.plan for x in self.learners.values() if x.user_id == user_id)
+        feed = self.feeds[user_id]
+        start = len(feed)
+        for decision in decide(state, body, stamp, event.at, Context(self.catalog, plan)):
+            feed.append(
+                FeedEntry(
+                    user_seq=len(feed) + 1,
+                    origin="server",
+                    type=decision.type,
+                    body=decision.body,
+                    hlc=event.hlc,
+                    at=event.at,
+                )
+            )
+        return feed[start:]
 
     async def _send_feed(
         self, ws: ServerConnection, session: ServerSession, user_id: str, cursor: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,10 +12,10 @@ import msgspec
 import pytest
 
 from client.api import Device
-from client.errors import LoginFailed, ServerUnreachable, UsageError
+from client.errors import BadEventArgs, LoginFailed, ServerUnreachable, UsageError
 from sync.catalog import catalog_to_builtins
 from sync.messages import EventRejection
-from tests.client.conftest import CATALOG, T0, Clock, entry
+from tests.client.conftest import CATALOG, T0, Clock, account, entry
 from tests.client.test_connection import free_port
 
 READ = {"course": "c1", "lesson": "read"}
@@ -26,6 +26,7 @@ LOGIN = {
     "username": "alice",
     "timezone": "Europe/Paris",
     "role": "learner",
+    "plan": "premium",
 }
 
 
@@ -79,6 +80,7 @@ async def test_login_stores_the_account_and_caches_the_catalog(
             http_url,
         )
         assert account.is_default
+        assert (await device.journal.account()).plan == "premium"
         cached = await device.journal.catalog(http_url)
         assert cached is not None and cached[0] == "v1"
         event = await device.record("lesson.opened", READ)
@@ -106,7 +108,7 @@ async def test_status_has_the_documented_shape(tmp_path: Path, http_url: str) ->
         await device.login(http_url, "alice", "pw", "laptop")
         await device.record("lesson.completed", READ)
         await device.record("lesson.progressed", {"course": "c1", "lesson": "video", "seconds": 5})
-        await device.record("quiz.submitted", {"quiz": "q"})
+        await device.record("badge.polished", {"badge": "b"})
         await device.journal.mark_acked("d-1", 3, [EventRejection(3, "unknown_type", "no such")])
         await device.journal.apply_feed("u-alice", [entry(1, "lesson.opened")], now_ms=T0)
         status = await device.status()
@@ -115,11 +117,11 @@ async def test_status_has_the_documented_shape(tmp_path: Path, http_url: str) ->
         "user": "alice",
         "pending": 0,
         "rejected": [
-            {"seq": 3, "type": "quiz.submitted", "code": "unknown_type", "reason": "no such"}
+            {"seq": 3, "type": "badge.polished", "code": "unknown_type", "reason": "no such"}
         ],
         "synced_at": None,
     }
-    [course] = status["courses"]
+    course = status["courses"][0]
     assert {k: course[k] for k in ("id", "title", "status", "percent")} == {
         "id": "c1",
         "title": "Course One",
@@ -137,3 +139,118 @@ async def test_status_has_the_documented_shape(tmp_path: Path, http_url: str) ->
 async def test_a_device_must_be_opened_before_use(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="async with Device"):
         await Device(tmp_path).record("lesson.opened", READ)
+
+
+async def test_a_login_answer_without_a_plan_means_the_free_plan(
+    tmp_path: Path, http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(LOGIN, "plan")  # an older server
+    async with Device(tmp_path) as device:
+        assert (await device.login(http_url, "alice", "pw", "laptop")).plan == "free"
+
+
+@pytest.fixture
+async def device(tmp_path: Path) -> AsyncIterator[Device]:
+    """Alice logged in with the catalog cached; attempt ids are "att-1"."""
+    async with Device(tmp_path, clock=Clock(), timezone="UTC", new_id=lambda: "att-1") as opened:
+        alice = await opened.journal.add_account(account("alice"))
+        await opened.journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+        yield opened
+
+
+async def test_take_quiz_records_start_answers_and_submit_under_one_attempt(
+    device: Device,
+) -> None:
+    taken = await device.take_quiz("c2", "q1", {"one": ["b"]})
+    events = await device.journal.pending("d-alice", 0)
+    found = await device.attempt("c2", "q1", "att-1")
+    status = await device.status()
+    assert (taken.attempt, taken.unanswered) == ("att-1", ["two"])
+    ref = {"course": "c2", "quiz": "q1", "attempt": "att-1"}
+    assert [(e.seq, e.type, e.body) for e in events] == [
+        (1, "quiz.started", ref),
+        (2, "quiz.answered", {**ref, "question": "one", "choices": ["b"]}),
+        (3, "quiz.submitted", ref),
+    ]
+    assert found is not None and (found[0].status, found[1].status) == ("submitted", "submitted")
+    assert status["pending"] == 3
+
+
+@pytest.mark.parametrize(
+    ("course", "quiz", "answers", "message"),
+    [
+        ("c9", "q1", {"one": ["a"]}, "no course 'c9' in the catalog"),
+        ("c2", "zz", {"one": ["a"]}, "no quiz 'zz' in course 'c2'"),
+        ("c2", "q1", {"three": ["a"]}, "quiz 'q1' has no question 'three' (one, two)"),
+        ("c2", "q1", {"one": ["a"], "two": ["x", "w"]}, "question 'two': no choice 'w' (x, y, z)"),
+        ("c2", "q1", {"one": []}, "question 'one': no choice given (a, b)"),
+    ],
+)
+async def test_take_quiz_refuses_what_the_quiz_does_not_have_and_writes_nothing(
+    device: Device, course: str, quiz: str, answers: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(BadEventArgs) as caught:
+        await device.take_quiz(course, quiz, answers)
+    assert str(caught.value) == message
+    assert await device.journal.pending("d-alice", 0) == []
+
+
+async def test_take_quiz_needs_a_catalog(tmp_path: Path) -> None:
+    async with Device(tmp_path) as device:
+        await device.journal.add_account(account("alice"))
+        with pytest.raises(BadEventArgs, match="no catalog on this device yet"):
+            await device.take_quiz("c2", "q1", {"one": ["a"]})
+
+
+STATUS_KEYS = {"user", "pending", "rejected", "synced_at", "courses", "paths", "competencies"}
+STATUS_KEYS |= {"summary"}
+
+
+async def test_status_has_courses_quizzes_assignments_paths_competencies_and_summary(
+    device: Device,
+) -> None:
+    await device.take_quiz("c2", "q1", {"one": ["a"], "two": ["x", "z"]})
+    await device.record("assignment.saved", {"course": "c2", "assignment": "essay"})
+    status = await device.status()
+    assert set(status) >= STATUS_KEYS
+    module = status["courses"][1]["modules"][0]
+    [quiz] = module["quizzes"]
+    assert {"id", "status", "passed", "best_score", "attempts"} <= set(quiz)
+    assert (quiz["id"], quiz["status"], quiz["passed"], quiz["best_score"]) == (
+        "q1",
+        "submitted",
+        False,
+        None,
+    )
+    [attempt] = quiz["attempts"]
+    assert {k: attempt[k] for k in ("id", "number", "score", "passed", "counted", "reason")} == {
+        "id": "att-1",
+        "number": None,
+        "score": None,
+        "passed": None,
+        "counted": None,
+        "reason": None,
+    }
+    [assignment] = module["assignments"]
+    assert {k: assignment[k] for k in ("id", "status", "score")} == {
+        "id": "essay",
+        "status": "draft",
+        "score": None,
+    }
+    [path] = status["paths"]
+    assert {k: path[k] for k in ("id", "status", "percent")} == {
+        "id": "p1",
+        "status": "not_enrolled",
+        "percent": 0,
+    }
+    assert [{k: m[k] for k in ("id", "status")} for m in path["milestones"]] == [
+        {"id": "first", "status": "locked"},
+        {"id": "second", "status": "locked"},
+    ]
+    [skill] = status["competencies"]
+    assert {k: skill[k] for k in ("id", "level", "status")} == {
+        "id": "reading",
+        "level": 0,
+        "status": "not_started",
+    }
+    assert status["summary"]["total_quizzes"] == 1 and status["summary"]["completed_quizzes"] == 0

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import COMMANDS, parse_fields
+from client.cli import COMMANDS, OneLineUsageError, parse_answers, parse_fields
 from client.journal import Account, Journal
-from tests.client.conftest import CATALOG, account
+from sync.events import BODY_TYPES
+from sync.messages import FeedEntry
+from tests.client.conftest import CATALOG, T0, account, entry
 from tests.client.fake_server import FakeServer
 from tests.client.test_connection import free_port
 
 waymark = click.Group("waymark", commands=COMMANDS)
 
 
-def run(home: Path, *args: str) -> Result:
-    return CliRunner().invoke(waymark, [*args], env={"WAYMARK_HOME": str(home)})
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(waymark, [*args], env={"WAYMARK_HOME": str(home), **(env or {})})
 
 
 def one_line_error(result: Result) -> str:
@@ -108,9 +112,9 @@ def test_record_then_status_as_json(tmp_path: Path) -> None:
 
 def test_an_unknown_event_type_is_kept_with_a_note(tmp_path: Path) -> None:
     prepare(tmp_path, account("alice"))
-    result = run(tmp_path, "record", "quiz.submitted", "quiz=q1")
-    assert result.exit_code == 0 and result.stdout == "recorded quiz.submitted #1\n"
-    assert "does not know 'quiz.submitted'" in result.stderr
+    result = run(tmp_path, "record", "badge.polished", "badge=b1")
+    assert result.exit_code == 0 and result.stdout == "recorded badge.polished #1\n"
+    assert "does not know 'badge.polished'" in result.stderr
 
 
 def test_status_shows_courses_modules_and_lessons(tmp_path: Path) -> None:
@@ -156,3 +160,264 @@ async def test_sync_of_a_partly_refused_kiosk_names_who_failed(
     await asyncio.to_thread(prepare, tmp_path, server.add("alice"), bob)
     result = await asyncio.to_thread(run, tmp_path, "sync")
     assert one_line_error(result) == "Error: not synced: bob (device_revoked: revoked by an admin)"
+
+
+# -- new event types, quizzes -------------------------------------------------------------
+
+
+def add_feed(home: Path, user_id: str, *entries: FeedEntry) -> None:
+    async def apply() -> None:
+        async with await Journal.open(home) as journal:
+            await journal.apply_feed(user_id, list(entries), now_ms=T0)
+
+    asyncio.run(apply())
+
+
+def test_choices_are_a_comma_list() -> None:
+    assert parse_fields(("question=one", "choices=x,z")) == {
+        "question": "one",
+        "choices": ["x", "z"],
+    }
+    assert parse_fields(("choices=a",)) == {"choices": ["a"]}
+    assert parse_fields(("choices=",)) == {"choices": []}
+
+
+@pytest.mark.parametrize(
+    ("values", "answers"),
+    [
+        (("one=a",), {"one": ["a"]}),
+        (("one=a", "two=x,z"), {"one": ["a"], "two": ["x", "z"]}),
+        (("one=a,two=x,z",), {"one": ["a"], "two": ["x", "z"]}),
+        (("one=a, two=x",), {"one": ["a"], "two": ["x"]}),
+    ],
+)
+def test_answers_are_repeated_or_packed_in_one_value(
+    values: tuple[str, ...], answers: dict[str, list[str]]
+) -> None:
+    assert parse_answers(values) == answers
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (("a",), "expected Q=CHOICE[,CHOICE...], got 'a'"),
+        (("one=",), "expected Q=CHOICE"),
+        (("=a",), "expected Q=CHOICE"),
+        (("one=a,,b",), "expected Q=CHOICE"),
+        (("one=a", "one=b"), "question 'one' is answered twice"),
+        (("one=a,one=b",), "question 'one' is answered twice"),
+    ],
+)
+def test_bad_answers_are_usage_errors(values: tuple[str, ...], message: str) -> None:
+    with pytest.raises(OneLineUsageError, match=re.escape(message)):
+        parse_answers(values)
+
+
+NEW_EVENTS = [
+    ["quiz.started", "course=c2", "quiz=q1", "attempt=a1"],
+    ["quiz.answered", "course=c2", "quiz=q1", "attempt=a1", "question=two", "choices=x,z"],
+    ["quiz.submitted", "course=c2", "quiz=q1", "attempt=a1"],
+    ["assignment.saved", "course=c2", "assignment=essay", "text=a first draft"],
+    ["assignment.submitted", "course=c2", "assignment=essay", "url=https://x.test/e"],
+    ["path.enrolled", "path=p1"],
+    ["path.paused", "path=p1"],
+    ["path.resumed", "path=p1"],
+    ["path.dropped", "path=p1"],
+    ["milestone.started", "path=p1", "milestone=first"],
+    ["milestone.completed", "path=p1", "milestone=first"],
+    ["milestone.reset", "path=p1", "milestone=second"],
+    ["course.reset", "course=c1"],
+]
+
+
+def test_the_new_event_list_covers_every_type_but_the_lesson_ones() -> None:
+    assert {args[0] for args in NEW_EVENTS} == {
+        t for t in BODY_TYPES if not t.startswith("lesson.")
+    }
+
+
+@pytest.mark.parametrize("args", NEW_EVENTS, ids=[a[0] for a in NEW_EVENTS])
+def test_record_takes_every_new_event_type(tmp_path: Path, args: list[str]) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "record", *args)
+    assert (result.exit_code, result.stdout) == (0, f"recorded {args[0]} #1\n"), result.output
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["quiz.answered", "course=c2", "quiz=q1", "attempt=a", "question=two", "choices=x,w"],
+            "Error: question 'two' has no choice 'w'",
+        ),
+        (
+            ["quiz.answered", "course=c2", "quiz=q1", "attempt=a", "question=two", "choices="],
+            "Error: no choice given for question 'two'",
+        ),
+        (["milestone.started", "path=p1", "milestone=zz"], "Error: no milestone 'zz' in path 'p1'"),
+        (["path.enrolled", "path=p1", "reason=x"], "path.enrolled has no field 'reason'"),
+    ],
+)
+def test_record_refuses_new_events_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    prepare(tmp_path, account("alice"))
+    assert message in one_line_error(run(tmp_path, "record", *args))
+
+
+ATTEMPT_LINE = re.compile(r"attempt ([0-9a-f]{32}): submitted, scored when online\n")
+
+
+def test_quiz_take_records_an_attempt_offline(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "quiz", "take", "c2", "q1", "--answers", "one=a", "-a", "two=x,z")
+    assert result.exit_code == 0, result.output
+    found = ATTEMPT_LINE.fullmatch(result.stdout)
+    assert found is not None and result.stderr == ""
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    assert status["pending"] == 4  # started, two answers, submitted
+    [quiz] = status["courses"][1]["modules"][0]["quizzes"]
+    [attempt] = quiz["attempts"]
+    assert (attempt["id"], attempt["status"]) == (found[1], "submitted")
+    assert (attempt["number"], attempt["counted"], attempt["score"]) == (None, None, None)
+
+
+def test_quiz_take_takes_every_answer_in_one_value_and_notes_unanswered(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "quiz", "take", "c2", "q1", "--answers", "two=x,z")
+    assert result.exit_code == 0 and ATTEMPT_LINE.fullmatch(result.stdout)
+    assert result.stderr == "note: unanswered, counted as wrong: one\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["c2", "q1", "-a", "three=a"], "Error: quiz 'q1' has no question 'three' (one, two)", 1),
+        (["c2", "q1", "-a", "one=c"], "Error: question 'one': no choice 'c' (a, b)", 1),
+        (["c2", "zz", "-a", "one=a"], "Error: no quiz 'zz' in course 'c2'", 1),
+        (["c2", "q1"], "Missing option '--answers'", 2),
+        (["c2", "q1", "-a", "one"], "expected Q=CHOICE[,CHOICE...], got 'one'", 2),
+        (["c2"], "Missing argument 'QUIZ'", 2),
+    ],
+)
+def test_quiz_take_refuses_in_one_line_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str, code: int
+) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "quiz", "take", *args)
+    assert message in one_line_error(result)
+    assert result.exit_code == code
+    assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 0
+
+
+def test_an_unknown_quiz_subcommand_is_one_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "quiz", "retake")
+    assert "No such command 'retake'" in one_line_error(result)
+    assert result.exit_code == 2
+
+
+def test_quiz_take_warns_when_no_attempts_are_left(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"))
+    scored = {"course": "c2", "quiz": "q1", "score": 0.0, "passed": False, "counted": True}
+    add_feed(
+        tmp_path,
+        "u-alice",
+        *(  # a free learner's two counted attempts, made on another device
+            entry(
+                n,
+                "quiz.scored",
+                origin="server",
+                body={**scored, "attempt": f"old{n}", "number": n},
+                device_id=None,
+                seq=None,
+            )
+            for n in (1, 2)
+        ),
+    )
+    result = run(tmp_path, "quiz", "take", "c2", "q1", "-a", "one=a,two=x")
+    assert result.exit_code == 0 and ATTEMPT_LINE.fullmatch(result.stdout)
+    assert "note: no attempts left" in result.stderr
+
+
+async def test_quiz_take_with_sync_prints_the_servers_score(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    await asyncio.to_thread(prepare, tmp_path, server.add("alice"))
+    args = ("quiz", "take", "c2", "q1", "-a", "one=a,two=x,z", "--sync")
+    result = await asyncio.to_thread(run, tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"attempt [0-9a-f]{32}: #1, 100%, passed\n", result.stdout)
+    args = ("quiz", "take", "c2", "q1", "-a", "one=b,two=x", "--sync")
+    result = await asyncio.to_thread(run, tmp_path, *args)
+    assert re.fullmatch(
+        r"attempt [0-9a-f]{32}: #2, 0%, not passed, not counted: cool-down: .*\n", result.stdout
+    )
+    assert "note: cool-down until" in result.stderr
+
+
+def test_quiz_take_with_sync_while_offline_keeps_the_attempt(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice", server_url=f"http://127.0.0.1:{free_port()}"))
+    result = run(tmp_path, "quiz", "take", "c2", "q1", "-a", "one=a,two=x", "--sync")
+    assert result.exit_code == 0 and ATTEMPT_LINE.fullmatch(result.stdout)
+    assert result.stderr.startswith("note: not synced: cannot reach ws://127.0.0.1")
+    assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 4
+
+
+def test_status_json_has_the_documented_keys(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"))
+    run(tmp_path, "quiz", "take", "c2", "q1", "-a", "one=a")
+    status = json.loads(run(tmp_path, "status", "--json").stdout)
+    assert {"user", "pending", "rejected", "synced_at", "courses", "paths"} <= set(status)
+    assert {"competencies", "summary"} <= set(status)
+    module = status["courses"][1]["modules"][0]
+    assert {"id", "status", "passed", "best_score", "attempts"} <= set(module["quizzes"][0])
+    assert {"id", "number", "score", "passed", "counted", "reason"} <= set(
+        module["quizzes"][0]["attempts"][0]
+    )
+    assert {"id", "status", "score"} <= set(module["assignments"][0])
+    assert {"id", "status", "percent", "milestones"} <= set(status["paths"][0])
+    assert {"id", "status"} <= set(status["paths"][0]["milestones"][0])
+    assert {"id", "level", "status"} <= set(status["competencies"][0])
+
+
+def test_status_shows_quizzes_assignments_paths_and_competencies_in_80_columns(
+    tmp_path: Path,
+) -> None:
+    prepare(tmp_path, account("alice"))
+    run(tmp_path, "quiz", "take", "c2", "q1", "-a", "one=a,two=x,z")
+    run(tmp_path, "record", "assignment.submitted", "course=c2", "assignment=essay", "text=hi")
+    now = time.time_ns() // 1_000_000
+    scored = {"course": "c2", "quiz": "q1", "attempt": "old", "number": 1, "score": 0.5}
+    scored |= {"passed": False, "counted": True, "at": now}
+    old = {"course": "c2", "quiz": "q1", "attempt": "old"}
+    facts = [("quiz.started", old), ("quiz.submitted", old)]  # from the learner's phone
+    decisions = [
+        ("quiz.scored", scored),
+        ("enrollment.changed", {"path": "p1", "from": None, "to": "enrolled"}),
+        ("milestone.unlocked", {"path": "p1", "milestone": "first"}),
+    ]
+    add_feed(
+        tmp_path,
+        "u-alice",
+        *(entry(n, kind, body=body, at=now) for n, (kind, body) in enumerate(facts, 1)),
+        *(
+            entry(n, kind, origin="server", body=body, device_id=None, seq=None)
+            for n, (kind, body) in enumerate(decisions, 3)
+        ),
+    )
+    result = run(tmp_path, "status", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    quiz = next(line for line in lines if line.startswith("quiz: Quick check"))
+    # The detail may wrap onto the next line at 80 columns.
+    assert quiz.startswith("quiz: Quick check submitted best 50%, 1 attempt left, cool-down")
+    assert "attempt #1 50%, not passed" in lines
+    assert any(re.fullmatch(r"attempt [0-9a-f]{8} submitted, scored when online", x) for x in lines)
+    assert "assignment: Essay submitted" in lines
+    assert "Track enrolled 0%" in lines
+    assert "First steps available" in lines
+    assert "Checks locked" in lines
+    assert "Reading skill not started level 0%" in lines
+    assert lines[-1] == "done: 0/2 courses, 0/2 lessons, 0/1 quizzes, 0/1 assignments; 0 min spent"

@@ -76,10 +76,20 @@ async def test_the_first_sync_caches_the_catalog_and_pulls_the_feed(
     cached = await journal.catalog(server.url)
     assert cached is not None and cached[0] == server.catalog.version
     view = await journal.view(alice)
-    assert view[0].modules[0].lessons[0].status == "completed"
+    assert view.courses[0].modules[0].lessons[0].status == "completed"
     await sync_once(journal, now_ms=T0)
     assert [h.catalog_version for h in server.hellos] == ["", server.catalog.version]
     assert [h.accounts[0].cursor for h in server.hellos] == [0, 1]
+
+
+async def test_a_sync_with_nothing_to_send_or_receive_still_waits_for_a_new_catalog(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    report = await sync_once(journal, now_ms=T0)
+    assert (report.pushed, report.received) == (0, 0)
+    cached = await journal.catalog(server.url)
+    assert cached is not None and cached[0] == server.catalog.version
 
 
 async def test_more_than_one_batch_goes_out_in_pushes_of_at_most_200(
@@ -95,7 +105,7 @@ async def test_an_event_the_server_rejects_shows_as_rejected(
     journal: Journal, server: FakeServer
 ) -> None:
     alice = await journal.add_account(server.add("alice"))
-    await record(journal, 1, type="quiz.submitted")
+    await record(journal, 1, type="badge.polished")
     await sync_once(journal, now_ms=T0)
     [rejected] = await journal.rejected(alice.user_id)
     assert (rejected.seq, rejected.code) == (1, "unknown_type")
@@ -251,3 +261,41 @@ async def test_follow_goes_on_for_the_others_when_one_kiosk_learner_is_revoked(
     assert push.device_id == "d-alice"
     stop.set()
     await asyncio.wait_for(task, WAIT)
+
+
+async def test_the_welcome_updates_the_learners_plan(journal: Journal, server: FakeServer) -> None:
+    alice = await journal.add_account(server.add("alice"))
+    server.learner(alice).plan = "premium"  # upgraded since the login
+    await sync_once(journal, now_ms=T0)
+    assert (await journal.account()).plan == "premium"
+    server.learner(alice).plan = "free"
+    await sync_once(journal, now_ms=T0)
+    assert (await journal.account()).plan == "free"
+
+
+async def test_a_synced_attempt_shows_the_servers_score(
+    journal: Journal, server: FakeServer
+) -> None:
+    alice = await journal.add_account(server.add("alice"))
+    await sync_once(journal, now_ms=T0)  # the catalog
+    ref = {"course": "c2", "quiz": "q1", "attempt": "a1"}
+    answers = [
+        ("quiz.answered", {**ref, "question": "one", "choices": ["a"]}),
+        ("quiz.answered", {**ref, "question": "two", "choices": ["x", "z"]}),
+    ]
+    events = [("quiz.started", ref), *answers, ("quiz.submitted", ref)]
+    await journal.record_many(alice, events, now_ms=T0, tz="UTC")
+    [quiz] = (await journal.view(alice)).courses[1].modules[0].quizzes
+    assert [(a.status, a.number) for a in quiz.attempts] == [("submitted", None)]
+    await sync_once(journal, now_ms=T0)
+    [quiz] = (await journal.view(alice)).courses[1].modules[0].quizzes
+    [attempt] = quiz.attempts
+    assert (attempt.status, attempt.number, attempt.score, attempt.counted) == (
+        "scored",
+        1,
+        1.0,
+        True,
+    )
+    assert (quiz.status, quiz.passed) == ("passed", True)
+    [skill] = (await journal.view(alice)).competencies
+    assert skill.status == "mastered"  # q1 is its only evidence

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
-from client.journal import Journal
+from client.journal import MIGRATIONS, SCHEMA_VERSION, Journal
 from sync.hlc import parse_hlc
-from sync.messages import EventRejection
-from sync.views import CourseView, LessonView
+from sync.messages import EventRejection, FeedEntry
+from sync.views import LearnerView, LessonView, QuizView
 from tests.client.conftest import CATALOG, T0, account, entry
 
 READ = {"course": "c1", "lesson": "read"}
 VIDEO = {"course": "c1", "lesson": "video"}
 
 
-def lesson(view: list[CourseView], lesson_id: str) -> LessonView:
-    return next(x for x in view[0].modules[0].lessons if x.id == lesson_id)
+def lesson(view: LearnerView, lesson_id: str) -> LessonView:
+    return next(x for x in view.courses[0].modules[0].lessons if x.id == lesson_id)
 
 
 async def test_recorded_events_survive_reopening_with_gap_free_seqs(tmp_path: Path) -> None:
@@ -95,8 +96,8 @@ async def test_record_without_a_catalog_checks_only_the_schema(journal: Journal)
 async def test_record_keeps_unknown_event_types_for_the_server_to_judge(journal: Journal) -> None:
     alice = await journal.add_account(account("alice"))
     await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
-    kept = await journal.record(alice, "quiz.submitted", {"quiz": "q1"}, now_ms=T0, tz="UTC")
-    assert (kept.seq, kept.type) == (1, "quiz.submitted")
+    kept = await journal.record(alice, "badge.polished", {"badge": "b1"}, now_ms=T0, tz="UTC")
+    assert (kept.seq, kept.type) == (1, "badge.polished")
     assert await journal.pending_count(alice.user_id) == 1
 
 
@@ -138,7 +139,7 @@ async def test_view_includes_own_pending_events(journal: Journal) -> None:
     await journal.record(alice, "lesson.completed", READ, now_ms=T0, tz="UTC")
     view = await journal.view(alice)
     assert lesson(view, "read").status == "completed"
-    assert (view[0].percent, view[0].modules[0].status) == (50, "in_progress")
+    assert (view.courses[0].percent, view.courses[0].modules[0].status) == (50, "in_progress")
 
 
 async def test_a_rejected_feed_entry_marks_the_event_and_drops_it_from_the_view(
@@ -256,3 +257,244 @@ async def test_a_journal_from_a_newer_waymark_is_refused(tmp_path: Path) -> None
     db.close()
     with pytest.raises(JournalError, match=r"newer waymark \(schema 99\)"):
         await Journal.open(tmp_path)
+
+
+# -- quizzes, paths and decisions ---------------------------------------------------------
+
+QUIZ = {"course": "c2", "quiz": "q1", "attempt": "a1"}
+
+
+async def offline_attempt(journal: Journal, answers: dict[str, list[str]]) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    await journal.record_many(
+        alice,
+        [
+            ("quiz.started", QUIZ),
+            *(("quiz.answered", {**QUIZ, "question": q, "choices": c}) for q, c in answers.items()),
+            ("quiz.submitted", QUIZ),
+        ],
+        now_ms=T0,
+        tz="UTC",
+    )
+
+
+def quiz_of(view: LearnerView) -> QuizView:
+    [quiz] = view.courses[1].modules[0].quizzes
+    return quiz
+
+
+def decision(user_seq: int, type: str, body: dict[str, Any]) -> FeedEntry:
+    return entry(user_seq, type, origin="server", body=body, device_id=None, seq=None)
+
+
+async def test_an_attempt_not_scored_yet_shows_submitted_without_number_or_counted(
+    journal: Journal,
+) -> None:
+    await offline_attempt(journal, {"one": ["a"], "two": ["x", "z"]})
+    quiz = quiz_of(await journal.view(await journal.account()))
+    assert (quiz.status, quiz.passed, quiz.best_score, quiz.attempts_left) == (
+        "submitted",
+        False,
+        None,
+        2,  # a free learner's limit
+    )
+    [attempt] = quiz.attempts
+    assert (attempt.id, attempt.status, attempt.submitted_at) == ("a1", "submitted", T0)
+    assert (attempt.number, attempt.score, attempt.passed, attempt.counted) == (None,) * 4
+
+
+async def test_a_quiz_scored_entry_gives_the_attempt_its_number_score_and_counted(
+    journal: Journal,
+) -> None:
+    await offline_attempt(journal, {"one": ["a"], "two": ["x"]})
+    alice = await journal.account()
+    scored = {**QUIZ, "number": 1, "score": 0.5, "passed": False, "counted": True}
+    scored |= {"reason": "", "at": T0, "correct": 1, "questions": 2}
+    await journal.apply_feed(alice.user_id, [decision(1, "quiz.scored", scored)], now_ms=T0)
+    quiz = quiz_of(await journal.view(alice))
+    [attempt] = quiz.attempts
+    assert (attempt.status, attempt.number, attempt.score, attempt.passed, attempt.counted) == (
+        "scored",
+        1,
+        0.5,
+        False,
+        True,
+    )
+    assert (quiz.status, quiz.best_score, quiz.attempts_left) == ("failed", 0.5, 1)
+    assert quiz.cooldown_until == T0 + 60_000
+
+
+async def test_a_quiz_passed_entry_passes_the_quiz(journal: Journal) -> None:
+    await offline_attempt(journal, {"one": ["a"], "two": ["x", "z"]})
+    alice = await journal.account()
+    scored = {**QUIZ, "number": 1, "score": 1.0, "passed": True, "counted": True, "at": T0}
+    passed = {"course": "c2", "quiz": "q1", "score": 1.0, "grading": "highest"}
+    entries = [decision(1, "quiz.scored", scored), decision(2, "quiz.passed", passed)]
+    await journal.apply_feed(alice.user_id, entries, now_ms=T0)
+    view = await journal.view(alice)
+    assert (quiz_of(view).status, quiz_of(view).passed) == ("passed", True)
+    assert view.summary.completed_quizzes == 1
+
+
+async def test_a_milestone_unlocked_entry_shows_the_milestone_available(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    await journal.record(alice, "path.enrolled", {"path": "p1"}, now_ms=T0, tz="UTC")
+    [path] = (await journal.view(alice)).paths
+    assert (path.status, [m.status for m in path.milestones]) == ("not_enrolled", ["locked"] * 2)
+    enrolled = {"path": "p1", "from": None, "to": "enrolled", "reason": ""}
+    unlocked = {"path": "p1", "milestone": "first"}
+    entries = [
+        decision(1, "enrollment.changed", enrolled),
+        decision(2, "milestone.unlocked", unlocked),
+    ]
+    await journal.apply_feed(alice.user_id, entries, now_ms=T0)
+    [path] = (await journal.view(alice)).paths
+    assert path.status == "enrolled"
+    assert [(m.id, m.status) for m in path.milestones] == [
+        ("first", "available"),
+        ("second", "locked"),
+    ]
+    await journal.record(alice, "lesson.opened", READ, now_ms=T0 + 1, tz="UTC")
+    [path] = (await journal.view(alice)).paths
+    assert path.milestones[0].status == "in_progress"  # its course was started
+
+
+async def test_a_competency_acquired_entry_masters_the_competency(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    entries = [decision(1, "competency.acquired", {"competency": "reading"})]
+    await journal.apply_feed(alice.user_id, entries, now_ms=T0)
+    [skill] = (await journal.view(alice)).competencies
+    assert (skill.id, skill.status, skill.acquired_at) == ("reading", "mastered", T0 + 1)
+
+
+async def test_a_decision_this_client_cannot_read_is_skipped_not_fatal(journal: Journal) -> None:
+    await offline_attempt(journal, {"one": ["a"]})
+    alice = await journal.account()
+    broken = decision(1, "quiz.scored", {"course": "c2"})  # no quiz, no attempt
+    unknown = decision(2, "trophy.awarded", {"trophy": "gold"})  # from a newer server
+    unlocked = decision(3, "milestone.unlocked", {"path": "p1", "milestone": "first"})
+    await journal.apply_feed(alice.user_id, [broken, unknown, unlocked], now_ms=T0)
+    view = await journal.view(alice)
+    assert quiz_of(view).attempts[0].status == "submitted"
+    assert view.paths[0].milestones[0].status == "available"
+
+
+async def test_the_view_follows_the_learners_plan(journal: Journal) -> None:
+    await offline_attempt(journal, {"one": ["a"]})
+    alice = await journal.account()
+    assert alice.plan == "free" and quiz_of(await journal.view(alice)).attempts_left == 2
+    await journal.set_plan(alice.user_id, "premium")
+    assert (await journal.account()).plan == "premium"
+    assert quiz_of(await journal.view(alice)).attempts_left == 3
+
+
+async def test_the_view_without_a_catalog_is_empty(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.record(alice, "lesson.completed", READ, now_ms=T0, tz="UTC")
+    view = await journal.view(alice)
+    assert (view.courses, view.paths, view.competencies) == ([], [], [])
+    assert view.summary.total_courses == 0
+
+
+async def test_record_many_writes_every_event_or_none(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    bad = {**QUIZ, "question": "one", "choices": ["nope"]}
+    with pytest.raises(BadEventArgs, match="question 'one' has no choice 'nope'"):
+        await journal.record_many(
+            alice, [("quiz.started", QUIZ), ("quiz.answered", bad)], now_ms=T0, tz="UTC"
+        )
+    assert await journal.pending("d-alice", 0) == []
+    events = await journal.record_many(
+        alice, [("quiz.started", QUIZ), ("quiz.submitted", QUIZ)], now_ms=T0, tz="UTC"
+    )
+    assert [e.seq for e in events] == [1, 2] and events[0].hlc < events[1].hlc
+    assert await journal.pending("d-alice", 0) == events
+
+
+@pytest.mark.parametrize(
+    ("type_", "body"),
+    [
+        ("quiz.started", QUIZ),
+        ("quiz.answered", {**QUIZ, "question": "two", "choices": ["x", "z"]}),
+        ("quiz.submitted", QUIZ),
+        ("assignment.saved", {"course": "c2", "assignment": "essay", "text": "draft"}),
+        ("assignment.submitted", {"course": "c2", "assignment": "essay", "url": "https://x"}),
+        ("path.enrolled", {"path": "p1"}),
+        ("path.paused", {"path": "p1"}),
+        ("path.resumed", {"path": "p1"}),
+        ("path.dropped", {"path": "p1"}),
+        ("milestone.started", {"path": "p1", "milestone": "first"}),
+        ("milestone.completed", {"path": "p1", "milestone": "first"}),
+        ("milestone.reset", {"path": "p1", "milestone": "second"}),
+        ("course.reset", {"course": "c1"}),
+    ],
+)
+async def test_record_accepts_every_new_event_type(
+    journal: Journal, type_: str, body: dict[str, Any]
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    event = await journal.record(alice, type_, body, now_ms=T0, tz="UTC")
+    assert (event.seq, event.type, event.body) == (1, type_, body)
+
+
+@pytest.mark.parametrize(
+    ("type_", "body", "message"),
+    [
+        ("quiz.started", {**QUIZ, "quiz": "zz"}, "no quiz 'zz' in course 'c2'"),
+        ("quiz.answered", {**QUIZ, "question": "zz", "choices": ["a"]}, "no question 'zz'"),
+        ("quiz.answered", {**QUIZ, "question": "one", "choices": []}, "no choice given"),
+        ("assignment.saved", {"course": "c2", "assignment": "zz"}, "no assignment 'zz'"),
+        ("path.enrolled", {"path": "zz"}, "no path 'zz'"),
+        ("milestone.started", {"path": "p1", "milestone": "zz"}, "no milestone 'zz'"),
+        ("course.reset", {"course": "zz"}, "no course 'zz'"),
+    ],
+)
+async def test_record_refuses_new_event_types_the_catalog_rejects(
+    journal: Journal, type_: str, body: dict[str, Any], message: str
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    with pytest.raises(BadEventArgs, match=message):
+        await journal.record(alice, type_, body, now_ms=T0, tz="UTC")
+    assert await journal.pending_count(alice.user_id) == 0
+
+
+# -- schema migrations --------------------------------------------------------------------
+
+
+async def test_a_journal_of_schema_1_opens_and_gains_the_plan_column(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO accounts (user_id, username, device_id, token, server_url, timezone, "
+            "role, cursor, acked_seq, next_seq, is_default) "
+            "VALUES ('u-alice', 'alice', 'd-alice', 't', 'http://s', 'UTC', 'learner', 4, 2, 3, 1)"
+        )
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    async with await Journal.open(tmp_path) as journal:
+        alice = await journal.account()
+        assert (alice.username, alice.cursor, alice.next_seq, alice.plan) == ("alice", 4, 3, "free")
+        await journal.set_plan(alice.user_id, "premium")
+    async with await Journal.open(tmp_path) as journal:  # migrated once, not again
+        assert (await journal.account()).plan == "premium"
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+    db.close()
+    assert version == SCHEMA_VERSION == 2
+
+
+async def test_a_new_journal_has_the_latest_schema(tmp_path: Path) -> None:
+    async with await Journal.open(tmp_path) as journal:
+        alice = await journal.add_account(account("alice", plan="premium"))
+        assert (await journal.account()).plan == alice.plan == "premium"
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+    db.close()
+    assert version == SCHEMA_VERSION
