@@ -275,12 +275,21 @@ def _sub_stamp(s: Submission) -> Stamp:
     return s.stamp
 
 
-def apply_decision(state: UserState, type_: str, body: dict[str, Any], at: int) -> None:
+def apply_decision(state: UserState, type_: str, body: dict[str, Any], at: int) -> bool:
     """Fold one server decision (a feed entry of origin ``server``) into ``state``.
 
-    Decisions are applied in feed order. Unknown decision types are ignored, so an older
-    device can read a newer server's feed.
+    Decisions are applied in feed order. Unknown decision types, and bodies missing what
+    this version needs, are ignored (returns False), so an older device can read a newer
+    server's feed.
     """
+    try:
+        _apply_decision(state, type_, body, at)
+    except (KeyError, TypeError, ValueError, msgspec.ValidationError):
+        return False
+    return True
+
+
+def _apply_decision(state: UserState, type_: str, body: dict[str, Any], at: int) -> None:
     match type_:
         case "quiz.scored":
             quiz = state.quizzes.setdefault(f"{body['course']}/{body['quiz']}", QuizState())
