@@ -96,7 +96,33 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
             when, change = await asyncio.wait_for(arrived.get(), 30)
             say(f"   phone ← {change.describe()}  [dim]({(when - sent) * 1000:.0f} ms)[/dim]")
 
-        say("[bold]4.[/bold] On the phone Maya reads the next page; the laptop picks it up.")
+        say("[bold]4.[/bold] On the phone Maya enrolls in the Python and data track.")
+        await phone.record("path.enrolled", {"path": "python-data-track"})
+        await phone.sync_once()
+        path = (await laptop_view(laptop))["paths"][0]
+        say(
+            f"   the server decides: enrollment {path['status']}; milestones "
+            + ", ".join(f"{m['id']} {m['status']}" for m in path["milestones"])
+        )
+
+        say("[bold]5.[/bold] Offline again, the laptop takes the syntax quiz:")
+        taken = await laptop.take_quiz(
+            COURSE,
+            "syntax-check",
+            {"assign": ["b"], "loops": ["for", "while"], "range": ["three"], "def": ["def"]},
+        )
+        found = await laptop.attempt(COURSE, "syntax-check", taken.attempt)
+        assert found is not None
+        say(f"   attempt {taken.attempt[:8]}: {found[1].status}, scored when online")
+        await laptop.sync_once()
+        _, change = await asyncio.wait_for(_next_of(arrived, "quiz.scored"), 30)
+        body = change.entry.body
+        say(
+            f"   phone ← the server scored attempt #{body['number']}: "
+            f"{body['score']:.0%}, {'passed' if body['passed'] else 'not passed'}"
+        )
+
+        say("[bold]6.[/bold] On the phone Maya reads the next page; the laptop picks it up.")
         await phone.record("lesson.opened", lesson | {"lesson": "control-flow"})
         stop.set()
         await follower
@@ -114,6 +140,20 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
         else:
             say("[red]The devices and the server disagree — this is a bug.[/red]")
         return agree
+
+
+async def laptop_view(device: Device) -> dict[str, Any]:
+    await device.sync_once()
+    return await device.status()
+
+
+async def _next_of(
+    arrived: asyncio.Queue[tuple[float, Change]], type_: str
+) -> tuple[float, Change]:
+    while True:
+        when, change = await arrived.get()
+        if change.entry.type == type_:
+            return when, change
 
 
 def _server_progress(url: str, token: str) -> dict[str, Any]:

@@ -14,6 +14,9 @@ def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "waiting to sync" in out and "phone ← maya: lesson.completed" in out
+    assert "submitted, scored when online" in out
+    assert "the server scored attempt #1: 100%, passed" in out
+    assert "milestones foundations in_progress, data-literacy locked" in " ".join(out.split())
     assert "Both devices and the server show the same progress" in out
 
 
