@@ -14,7 +14,7 @@ from server.errors import StoreUnavailable
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
 from sync.messages import CatalogResponse, LoginRequest, LoginResponse
-from sync.views import CourseView, progress_view
+from sync.views import CompetencyView, CourseView, PathView, Summary
 
 AuthRequest = Request[Principal, str, Any]
 
@@ -24,6 +24,9 @@ class Progress(msgspec.Struct, frozen=True):
     user: str
     feed_head: int
     courses: list[CourseView]
+    paths: list[PathView] = []
+    competencies: list[CompetencyView] = []
+    summary: Summary | None = None
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -49,9 +52,16 @@ class AuthController(Controller):
 async def _progress(store: Store, user_id: str) -> Progress:
     user = await store.user_by_id(user_id)
     assert user is not None
-    state = await store.user_state(user.id)
-    courses = progress_view(state, await store.catalog())
-    return Progress(user.id, user.username, user.feed_head, courses)
+    view = await store.learner(user.id)
+    return Progress(
+        user.id,
+        user.username,
+        user.feed_head,
+        view.courses,
+        view.paths,
+        view.competencies,
+        view.summary,
+    )
 
 
 class ProgressController(Controller):
@@ -60,7 +70,8 @@ class ProgressController(Controller):
 
     @get("/me/progress")
     async def my_progress(self, request: AuthRequest, store: Store) -> Progress:
-        """The signed-in learner's progress: courses → modules → lessons."""
+        """The signed-in learner's progress: courses → modules → lessons, paths,
+        competencies and totals."""
         return await _progress(store, request.user.user.id)
 
     @get("/users/{name:str}/progress")

@@ -20,6 +20,7 @@ from server.api import AuthController, HealthController, ProgressController
 from server.auth import auth_middleware
 from server.errors import ServerError
 from server.fanout import channels_plugin
+from server.learning_api import LEARNING_CONTROLLERS
 from server.storage.store import Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
 
@@ -68,7 +69,13 @@ def create_app(
         await store.close()
 
     return Litestar(
-        route_handlers=[AuthController, ProgressController, HealthController, sync_endpoint],
+        route_handlers=[
+            AuthController,
+            ProgressController,
+            *LEARNING_CONTROLLERS,
+            HealthController,
+            sync_endpoint,
+        ],
         dependencies={"store": Provide(lambda: store, use_cache=True, sync_to_thread=False)},
         middleware=[auth_middleware()],
         plugins=[
@@ -85,6 +92,8 @@ def create_app(
         ],
         on_startup=[open_store],
         on_shutdown=[close_store],
-        openapi_config=OpenAPIConfig(title="Waymark", version="1", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Waymark", version="1", path="/schema", use_handler_docstrings=True
+        ),
         debug=False,
     )

@@ -17,12 +17,15 @@ import uvicorn
 
 from server.app import create_app
 from server.errors import ServerError
+from server.fanout import PooledAsyncPgBackend, user_channel
+from server.storage.engine import PostgresEngine
 from server.storage.store import ROLES, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
 
 DEFAULT_DB = "sqlite:///waymark.db"
 MAX_FRAME = 1 << 20
+PLANS = ("free", "premium")
 T = TypeVar("T")
 
 db_option = click.option(
@@ -148,13 +151,42 @@ def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--password", required=True)
 @click.option("--timezone", default="UTC", show_default=True, callback=_zone)
 @click.option("--role", type=click.Choice(ROLES), default="learner", show_default=True)
+@click.option(
+    "--plan",
+    type=click.Choice(PLANS),
+    default="free",
+    show_default=True,
+    help="premium: no enrollment limit, and max_attempts_free does not apply.",
+)
 @click.pass_obj
-def user_add(db: str, name: str, password: str, timezone: str, role: str) -> None:
+def user_add(db: str, name: str, password: str, timezone: str, role: str, plan: str) -> None:
     """Create a user."""
     created = _run(
-        _with_store(db, lambda s: s.create_user(name, password, role=role, timezone=timezone))
+        _with_store(
+            db, lambda s: s.create_user(name, password, role=role, timezone=timezone, plan=plan)
+        )
     )
-    click.echo(f"user {created.username} ({created.role}, {created.timezone}) id {created.id}")
+    shown = "" if created.plan == "free" else f", {created.plan}"
+    click.echo(
+        f"user {created.username} ({created.role}, {created.timezone}{shown}) id {created.id}"
+    )
+
+
+@user.command("plan")
+@click.argument("name")
+@click.argument("plan", type=click.Choice(PLANS))
+@click.pass_obj
+def user_plan(db: str, name: str, plan: str) -> None:
+    """Put a user on the free or the premium plan (from their next action on)."""
+
+    async def set_plan(store: Store) -> None:
+        found = await store.user_by_name(name)
+        if found is None:
+            raise click.ClickException(f"no user {name!r}")
+        await store.set_plan(found.id, plan)
+
+    _run(_with_store(db, set_plan))
+    click.echo(f"user {name} is on the {plan} plan")
 
 
 @admin.group()
@@ -197,6 +229,51 @@ def revoke(db: str, device_id: str) -> None:
     """Revoke a device's token: it is refused from now on."""
     device = _run(_with_store(db, lambda s: s.revoke_device(device_id)))
     click.echo(f"device {device.id} ({device.name!r}) revoked")
+
+
+@admin.command("grade")
+@click.argument("name")
+@click.argument("course")
+@click.argument("assignment")
+@click.argument("score", type=float)
+@click.option("--feedback", default="", help="Feedback shown to the learner.")
+@click.option("--by", "graded_by", default="admin", show_default=True, help="Grader's name.")
+@click.pass_obj
+def grade(
+    db: str, name: str, course: str, assignment: str, score: float, feedback: str, graded_by: str
+) -> None:
+    """Grade a learner's latest submission of an assignment."""
+
+    async def record(store: Store) -> str:
+        found = await store.user_by_name(name)
+        if found is None:
+            raise click.ClickException(f"no user {name!r}")
+        catalog = await store.catalog()
+        item = catalog.assignment(course, assignment)
+        if item is None:
+            where = f"course {course!r}" if catalog.course(course) else "the catalog"
+            raise click.ClickException(f"no assignment {assignment!r} in {where}")
+        decisions = await store.grade_assignment(
+            found.id, course, assignment, score=score, feedback=feedback, graded_by=graded_by
+        )
+        await _poke(store, found.id)
+        passed = "passed" if score >= item.passing_score else "not passed"
+        others = [d.type for d in decisions if d.type != "assignment.graded"]
+        then = f"; then {', '.join(others)}" if others else ""
+        return (
+            f"graded {name} {course}/{assignment}: {score:g}/{item.max_score:g} {passed}"
+            f" (by {graded_by}){then}"
+        )
+
+    click.echo(_run(_with_store(db, record)))
+
+
+async def _poke(store: Store, user_id: str) -> None:
+    """Tell the learner's connected devices to pull, when the server can hear it: through
+    PostgreSQL NOTIFY. On SQLite pokes stay inside the server process, so devices see the
+    change at their next sync."""
+    if isinstance(store.engine, PostgresEngine):
+        await PooledAsyncPgBackend(store.engine).publish(user_id.encode(), [user_channel(user_id)])
 
 
 COMMANDS = [serve, admin]

@@ -474,6 +474,27 @@ class Store:
             await feed.flush_txn(txn)
         return decisions
 
+    async def preview_action(
+        self, user_id: str, type_: str, body: dict[str, Any]
+    ) -> list[Decision]:
+        """The decisions :meth:`record_action` would make for this action now, without
+        recording anything (e.g. whether an enrollment would be refused). Advisory: another
+        action may change the answer before the learner acts. Raises :class:`BadRequest`
+        when the event itself would be rejected, :class:`NotFound` for an unknown user."""
+        user = await self.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        catalog = await self.catalog()
+        now = self.clock()
+        event = Event(1, _server_hlc(now), now, type_, body, "UTC")
+        verdict = check_event(event, catalog)
+        if isinstance(verdict, Rejection):
+            raise BadRequest(verdict.reason)
+        state = await self.user_state(user_id)  # a fresh copy: the preview mutates it
+        stamp = (event.hlc, f"preview-{user_id}", event.seq)
+        apply_body(state, stamp, now, verdict)
+        return decide(state, verdict, stamp, now, Context(catalog, user.plan, self.policy))
+
     async def set_plan(self, user_id: str, plan: str) -> None:
         async with self.engine.transaction(lock=user_id) as txn:
             await txn.execute("UPDATE users SET plan = ? WHERE id = ?", plan, user_id)
