@@ -19,7 +19,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from sync.catalog import Catalog, Path, Quiz
+from sync.catalog import Catalog, Milestone, Path, Quiz
 from sync.events import (
     AssignmentSubmitted,
     Body,
@@ -135,7 +135,9 @@ class _Decider:
         reason = ""
         allowed = quiz.attempts_allowed(self.ctx.plan)
         if allowed is not None and len(counted_before) >= allowed:
-            plan = " for free learners" if allowed == quiz.max_attempts_free else ""
+            # Name the free plan only when its own limit is the one that applies.
+            free = self.ctx.plan == "free" and allowed == quiz.max_attempts_free
+            plan = " for free learners" if free else ""
             reason = f"attempt limit reached: {allowed} counted attempt(s) allowed{plan}"
         elif counted_before and quiz.cooldown_seconds:
             ready = counted_before[-1].at + quiz.cooldown_seconds * 1000
@@ -194,14 +196,18 @@ class _Decider:
             PathResumed: ("resume", "in_progress"),
             PathDropped: ("drop", "dropped"),
         }[type(body)]
-        if action == "resume" and held is not None and not self._started(path):
+        # Resuming a path whose content was never touched returns it to "enrolled". Only a
+        # paused (or enrolled) one: a dropped enrollment is re-entered by enrolling, which
+        # checks the limit and unlocks the first milestone.
+        if action == "resume" and current in ("enrolled", "paused") and not self._in_motion(path):
             target = "enrolled"
         problem = transition_problem(current, target)
-        if problem is None and action == "enroll":
+        if action == "enroll" and current in ACTIVE:
+            # Seed: duplicate prevention; paused → enrolled is a resume, not an enrollment.
+            problem = f"already enrolled in {path.id!r} ({current})"
+        elif problem is None and action == "enroll":
             problem = self._limit_problem()
         if problem is not None:
-            if action == "enroll" and current in ACTIVE:
-                problem = f"already enrolled in {path.id!r} ({current})"
             self.emit("enrollment.refused", path=path.id, action=action, reason=problem)
             return
         self.emit(
@@ -225,12 +231,6 @@ class _Decider:
             )
         return None
 
-    def _started(self, path: Path) -> bool:
-        held = self.state.enrollments.get(path.id)
-        return held is not None and any(
-            m.status in ("in_progress", "completed") for m in held.milestones.values()
-        )
-
     def milestone(self, body: MilestoneRef, stamp: Stamp) -> None:
         path = self.ctx.catalog.path(body.path)
         assert path is not None
@@ -251,7 +251,9 @@ class _Decider:
             problem = f"milestone {step.id!r} is locked: complete {before.id!r} first"
         elif action in ("start", "complete") and current == "completed":
             problem = f"milestone {step.id!r} is already completed"
-        elif action == "reset" and current == "available":
+        elif action == "reset" and current == "available" and self._content(step) == "not_started":
+            # An available milestone whose content was started shows as in progress
+            # (sync.views.path_view): that progress can be reset.
             problem = f"milestone {step.id!r} has nothing to reset"
         if problem is not None:
             self.emit(
@@ -270,6 +272,9 @@ class _Decider:
                 "milestone.reset", path=path.id, milestone=step.id, scope=scope, stamp=list(stamp)
             )
         self.advance(path)
+
+    def _content(self, step: Milestone) -> str:
+        return milestone_content({step.course: self.course(step.course)}, step.course, step.module)
 
     def advance(self, path: Path) -> None:
         """Complete milestones whose content is done, unlock the next, finish the path."""

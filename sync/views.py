@@ -219,7 +219,9 @@ def quiz_view(quiz: Quiz, st: QuizState | None, plan: str = "free") -> QuizView:
             allowed,
         )
     attempts = []
-    for attempt_id, attempt in sorted(st.attempts.items(), key=lambda kv: kv[1].started_at or 0):
+    # Ties broken by id: the server holds attempts in arrival order, devices in HLC order.
+    by_start = sorted(st.attempts.items(), key=lambda kv: (kv[1].started_at or 0, kv[0]))
+    for attempt_id, attempt in by_start:
         result = st.results.get(attempt_id)
         if result is not None:
             attempts.append(
@@ -278,7 +280,8 @@ def assignment_view(assignment: Assignment, st: AssignmentState | None) -> Assig
             assignment.id, assignment.title, "not_started", None, None, assignment.max_score
         )
     grade = st.grades[-1] if st.grades else None
-    if grade is not None and grade.submissions >= len(st.submissions):
+    # A pass is final: a later submission is kept but never graded (assignment.refused).
+    if grade is not None and (grade.submissions >= len(st.submissions) or assignment_passed(st)):
         status: Literal["not_started", "draft", "submitted", "graded"] = "graded"
     elif st.submissions:
         status = "submitted"
@@ -312,6 +315,20 @@ def _percent(done: int, total: int) -> int:
     return 100 * done // total if total else 0
 
 
+def _when_all(times: Sequence[int | None]) -> int | None:
+    """The time the last of ``times`` was done; None if one is not done (or there are none)."""
+    done = [t for t in times if t is not None]
+    return max(done) if done and len(done) == len(times) else None
+
+
+def _quiz_passed_at(st: QuizState | None) -> int | None:
+    return st.passed_at if st is not None else None
+
+
+def _assignment_passed_at(st: AssignmentState | None) -> int | None:
+    return min((g.at for g in st.grades if g.passed), default=None) if st is not None else None
+
+
 def module_view(state: UserState, course: Course, module: Module, plan: str = "free") -> ModuleView:
     lessons = [
         lesson_view(
@@ -329,19 +346,33 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
     ]
     lessons_done = [x.status == "completed" for x in lessons]
     assessed = [q.passed for q in quizzes] + [bool(a.passed) for a in assignments]
+    # When each item was done (None: not done), to date the module's completion by the
+    # last requirement its rule counts, e.g. a quiz passed after the lessons (story 7.1).
+    lessons_at = [x.completed_at for x in lessons]
+    assessed_at = [
+        _quiz_passed_at(state.quizzes.get(f"{course.id}/{q.id}")) for q in module.all_quizzes
+    ] + [
+        _assignment_passed_at(state.assignments.get(f"{course.id}/{a.id}"))
+        for a in module.assignments
+    ]
     match module.completion:
         case "lessons":
             items = lessons_done
             complete = all(lessons_done)
+            done_at = _when_all(lessons_at)
         case "assessment":
             items = assessed or lessons_done
             complete = all(items)
+            done_at = _when_all(assessed_at or lessons_at)
         case "any":
             items = lessons_done + assessed
             complete = bool(lessons_done and all(lessons_done)) or bool(assessed and all(assessed))
+            met = [t for t in (_when_all(lessons_at), _when_all(assessed_at)) if t is not None]
+            done_at = min(met, default=None)
         case _:  # "all": seed story 7.1, content viewed and assessment passed
             items = lessons_done + assessed
             complete = all(items)
+            done_at = _when_all(lessons_at + assessed_at)
     statuses = (
         [x.status for x in lessons] + [q.status for q in quizzes] + [a.status for a in assignments]
     )
@@ -349,7 +380,6 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
         a.submitted_at for q in quizzes for a in q.attempts if a.submitted_at
     ]
     activity = [x.last_activity_at for x in lessons if x.last_activity_at] + started
-    done_times = [x.completed_at for x in lessons if x.completed_at]
     status: Status = "completed" if complete and items else _rollup(statuses)
     if status == "completed" and not complete:
         status = "in_progress"
@@ -363,7 +393,7 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
         assignments,
         module.completion,
         min(started) if started else None,
-        (max(done_times) if done_times else max(activity, default=None))
+        (done_at if done_at is not None else max(activity, default=None))
         if status == "completed"
         else None,
         max(activity) if activity else None,
