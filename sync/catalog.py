@@ -239,10 +239,86 @@ class Competency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mastery: Annotated[int, msgspec.Meta(ge=1, le=100)] = 80
 
 
+# -- gamification (optional; see sync.gamify) ------------------------------------------------
+
+Points = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+class BadgeCriteria(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """When a badge is earned: every condition set here holds, every one of ``all`` holds,
+    and (if ``any`` is not empty) at least one of ``any`` holds. Counts are "at least"."""
+
+    all_of: list[BadgeCriteria] = msgspec.field(default_factory=list, name="all")
+    any_of: list[BadgeCriteria] = msgspec.field(default_factory=list, name="any")
+    lessons_completed: Count | None = None
+    quizzes_passed: Count | None = None
+    perfect_quizzes: Count | None = None
+    streak: Count | None = None
+    """Longest streak, in days."""
+    courses_completed: Count | None = None
+    course_completed: Id | None = None
+    path_completed: Id | None = None
+    competencies_mastered: Count | None = None
+    competency: Id | None = None
+    """A named competency mastered."""
+    badge: Id | None = None
+    """Another badge earned first."""
+    points: Count | None = None
+
+
+class Badge(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An achievement (seed: Achievement). Earned once; ``points`` go to the ledger."""
+
+    id: Id
+    name: Title = ""
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    points: Points = 0
+    criteria: BadgeCriteria = BadgeCriteria()
+    category: Title = ""
+    image_url: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class PointsTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Points per rule; an unset rule keeps the server's default (sync.gamify.PointsRules)."""
+
+    lesson_completed: Points | None = None
+    quiz_passed: Points | None = None
+    quiz_perfect: Points | None = None
+    module_completed: Points | None = None
+    course_completed: Points | None = None
+    path_completed: Points | None = None
+    streak_day: Points | None = None
+
+
+class Gamification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The catalog's ``gamification:`` section. ``levels``: points needed for level 1, 2, …
+    (ascending; empty keeps the default)."""
+
+    points: PointsTable = PointsTable()
+    levels: list[Annotated[int, msgspec.Meta(ge=0, le=2**53)]] = []
+    badges: list[Badge] = []
+
+    def __post_init__(self) -> None:
+        _unique("badge", [b.id for b in self.badges])
+        if any(b <= a for a, b in zip(self.levels, self.levels[1:], strict=False)):
+            raise ValueError(f"levels must be strictly ascending, got {self.levels}")
+        known = {b.id for b in self.badges}
+        for badge in self.badges:
+            stack = [badge.criteria]
+            while stack:
+                rule = stack.pop()
+                if rule.badge is not None and rule.badge not in known:
+                    raise ValueError(f"badge {badge.id!r} names no badge {rule.badge!r}")
+                if rule.badge == badge.id:
+                    raise ValueError(f"badge {badge.id!r} needs itself")
+                stack += [*rule.all_of, *rule.any_of]
+
+
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     courses: list[Course] = []
     paths: list[Path] = []
     competencies: list[Competency] = []
+    gamification: Gamification = msgspec.field(default_factory=Gamification)
 
     def __post_init__(self) -> None:
         _unique("course", [c.id for c in self.courses])
