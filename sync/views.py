@@ -137,21 +137,26 @@ def lesson_completed_at(lesson: Lesson, st: LessonState, reset: Stamp | None = N
     rule = lesson.rule
     if rule.kind == "viewed" and after(st.opened):
         times.append(st.opened_at or 0)
-    elif rule.kind in ("watched", "time"):
-        evidence = [e for e in st.evidence if after(e.stamp)]
-        segments: list[tuple[int, int]] = []
+    elif rule.kind == "time":
         seconds = 0
-        for e in evidence:  # sorted by stamp: the first one that meets the rule
-            segments = union(segments, [(e.start, e.end)] if e.end > e.start else [])
-            seconds += e.seconds
-            met = (
-                covered(segments) * 100 >= rule.threshold * lesson.duration
-                if rule.kind == "watched"
-                else seconds >= rule.threshold
-            )
-            if met:
-                times.append(e.at)
-                break
+        for e in st.evidence:  # sorted by stamp: the first one that meets the rule
+            if after(e.stamp):
+                seconds += e.seconds
+                if seconds >= rule.threshold:
+                    times.append(e.at)
+                    break
+    elif rule.kind == "watched":
+        evidence = [e for e in st.evidence if after(e.stamp) and e.end > e.start]
+        need = rule.threshold * lesson.duration
+        # The whole union first (one sort): most calls are for lessons not yet watched
+        # enough, and they need no search for the moment the rule was met.
+        if covered(union([], ((e.start, e.end) for e in evidence))) * 100 >= need:
+            segments: list[tuple[int, int]] = []
+            for e in evidence:
+                segments = union(segments, [(e.start, e.end)])
+                if covered(segments) * 100 >= need:
+                    times.append(e.at)
+                    break
     return min(times) if times else None
 
 
