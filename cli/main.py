@@ -9,6 +9,7 @@ from cli.bench import bench
 from cli.demo import demo
 from client.cli import COMMANDS as CLIENT_COMMANDS
 from server.cli import COMMANDS as SERVER_COMMANDS
+from tui.cli import COMMANDS as TUI_COMMANDS
 
 
 @click.group()
@@ -17,7 +18,7 @@ def main() -> None:
     """Waymark: offline-first learner progress."""
 
 
-for _command in [*SERVER_COMMANDS, *CLIENT_COMMANDS, demo, bench]:
+for _command in [*SERVER_COMMANDS, *CLIENT_COMMANDS, *TUI_COMMANDS, demo, bench]:
     main.add_command(_command)
 
 

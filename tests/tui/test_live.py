@@ -1,0 +1,90 @@
+"""The app against a real ``waymark serve``: offline progress syncs once the server is up,
+and progress from the learner's other device appears on screen."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from client.api import Device
+from client.connection import Backoff
+from tests.conftest import RunningServer, waymark
+from tests.tui.conftest import screen_text, settle, started
+from tui.app import WaymarkApp
+
+FAST = Backoff(base=0.05, cap=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def add_user(db: str, name: str) -> None:
+    result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
+    assert result.returncode == 0, result.stderr
+
+
+async def wait_for(pilot: Pilot[Any], *wanted: str, timeout: float = 60) -> str:
+    """Re-read the status until the screen shows every one of ``wanted``."""
+    app = pilot.app
+    assert isinstance(app, WaymarkApp)
+    async with asyncio.timeout(timeout):
+        while True:
+            app.request_status()
+            await settle(pilot)
+            text = screen_text(pilot)
+            if all(w in text for w in wanted):
+                return text
+            await pilot.pause(0.05)  # let the follower talk to the server
+
+
+async def login(home: Path, url: str, name: str) -> None:
+    async with Device(home) as device:
+        await device.login(url, name, "pw", home.name)
+
+
+async def test_offline_progress_syncs_when_the_server_comes_up(
+    tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    add_user(db, "alice")
+    port = free_port()
+    server = await asyncio.to_thread(start_server, db, port=port)
+    await login(tmp_path / "kiosk", server.url, "alice")
+    assert server.stop() == 0
+    app = WaymarkApp(Device(tmp_path / "kiosk"), backoff=FAST, status_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
+        await settle(pilot)
+        text = await wait_for(pilot, "○ offline", "2 waiting")
+        assert "✓ completed" in text
+        await asyncio.to_thread(start_server, db, port=port)
+        text = await wait_for(pilot, "● online · 0 waiting · synced ")
+        assert "synced never" not in text
+
+
+async def test_progress_from_another_device_appears(
+    tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    add_user(db, "alice")
+    server = await asyncio.to_thread(start_server, db)
+    await login(tmp_path / "kiosk", server.url, "alice")
+    app = WaymarkApp(Device(tmp_path / "kiosk"), backoff=FAST, status_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter")  # Course One
+        await wait_for(pilot, "● online", "○ Reading  0%")
+        async with Device(tmp_path / "phone") as phone:
+            await phone.login(server.url, "alice", "pw", "phone")
+            await phone.record("lesson.completed", {"course": "c1", "lesson": "read"})
+            await phone.sync_once()
+        await wait_for(pilot, "✓ Reading  100%", timeout=10)

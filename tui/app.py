@@ -1,0 +1,436 @@
+"""The Waymark terminal app: one :class:`client.api.Device`, its learners, and a
+background sync.
+
+Threads of work, all workers: ``_start`` opens the journal; ``_writer`` does every journal
+read and write in order (records, quiz attempts, reloads) and posts what it read;
+``_follow`` runs :meth:`Device.follow` with a :class:`Backoff` while any learner is signed
+in; ``_login`` signs in over HTTP. Screens get data as attributes (``snapshot``,
+``sync_state``) and post messages (:mod:`tui.messages`) up to the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from textual import events, on
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker
+
+from client.api import Device
+from client.connection import Backoff, Change
+from client.errors import ClientError
+from client.journal import Account
+from sync.views import LearnerView
+from tui.messages import (
+    Changed,
+    Loaded,
+    Open,
+    PickLearner,
+    QuizTaken,
+    Record,
+    SignIn,
+    SignInFailed,
+    SwitchLearner,
+    TakeQuiz,
+)
+from tui.present import CourseRef, LessonRef, PathRef, QuizRef, path_course
+from tui.screens.base import LearnerScreen
+from tui.screens.course import CourseScreen
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.lesson import LessonScreen
+from tui.screens.quiz import QuizScreen
+from tui.screens.signin import SignInScreen
+from tui.state import Connection, Snapshot, SyncState
+
+Job = Callable[[Device], Awaitable[Message | None]]
+
+
+class _Started(Message):
+    def __init__(self, accounts: list[Account]) -> None:
+        super().__init__()
+        self.accounts = accounts
+
+
+class _SyncRead(Message):
+    """Pending count, rejected events and sync times, read from the journal."""
+
+    def __init__(self, state: SyncState, latest_sync: int) -> None:
+        super().__init__()
+        self.state = state
+        self.latest_sync = latest_sync
+
+
+class _Offline(Message):
+    """The background sync failed to connect (or was dropped) and is backing off."""
+
+
+class _SyncStopped(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class _SignedIn(Message):
+    def __init__(self, account: Account) -> None:
+        super().__init__()
+        self.account = account
+
+
+class WaymarkApp(App[None]):
+    """``device`` is not open yet: the app opens and closes it. ``idle_timeout`` (seconds,
+    None: never) signs the learner out after no input; ``tick_seconds`` is how often an open
+    lesson records time spent; ``status_seconds`` how often the status line is re-read
+    (None: only on demand, as in tests)."""
+
+    CSS_PATH = "waymark.tcss"
+    TITLE = "Waymark"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit"),
+        Binding("ctrl+t", "toggle_theme", "Theme"),
+    ]
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        user: str | None = None,
+        idle_timeout: float | None = None,
+        sync: bool = True,
+        backoff: Backoff | None = None,
+        tick_seconds: float | None = 30.0,
+        status_seconds: float | None = 1.0,
+        device_name: str = "",
+    ) -> None:
+        super().__init__()
+        self.device = device
+        self.clock = device.clock
+        self.user = user
+        self.idle_timeout = idle_timeout
+        self.sync_enabled = sync
+        self.backoff = backoff or Backoff()
+        self.tick_seconds = tick_seconds
+        self.status_seconds = status_seconds
+        self.device_name = device_name or f"tui@{socket.gethostname()}"
+        self.jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self.snapshot: Snapshot | None = None
+        self.sync_state = SyncState()
+        self.last_input_ms = self.clock()
+        self.accounts: list[Account] = []
+        self._stop_sync: asyncio.Event | None = None
+        self._synced_mark = 0  # the latest sync time when the sync last went offline
+        self._opened = False
+        self.login_worker: Worker[None] | None = None
+
+    # -- start and stop ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.run_worker(self._start(), name="start", group="start")
+
+    async def _start(self) -> None:
+        await self.device.__aenter__()
+        self._opened = True
+        self.post_message(_Started(await self.device.accounts()))
+
+    async def on__started(self, message: _Started) -> None:
+        self.accounts = message.accounts
+        self.run_worker(self._writer(), name="writer", group="writer")
+        if self.status_seconds:
+            self.set_interval(self.status_seconds, self.request_status)
+        if self.idle_timeout:
+            self.set_interval(1.0, self.sign_out_if_idle)
+        if self.sync_enabled and self.accounts:
+            self.start_sync()
+        names = [a.username for a in self.accounts]
+        default = next((a.username for a in self.accounts if a.is_default), None)
+        chosen = (
+            self.user
+            if self.user in names
+            else names[0]
+            if len(names) == 1
+            else default
+            if self.user is None and self.idle_timeout is None
+            else None
+        )
+        if chosen is None:
+            self.user = None
+            await self.push_screen(SignInScreen(self.accounts, self.sync_state))
+        else:
+            await self.show_learner(chosen)
+
+    async def action_quit(self) -> None:
+        """Save what an open lesson has not recorded yet, then stop the sync and close."""
+        self._save_open_lessons()
+        await self.jobs.join()
+        if self._stop_sync is not None:
+            self._stop_sync.set()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self.device.__aexit__(None, None, None)
+
+    # -- the journal: one writer, in order --------------------------------------------
+
+    async def _writer(self) -> None:
+        while True:
+            job = await self.jobs.get()
+            try:
+                reply = await job(self.device)
+                if reply is not None:
+                    self.post_message(reply)
+            except ClientError as err:
+                self.notify(str(err), severity="error", title="Not saved")
+            finally:
+                self.jobs.task_done()
+
+    def enqueue(self, job: Job) -> None:
+        self.jobs.put_nowait(job)
+
+    def request_load(self) -> None:
+        user = self.user
+        if user is not None:
+            self.enqueue(lambda device: self._load(device, user))
+
+    def request_status(self) -> None:
+        user = self.user
+        if self.jobs.empty():
+            self.enqueue(lambda device: self._read_sync(device, user))
+
+    async def _load(self, device: Device, user: str) -> Message:
+        status = await device.status(user)
+        account = await device.journal.account(user)
+        cached = await device.journal.catalog(account.server_url)
+        view = msgspec.convert(status, LearnerView)
+        snapshot = Snapshot(account, status, view, cached[1] if cached else None, self.clock())
+        return Loaded(snapshot)
+
+    async def _read_sync(self, device: Device, user: str | None) -> Message:
+        accounts = await device.accounts()
+        latest = max((a.synced_at or 0 for a in accounts), default=0)
+        account = next((a for a in accounts if a.username == user), None)
+        if account is None:
+            return _SyncRead(dataclasses.replace(self.sync_state, user=""), latest)
+        pending = await device.journal.pending_count(account.user_id)
+        rejected = msgspec.to_builtins(await device.journal.rejected(account.user_id))
+        state = dataclasses.replace(
+            self.sync_state,
+            user=account.username,
+            account=account,
+            pending=pending,
+            synced_at=account.synced_at,
+            rejected=rejected,
+        )
+        return _SyncRead(state, latest)
+
+    def on__sync_read(self, message: _SyncRead) -> None:
+        connection = self.sync_state.connection
+        if connection in ("connecting", "offline") and message.latest_sync > self._synced_mark:
+            connection = "online"  # the follower settled a sync since it last failed
+        state = dataclasses.replace(message.state, connection=connection)
+        state = dataclasses.replace(state, error=self.sync_state.error)
+        self.set_sync_state(state)
+
+    def on_loaded(self, message: Loaded) -> None:
+        snapshot = message.snapshot
+        if snapshot.account.username != self.user:
+            return  # a load for the learner before a switch
+        self.snapshot = snapshot
+        for screen in self.screen_stack:
+            if isinstance(screen, LearnerScreen):
+                screen.snapshot = snapshot
+        self.request_status()
+
+    def set_sync_state(self, state: SyncState) -> None:
+        self.sync_state = state
+        for screen in self.screen_stack:
+            if isinstance(screen, LearnerScreen):
+                screen.sync_state = state
+            elif isinstance(screen, SignInScreen):
+                screen.set_sync_state(state)
+
+    @on(Record)
+    def record(self, message: Record) -> None:
+        async def job(device: Device) -> Message:
+            await device.record(message.type, message.body, user=message.user)
+            return await self._load(device, message.user)
+
+        self.enqueue(job)
+
+    @on(TakeQuiz)
+    def take_quiz(self, message: TakeQuiz) -> None:
+        async def job(device: Device) -> Message | None:
+            try:
+                attempt = await device.take_quiz(
+                    message.course, message.quiz, message.answers, user=message.user
+                )
+            except ClientError as err:
+                message.reply_to.post_message(QuizTaken(None, str(err)))
+                return None
+            self.post_message(await self._load(device, message.user))
+            message.reply_to.post_message(QuizTaken(attempt))
+            return None
+
+        self.enqueue(job)
+
+    # -- background sync --------------------------------------------------------------
+
+    def start_sync(self) -> None:
+        """(Re)start following every learner on this device."""
+        if self._stop_sync is not None:
+            self._stop_sync.set()
+        self._stop_sync = asyncio.Event()
+        self._synced_mark = max((a.synced_at or 0 for a in self.accounts), default=0)
+        self._set_connection("connecting")
+        self.run_worker(self._follow(self._stop_sync), name="sync", group="sync")
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        base = self.backoff
+
+        async def sleep(delay: float) -> None:
+            self.post_message(_Offline())
+            await base.sleep(delay)
+
+        try:
+            await self.device.follow(
+                self._on_change, stop=stop, backoff=dataclasses.replace(base, sleep=sleep)
+            )
+        except ClientError as err:
+            self.post_message(_SyncStopped(str(err)))
+
+    def _on_change(self, change: Change) -> None:
+        self.post_message(Changed(change))  # called in the follower: hand it to the app
+
+    def on_changed(self, message: Changed) -> None:
+        self._set_connection("online")
+        if message.change.username == self.user:
+            self.request_load()
+        self.request_status()
+
+    def on__offline(self, message: _Offline) -> None:
+        self._synced_mark = max(self._synced_mark, self.sync_state.synced_at or 0)
+        self._set_connection("offline")
+        self.request_status()
+
+    def on__sync_stopped(self, message: _SyncStopped) -> None:
+        self.set_sync_state(
+            dataclasses.replace(self.sync_state, connection="refused", error=message.error)
+        )
+
+    def _set_connection(self, connection: Connection) -> None:
+        self.set_sync_state(dataclasses.replace(self.sync_state, connection=connection))
+
+    # -- learners -----------------------------------------------------------------------
+
+    async def show_learner(self, username: str) -> None:
+        self.user = username
+        self.snapshot = None
+        await self._reset_to(DashboardScreen(None, self.sync_state, self.clock))
+        self.request_load()
+        self.request_status()
+
+    async def _reset_to(self, screen: Screen[Any]) -> None:
+        self._save_open_lessons()
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        if len(self.screen_stack) > 1:
+            await self.switch_screen(screen)
+        else:
+            await self.push_screen(screen)
+
+    def _save_open_lessons(self, only: Screen[Any] | None = None) -> None:
+        """Record what open lessons have not (their screens are about to close, so their
+        own messages would be lost)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, LessonScreen) and screen.user and only in (None, screen):
+                user = screen.user
+                for type_, body in screen.take_progress():
+                    self.record(Record(user, type_, body))
+
+    @on(SwitchLearner)
+    async def switch_learner(self) -> None:
+        await self.push_screen(SignInScreen(self.accounts, self.sync_state))
+
+    @on(PickLearner)
+    async def pick_learner(self, message: PickLearner) -> None:
+        await self.show_learner(message.username)
+
+    @on(SignIn)
+    def sign_in(self, message: SignIn) -> None:
+        screen = self.screen
+        self.login_worker = self.run_worker(
+            self._login(message, screen), group="login", exclusive=True
+        )
+
+    async def _login(self, message: SignIn, screen: Screen[Any]) -> None:
+        try:
+            account = await self.device.login(
+                message.server_url, message.username, message.password, self.device_name
+            )
+        except ClientError as err:
+            screen.post_message(SignInFailed(str(err)))
+            return
+        self.post_message(_SignedIn(account))
+
+    async def on__signed_in(self, message: _SignedIn) -> None:
+        self.accounts = await self.device.accounts()
+        if self.sync_enabled:
+            self.start_sync()
+        await self.show_learner(message.account.username)
+
+    async def sign_out(self) -> None:
+        """Back to the sign-in screen (a kiosk after idle time); the journal keeps all."""
+        self.user = None
+        self.snapshot = None
+        self.set_sync_state(dataclasses.replace(self.sync_state, user="", account=None))
+        await self._reset_to(SignInScreen(self.accounts, self.sync_state))
+
+    async def sign_out_if_idle(self) -> None:
+        if (
+            self.idle_timeout
+            and self.user is not None
+            and self.clock() - self.last_input_ms >= self.idle_timeout * 1000
+        ):
+            await self.sign_out()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown):
+            now = self.last_input_ms = self.clock()
+            if isinstance(self.screen, LearnerScreen):
+                self.screen.note_input(now)
+        await super().on_event(event)
+
+    # -- navigation ---------------------------------------------------------------------
+
+    @on(Open)
+    async def open(self, message: Open) -> None:
+        target = message.target
+        snapshot, state, clock = self.snapshot, self.sync_state, self.clock
+        if isinstance(target, PathRef) and snapshot is not None:
+            course = path_course(snapshot.view, target.path)
+            target = CourseRef(course) if course else None
+        match target:
+            case CourseRef(course=course):
+                await self.push_screen(CourseScreen(course, snapshot, state, clock))
+            case LessonRef():
+                await self.push_screen(
+                    LessonScreen(target, snapshot, state, clock, tick_seconds=self.tick_seconds)
+                )
+            case QuizRef():
+                await self.push_screen(QuizScreen(target, snapshot, state, clock))
+
+    async def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self._save_open_lessons(only=self.screen)
+            await self.pop_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"

@@ -1,0 +1,57 @@
+"""What every learner screen shares: the data handed down and the status line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.reactive import var
+from textual.screen import Screen
+
+from tui.state import Snapshot, SyncState
+from tui.widgets.status_line import StatusLine
+
+
+class LearnerScreen(Screen[None]):
+    """The app sets :attr:`snapshot` and :attr:`sync_state`; subclasses draw them in
+    :meth:`show` and :meth:`mounted`."""
+
+    snapshot: var[Snapshot | None] = var(None, init=False, always_update=True)
+    sync_state: var[SyncState] = var(SyncState, init=False, always_update=True)
+
+    def __init__(
+        self,
+        snapshot: Snapshot | None,
+        sync_state: SyncState,
+        clock: Callable[[], int],
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.set_reactive(LearnerScreen.snapshot, snapshot)
+        self.set_reactive(LearnerScreen.sync_state, sync_state)
+
+    @property
+    def user(self) -> str:
+        return self.snapshot.account.username if self.snapshot else ""
+
+    async def on_mount(self) -> None:
+        self.query_one(StatusLine).state = self.sync_state
+        self.mounted()
+        if self.snapshot is not None:
+            await self.show(self.snapshot)
+
+    def mounted(self) -> None:
+        """Called once composed, before the first :meth:`show`."""
+
+    async def show(self, snapshot: Snapshot) -> None:
+        """Draw ``snapshot`` (called on mount and on every change)."""
+
+    async def watch_snapshot(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not None and self.is_mounted:
+            await self.show(snapshot)
+
+    def watch_sync_state(self, state: SyncState) -> None:
+        if self.is_mounted:
+            self.query_one(StatusLine).state = state
+
+    def note_input(self, now_ms: int) -> None:
+        """The app saw a key or click at ``now_ms`` (lessons count active time with it)."""

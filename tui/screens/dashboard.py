@@ -1,0 +1,104 @@
+"""Every course and path with its progress, and "continue where you left off"."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, ListView, Static
+
+from tui.messages import Open, SwitchLearner
+from tui.present import CourseRef, LessonRef, PathRef, continue_at, duration, extras, when
+from tui.screens.base import LearnerScreen
+from tui.state import Snapshot
+from tui.widgets.progress_row import EntryRow, ProgressRow
+from tui.widgets.status_line import StatusLine
+
+
+class DashboardScreen(LearnerScreen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True),
+        Binding("c", "continue", "Continue"),
+        Binding("l", "learners", "Learners"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="summary")
+        yield Static("", id="extras")
+        yield Static(f"{'Course / path':25}{'progress':21}{'status':15}last", id="heading")
+        yield ListView(id="items")
+        yield StatusLine()
+        yield Footer()
+
+    def mounted(self) -> None:
+        self.query_one("#items", ListView).focus()
+
+    async def show(self, snapshot: Snapshot) -> None:
+        view, account = snapshot.view, snapshot.account
+        self.sub_title = account.username
+        summary = view.summary
+        self.query_one("#summary", Static).update(
+            f"[b]{account.username}[/b] · {summary.completed_courses}/{summary.total_courses} "
+            f"courses · {summary.completed_lessons}/{summary.total_lessons} lessons · "
+            f"time spent {duration(summary.time_spent)}"
+        )
+        extra = self.query_one("#extras", Static)
+        extra.update(extras(snapshot.status))
+        extra.display = bool(extras(snapshot.status))
+        rows: list[EntryRow | ProgressRow] = []
+        resume = continue_at(view)
+        if resume is not None:
+            rows.append(
+                EntryRow(
+                    LessonRef(resume.course.id, resume.lesson.id),
+                    f"▶ Continue: {resume.lesson.title} ({resume.course.title} / "
+                    f"{resume.module_title})",
+                    id="continue",
+                )
+            )
+        for course in view.courses:
+            rows.append(
+                ProgressRow(
+                    CourseRef(course.id),
+                    course.title,
+                    course.percent,
+                    course.status,
+                    when(course.last_activity_at, account) if course.last_activity_at else "",
+                    id=f"course-{course.id}",
+                )
+            )
+        for path in view.paths:
+            rows.append(
+                ProgressRow(
+                    PathRef(path.id),
+                    f"Path: {path.title}",
+                    path.percent,
+                    path.status,
+                    when(path.last_activity_at, account) if path.last_activity_at else "",
+                    id=f"path-{path.id}",
+                )
+            )
+        items = self.query_one("#items", ListView)
+        index = items.index
+        await items.clear()
+        await items.extend(rows)
+        items.index = min(index or 0, len(rows) - 1) if rows else None
+
+    def action_open(self) -> None:
+        item = self.query_one("#items", ListView).highlighted_child
+        if isinstance(item, EntryRow | ProgressRow):
+            self.post_message(Open(item.target))
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:  # a click
+        event.stop()
+        if isinstance(event.item, EntryRow | ProgressRow):
+            self.post_message(Open(event.item.target))
+
+    def action_continue(self) -> None:
+        if self.snapshot is not None:
+            resume = continue_at(self.snapshot.view)
+            if resume is not None:
+                self.post_message(Open(LessonRef(resume.course.id, resume.lesson.id)))
+
+    def action_learners(self) -> None:
+        self.post_message(SwitchLearner())

@@ -1,0 +1,40 @@
+"""One row of the dashboard: title, progress bar, status and last activity."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, ListItem, ProgressBar
+
+from tui.present import marked
+
+
+class ProgressRow(ListItem):
+    """A selectable row; ``target`` is what opening it shows (posted by the screen)."""
+
+    def __init__(
+        self, target: object, title: str, percent: int, status: str, last: str, *, id: str
+    ) -> None:
+        super().__init__(id=id)
+        self.target = target
+        self.title = title
+        self.percent = percent
+        self.status = status
+        self.last = last
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(self.title, classes="title")
+            bar = ProgressBar(total=100, show_eta=False, classes="bar")
+            bar.progress = self.percent
+            yield bar
+            yield Label(marked(self.status), classes="status")
+            yield Label(self.last, classes="last")
+
+
+class EntryRow(ListItem):
+    """A selectable one-line row (the "continue" entry)."""
+
+    def __init__(self, target: object, text: str, *, id: str) -> None:
+        super().__init__(Label(text), id=id)
+        self.target = target
