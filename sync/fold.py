@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -42,8 +42,6 @@ from sync.events import (
 
 Stamp = tuple[str, str, int]
 """Total order of facts: ``(hlc, device_id, seq)``."""
-
-Status = Literal["not_started", "in_progress", "completed"]
 
 
 class Fact(NamedTuple):

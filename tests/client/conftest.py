@@ -64,6 +64,9 @@ class Clock:
     def __call__(self) -> int:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
 
 def account(name: str = "alice", server_url: str = "http://server.test", **kw: Any) -> Account:
     fields: dict[str, Any] = {"device_id": f"d-{name}", "token": f"t-{name}", **kw}

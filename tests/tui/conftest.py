@@ -12,8 +12,9 @@ import pytest
 from textual.pilot import Pilot
 
 from client.api import Device
-from client.journal import Account, Journal
+from client.journal import Journal
 from sync.catalog import Catalog, parse_catalog
+from tests.client.conftest import Clock, account
 from tui.app import WaymarkApp
 
 T0 = 1_763_790_000_000  # 2025-11-22 05:40 UTC
@@ -68,24 +69,6 @@ paths:
 """,
     "yaml",
 )
-
-
-class Clock:
-    """Epoch milliseconds that move only when a test says so."""
-
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-
-
-def account(name: str, server_url: str = SERVER, **kw: Any) -> Account:
-    fields: dict[str, Any] = {"device_id": f"d-{name}", "token": f"t-{name}", **kw}
-    return Account(user_id=f"u-{name}", username=name, server_url=server_url, **fields)
 
 
 async def seed(home: Path, *names: str, catalog: Catalog = CATALOG) -> None:
