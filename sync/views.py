@@ -308,12 +308,11 @@ def assignment_view(assignment: Assignment, st: AssignmentState | None) -> Assig
 # -- modules and courses ------------------------------------------------------------------
 
 
-def _rollup(statuses: Sequence[str]) -> Status:
-    if statuses and all(s in ("completed", "passed") for s in statuses):
+def _status(complete: bool, statuses: Sequence[str]) -> Status:
+    """``completed`` only by the completion rule; otherwise started once anything is."""
+    if complete:
         return "completed"
-    if any(s != "not_started" for s in statuses):
-        return "in_progress"
-    return "not_started"
+    return "in_progress" if any(s != "not_started" for s in statuses) else "not_started"
 
 
 def _percent(done: int, total: int) -> int:
@@ -385,9 +384,7 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
         a.submitted_at for q in quizzes for a in q.attempts if a.submitted_at
     ]
     activity = [x.last_activity_at for x in lessons if x.last_activity_at] + started
-    status: Status = "completed" if complete and items else _rollup(statuses)
-    if status == "completed" and not complete:
-        status = "in_progress"
+    status = _status(complete and bool(items), statuses)
     return ModuleView(
         module.id,
         module.title,
@@ -416,9 +413,7 @@ def course_view(state: UserState, course: Course, plan: str = "free") -> CourseV
     # Empty modules ("coming soon") neither block nor make completion.
     filled = [m for m in modules if m.lessons or m.quizzes or m.assignments]
     complete = bool(filled) and all(m.status == "completed" for m in filled)
-    status: Status = "completed" if complete else _rollup([m.status for m in modules])
-    if status == "completed" and not complete:
-        status = "in_progress"
+    status = _status(complete, [m.status for m in modules])
     starts = [m.started_at for m in modules if m.started_at]
     activity = [m.last_activity_at for m in modules if m.last_activity_at]
     ends = [m.completed_at for m in modules if m.completed_at]
