@@ -20,6 +20,7 @@ from server.api import AuthController, HealthController, ProgressController
 from server.auth import auth_middleware
 from server.errors import ServerError
 from server.fanout import channels_plugin
+from server.gamify_api import GAMIFY_HANDLERS
 from server.learning_api import LEARNING_CONTROLLERS
 from server.storage.store import Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
@@ -73,6 +74,7 @@ def create_app(
             AuthController,
             ProgressController,
             *LEARNING_CONTROLLERS,
+            *GAMIFY_HANDLERS,
             HealthController,
             sync_endpoint,
         ],

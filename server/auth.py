@@ -16,7 +16,19 @@ from litestar.types import Scopes
 
 from server.storage.store import Device, Store, User
 
-PUBLIC_PATHS = ["/v1/health", "/v1/ready", "/v1/auth/login", "/schema", "/v1/sync"]
+PUBLIC_PATHS = [
+    "/v1/health",
+    "/v1/ready",
+    "/v1/auth/login",
+    "/schema",
+    "/v1/sync",
+    # Certificates are verified by whoever holds the link; credentials by anyone.
+    "^/v1/certificates/",
+    "^/v1/credentials/verify$",
+    "^/v1/issuer$",
+    "^/v1/achievements/",
+    "^/.well-known/",
+]
 
 
 class Principal(msgspec.Struct, frozen=True):

@@ -19,7 +19,7 @@ from server.app import create_app
 from server.errors import ServerError
 from server.fanout import PooledAsyncPgBackend, user_channel
 from server.storage.engine import PostgresEngine
-from server.storage.store import ROLES, Store
+from server.storage.store import ROLES, Group, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
 
@@ -266,6 +266,142 @@ def grade(
         )
 
     click.echo(_run(_with_store(db, record)))
+
+
+class _OneLine(click.Command):
+    """Usage errors as one line, without click's usage block (as the device commands)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+
+class _OneLineGroup(click.Group):
+    command_class = _OneLine
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+
+class _UsageLine(click.ClickException):
+    exit_code = 2
+
+
+def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
+    return _UsageLine(f"{err.format_message().rstrip('.')} (see '{ctx.command_path} --help')")
+
+
+@admin.group("group", cls=_OneLineGroup)
+def group_() -> None:
+    """Manage learner groups (leaderboards of a group: waymark leaderboard --group)."""
+
+
+def _group_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    # The name goes into URLs (/v1/groups/NAME, ?group=NAME): no slash, nothing blank.
+    if not value.strip() or len(value) > 200 or "/" in value or not value.isprintable():
+        raise click.BadParameter(
+            f"{value!r}: 1 to 200 printable characters, no '/'", param_hint="'NAME'"
+        )
+    return value
+
+
+async def _find_group(store: Store, name: str, *, members: bool = False) -> Group:
+    found = await store.group(name, members=members)
+    if found is None:
+        raise click.ClickException(f"no group {name!r}")
+    return found
+
+
+def _members(group: Group) -> str:
+    count = len(group.members)
+    return f"group {group.name}: {count} member{'' if count == 1 else 's'}"
+
+
+@group_.command("add")
+@click.argument("name", callback=_group_name)
+@click.option("--by", "created_by", default="admin", show_default=True, help="Who created it.")
+@click.pass_obj
+def group_add(db: str, name: str, created_by: str) -> None:
+    """Create group NAME (empty; add members with 'admin group members NAME --add USER')."""
+    created = _run(_with_store(db, lambda s: s.create_group(name, created_by)))
+    click.echo(f"group {created.name} created (id {created.id})")
+
+
+@group_.command("remove")
+@click.argument("name")
+@click.pass_obj
+def group_remove(db: str, name: str) -> None:
+    """Delete group NAME; its members keep their points."""
+
+    async def remove(store: Store) -> Group:
+        found = await _find_group(store, name, members=True)
+        await store.delete_group(found.id)
+        return found
+
+    removed = _run(_with_store(db, remove))
+    click.echo(f"{_members(removed)}, removed")
+
+
+@group_.command("members")
+@click.argument("name")
+@click.option("--add", "added", multiple=True, metavar="USER", help="Put USER in the group.")
+@click.option("--remove", "removed", multiple=True, metavar="USER", help="Take USER out.")
+@click.pass_obj
+def group_members(db: str, name: str, added: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    """Change (--add, --remove, repeatable) and list the members of group NAME.
+
+    Every user is checked before anything changes.
+    """
+    both = sorted(set(added) & set(removed))
+    if both:
+        raise _UsageLine(f"{both[0]!r} is both added and removed")
+
+    async def change(store: Store) -> Group:
+        found = await _find_group(store, name)
+        changes = []
+        for username, member in [*((u, True) for u in added), *((u, False) for u in removed)]:
+            user = await store.user_by_name(username)
+            if user is None:
+                raise click.ClickException(f"no user {username!r}")
+            changes.append((user.id, member))
+        for user_id, member in changes:
+            await store.set_member(found.id, user_id, member)
+        return await _find_group(store, found.id, members=True)
+
+    group = _run(_with_store(db, change))
+    click.echo(_members(group))
+    for member in group.members:
+        click.echo(f"  {member}")
+
+
+@group_.command("list")
+@click.pass_obj
+def group_list(db: str) -> None:
+    """List every group with its number of members."""
+
+    async def everything(store: Store) -> list[Group]:
+        return [await _find_group(store, g.id, members=True) for g in await store.groups()]
+
+    groups = _run(_with_store(db, everything))
+    if not groups:
+        click.echo("no groups")
+    for group in groups:
+        click.echo(f"{_members(group)} (created by {group.created_by})")
 
 
 async def _poke(store: Store, user_id: str) -> None:

@@ -6,7 +6,8 @@ WebSocket close code by :func:`http_status` / the sync shell.
     ServerError
      ├── StoreUnavailable    the database cannot be reached or opened         503
      ├── BadRequest          the request is malformed                          400
-     │    └── CatalogRejected a catalog file is malformed                     400
+     │    ├── CatalogRejected a catalog file is malformed                     400
+     │    └── CredentialError a token is not a credential we signed            400
      ├── Unauthorized        no or unknown credentials                          401
      ├── Forbidden           known credentials, not allowed                     403
      │    └── DeviceRevoked  the device's token was revoked                    403

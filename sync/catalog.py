@@ -11,6 +11,7 @@ from pathlib import PurePath
 from typing import Annotated, Final, Literal
 
 import msgspec
+import msgspec.inspect
 
 from sync.errors import CatalogError, split_validation_error
 
@@ -509,3 +510,33 @@ def catalog_from_builtins(data: object) -> Catalog:
     except msgspec.ValidationError as err:
         problem, path = split_validation_error(err)
         raise CatalogError(f"catalog: {problem} - at `{path}`") from None
+
+
+def _known_only(value: object, info: msgspec.inspect.Type) -> object:
+    """``value`` without the object keys ``info`` (a struct type, possibly nested in lists,
+    dicts and unions) does not know."""
+    if isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        return {k: _known_only(v, fields[k]) for k, v in value.items() if k in fields}
+    if isinstance(info, msgspec.inspect.ListType) and isinstance(value, list):
+        return [_known_only(v, info.item_type) for v in value]
+    if isinstance(info, msgspec.inspect.DictType) and isinstance(value, dict):
+        return {k: _known_only(v, info.value_type) for k, v in value.items()}
+    if isinstance(info, msgspec.inspect.UnionType) and isinstance(value, dict):
+        for member in info.types:
+            if isinstance(member, msgspec.inspect.StructType):
+                return _known_only(value, member)
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _known_only(value, info.type)
+    return value
+
+
+def catalog_from_server(data: object) -> Catalog:
+    """A catalog a server sent, read by a device: fields this version does not know (a
+    newer server's) are left out instead of refusing the whole catalog, so an older
+    device keeps working. Everything it does know is validated as usual; raises
+    :class:`CatalogError`."""
+    return catalog_from_builtins(_known_only(data, _CATALOG_INFO))
+
+
+_CATALOG_INFO: Final = msgspec.inspect.type_info(Catalog)

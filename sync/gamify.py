@@ -27,9 +27,11 @@ Decision types (feed entries of origin ``server``):
 * ``achievement.earned`` ``{achievement_id, name, earned_at, points, evidence}`` (seed's
   AchievementEarned).
 * ``certificate.issued`` ``{code, course | path, issued_at, title}``.
+* ``level.reached`` ``{level, points, at}``: the learner's points crossed a level's
+  threshold (one decision for the highest level reached, so a device can celebrate it).
 
-Levels and streaks are views (functions of the ledger and of the activity days), not
-decisions.
+Streaks and the level itself are views (functions of the activity days and of the
+ledger); ``level.reached`` only records that a level was celebrated.
 """
 
 from __future__ import annotations
@@ -66,6 +68,12 @@ ACTIVITY_TYPES: Final = frozenset(
     }
 )
 """Event types that count as learning activity for streaks (not resets, not enrollments)."""
+
+
+AWARD_TYPES: Final = frozenset(
+    {"points.awarded", "achievement.earned", "certificate.issued", "level.reached"}
+)
+"""Decision types this module makes (:func:`awards`) and folds (:func:`apply_award`)."""
 
 
 def is_activity(event_type: str) -> bool:
@@ -206,6 +214,12 @@ class GamifyState(msgspec.Struct):
     badges: dict[str, EarnedBadge] = {}
     certificates: dict[str, Certificate] = {}
     """By ``course:{id}`` or ``path:{id}``."""
+    level: int = 0
+    """The highest level a ``level.reached`` decision announced."""
+    done: set[str] = set()
+    """Server memo, not a decision: ``course/lesson`` keys that were completed when the
+    merge last looked, so awards are looked for only when a lesson becomes completed.
+    Rebuilding without it costs one extra look per completed lesson, nothing more."""
 
     @property
     def points(self) -> int:
@@ -250,6 +264,8 @@ def apply_award(gstate: GamifyState, type_: str, body: dict[str, Any], at: int) 
                         int(body.get("points", 0)),
                         [str(x) for x in body.get("evidence", [])],
                     )
+            case "level.reached":
+                gstate.level = max(gstate.level, int(body["level"]))
             case "certificate.issued":
                 kind: Literal["course", "path"] = "course" if "course" in body else "path"
                 ref = str(body[kind])
@@ -625,6 +641,9 @@ def awards(
     for day in sorted(gstate.days):
         awarder.points("streak-day", day, rules.streak_day, gstate.days[day])
     _badges(awarder, state, local_day(now_ms, user_tz))
+    reached = level_for(gstate.points, rules.levels)
+    if reached.level > gstate.level and reached.floor > 0:  # the starting level is not news
+        awarder.emit("level.reached", level=reached.level, points=gstate.points, at=awarder.at)
     return awarder.out
 
 

@@ -165,6 +165,20 @@ def lesson_completed(lesson: Lesson, st: LessonState, reset: Stamp | None = None
     return lesson_completed_at(lesson, st, reset) is not None
 
 
+def lesson_done(state: UserState, course: Course, lesson_id: str) -> bool:
+    """Whether the learner's lesson ``lesson_id`` of ``course`` counts as completed now
+    (its rule or an explicit completion, after the latest reset)."""
+    st = state.lessons.get(lesson_key(course.id, lesson_id))
+    if st is None:
+        return False
+    for module in course.modules:
+        for lesson in module.lessons:
+            if lesson.id == lesson_id:
+                reset = _effective_reset(state, course.id, module.id, st)
+                return lesson_completed(lesson, st, reset)
+    return False
+
+
 def lesson_view(lesson: Lesson, st: LessonState | None, reset: Stamp | None = None) -> LessonView:
     if st is None:
         return LessonView(lesson.id, lesson.title, "not_started", 0, None, 0.0, lesson.completion)

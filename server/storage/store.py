@@ -19,15 +19,32 @@ from typing import Any, Final
 
 import msgspec
 
-from server.errors import BadRequest, Conflict, DeviceRevoked, NotFound
+from server.credentials import SigningKey
+from server.errors import BadRequest, Conflict, DeviceRevoked, Forbidden, NotFound
 from server.storage.engine import Engine, Row, Txn, open_engine
 from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
 from sync.decide import Context, Decision, Policy, decide, grade, review
 from sync.events import MIN_AT_MS, Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
+from sync.gamify import (
+    AWARD_TYPES,
+    BoardEntry,
+    GamifyState,
+    GamifyView,
+    Leaderboard,
+    PointsRules,
+    awards,
+    certificate_code,
+    gamify_view,
+    is_activity,
+    iso_week,
+    leaderboard,
+    record_activity,
+    rules_for,
+)
 from sync.hlc import format_hlc
 from sync.messages import EventRejection, FeedEntry
-from sync.views import LearnerView, competency_evidence, learner_view
+from sync.views import LearnerView, competency_evidence, learner_view, lesson_done
 
 ROLES: Final = ("learner", "instructor", "admin")
 Clock = Callable[[], int]
@@ -36,6 +53,7 @@ _state_enc = msgspec.json.Encoder()
 _state_dec = msgspec.json.Decoder(UserState)
 _json = msgspec.json.Encoder()
 _body_dec = msgspec.json.Decoder(dict[str, Any])
+_gamify_dec = msgspec.json.Decoder(GamifyState)
 
 
 def wall_clock_ms() -> int:
@@ -50,6 +68,43 @@ class User(msgspec.Struct, frozen=True):
     created_at: int
     feed_head: int
     plan: str = "free"
+    leaderboard_opt_out: bool = False
+
+
+class IssuedCertificate(msgspec.Struct, frozen=True):
+    """A certificate as its verification shows it."""
+
+    code: str
+    user_id: str
+    username: str
+    kind: str
+    ref: str
+    title: str
+    issued_at: int
+
+
+class EarnedBadgeRecord(msgspec.Struct, frozen=True):
+    user_id: str
+    username: str
+    badge_id: str
+    name: str
+    earned_at: int
+    points: int
+    evidence: list[str]
+
+
+class Group(msgspec.Struct, frozen=True):
+    """Learners an instructor put together (for leaderboards)."""
+
+    id: str
+    name: str
+    created_by: str
+    created_at: int
+    members: list[str] = []
+    """User names; filled only where the caller may see them."""
+
+
+WEEK_PATTERN: Final = r"^\d{4}-W\d{2}$"
 
 
 class Device(msgspec.Struct, frozen=True):
@@ -98,6 +153,7 @@ def _user(row: Row) -> User:
         row["created_at"],
         row["feed_head"],
         row["plan"],
+        bool(row["leaderboard_opt_out"]),
     )
 
 
@@ -127,6 +183,10 @@ def _entry(row: Row) -> FeedEntry:
     )
 
 
+GAMIFICATION_SCOPE: Final = "gamification"
+"""A changed catalog ``gamification`` section (points, levels, badges) concerns everyone."""
+
+
 def _server_hlc(now: int) -> str:
     """HLC for an entry the server writes on its own (a grade, a review, a REST action)."""
     return format_hlc(max(now, MIN_AT_MS), 0)
@@ -152,6 +212,8 @@ def changed_scopes(before: Catalog, after: Catalog) -> set[str]:
             scopes |= {
                 f"course:{course}" for _, course, _ in competency_evidence(after, competency)
             }
+    if before.gamification != after.gamification:
+        scopes.add(GAMIFICATION_SCOPE)
     return scopes
 
 
@@ -169,20 +231,47 @@ def _checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
 
 class _FeedWriter:
     """Appends to one user's feed inside a merge transaction (the user's lock is held):
-    numbers entries, keeps the materialized state and the user's scopes in step."""
+    numbers entries, keeps the materialized state, the gamification state, the award
+    tables and the user's scopes in step."""
 
-    def __init__(self, user_id: str, head: int, plan: str, state: UserState, now: int) -> None:
+    def __init__(
+        self,
+        user_id: str,
+        head: int,
+        plan: str,
+        state: UserState,
+        now: int,
+        *,
+        tz: str = "UTC",
+        gamify: GamifyState | None = None,
+    ) -> None:
         self.user_id, self.head, self.plan, self.state, self.now = user_id, head, plan, state, now
+        self.tz = tz
+        self.gamify = gamify if gamify is not None else GamifyState()
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
+        self.ledger: list[tuple[Any, ...]] = []
+        self.badges: list[tuple[Any, ...]] = []
+        self.certificates: list[tuple[Any, ...]] = []
 
     @classmethod
     async def open_txn(cls, txn: Txn, user_id: str, now: int) -> _FeedWriter:
-        user = await txn.fetchrow("SELECT feed_head, plan FROM users WHERE id = ?", user_id)
+        user = await txn.fetchrow(
+            "SELECT feed_head, plan, timezone FROM users WHERE id = ?", user_id
+        )
         assert user is not None
-        body = await txn.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
-        state = UserState() if body is None else _state_dec.decode(body)
-        return cls(user_id, int(user["feed_head"]), str(user["plan"]), state, now)
+        row = await txn.fetchrow("SELECT state, gamify FROM user_state WHERE user_id = ?", user_id)
+        state = UserState() if row is None else _state_dec.decode(row["state"])
+        gamify = GamifyState() if row is None else _gamify_dec.decode(row["gamify"])
+        return cls(
+            user_id,
+            int(user["feed_head"]),
+            str(user["plan"]),
+            state,
+            now,
+            tz=str(user["timezone"]),
+            gamify=gamify,
+        )
 
     def device(self, device_id: str, event: Event, body_json: str, body: Body) -> None:
         self.head += 1
@@ -224,6 +313,80 @@ class _FeedWriter:
                 self.now,
             )
         )
+        if type_ in AWARD_TYPES:
+            self._award_row(type_, body)
+
+    def _award_row(self, type_: str, body: dict[str, Any]) -> None:
+        """The queryable copy of an award (leaderboards, certificate lookup by code)."""
+        if type_ == "points.awarded":
+            self.ledger.append(
+                (
+                    self.user_id,
+                    body["key"],
+                    body["points"],
+                    body["rule"],
+                    body["ref"],
+                    body["at"],
+                    body["week"],
+                    self.now,
+                    self.head,
+                )
+            )
+        elif type_ == "achievement.earned":
+            self.badges.append(
+                (
+                    self.user_id,
+                    body["achievement_id"],
+                    body["name"],
+                    body["earned_at"],
+                    body["points"],
+                    _json.encode(body["evidence"]).decode(),
+                    self.head,
+                )
+            )
+        elif type_ == "certificate.issued":
+            kind = "course" if "course" in body else "path"
+            self.certificates.append(
+                (
+                    body["code"],
+                    self.user_id,
+                    kind,
+                    body[kind],
+                    body["title"],
+                    body["issued_at"],
+                    self.head,
+                )
+            )
+
+    def award(
+        self,
+        catalog: Catalog,
+        rules: PointsRules,
+        secret: bytes,
+        stamp: tuple[str, int, str],
+        *,
+        fact_at: int | None,
+        fact_tz: str = "",
+        courses: set[str] | None,
+    ) -> None:
+        """Append the gamification decisions the state now calls for (``sync.gamify``),
+        stamped ``(hlc, at, tz)`` like the fact or decision that caused them."""
+        found = awards(
+            self.state,
+            catalog,
+            self.gamify,
+            user_tz=self.tz,
+            now_ms=self.now,
+            make_code=lambda kind, ref: certificate_code(secret, self.user_id, kind, ref),
+            fact_at=fact_at,
+            fact_tz=fact_tz,
+            activity=False,  # the caller records activity (it needs to know of a new day)
+            rules=rules,
+            courses=courses,
+            plan=self.plan,
+        )
+        for item in found:
+            self.server(item.type, item.body, *stamp)
 
     async def flush_txn(self, txn: Txn) -> None:
         if not self.rows:
@@ -235,15 +398,37 @@ class _FeedWriter:
         )
         await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", self.head, self.user_id)
         await txn.execute(
-            "INSERT INTO user_state (user_id, through_seq, state, updated_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+            "INSERT INTO user_state (user_id, through_seq, state, gamify, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
             " through_seq = excluded.through_seq, state = excluded.state,"
-            " updated_at = excluded.updated_at",
+            " gamify = excluded.gamify, updated_at = excluded.updated_at",
             self.user_id,
             self.head,
             _state_enc.encode(self.state).decode(),
+            _state_enc.encode(self.gamify).decode(),
             self.now,
         )
+        # The keys make a second award impossible here too; DO NOTHING keeps the first.
+        if self.ledger:
+            await txn.executemany(
+                "INSERT INTO points_ledger (user_id, key, points, rule, ref, earned_at, week,"
+                " awarded_at, user_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                self.ledger,
+            )
+        if self.badges:
+            await txn.executemany(
+                "INSERT INTO user_badges (user_id, badge_id, name, earned_at, points, evidence,"
+                " user_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                self.badges,
+            )
+        if self.certificates:
+            await txn.executemany(
+                "INSERT INTO certificates (code, user_id, kind, ref, title, issued_at, user_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                self.certificates,
+            )
+        self.ledger, self.badges, self.certificates = [], [], []
         if self.scopes:
             await txn.executemany(
                 "INSERT INTO user_scopes (user_id, scope) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -256,22 +441,64 @@ class Store:
     """Storage calls of the server. Each method's name is what shows in logs and metrics."""
 
     def __init__(
-        self, engine: Engine, *, clock: Clock = wall_clock_ms, policy: Policy | None = None
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = wall_clock_ms,
+        policy: Policy | None = None,
+        points: PointsRules | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.policy = policy or Policy()
+        self.points = points or PointsRules()
+        """The server's gamification defaults; a catalog's section overrides them."""
         self.last_recomputed: list[str] = []
         self._catalog: tuple[str, Catalog] = ("", Catalog())
+        self._rules: tuple[str, PointsRules] = ("", self.points)
+        self._code_secret = b""
+        self.signing_key: SigningKey | None = None
+        """The Ed25519 key credentials are signed with (loaded by :meth:`open`)."""
 
     @classmethod
     def for_url(cls, url: str, *, clock: Clock = wall_clock_ms) -> Store:
         return cls(open_engine(url), clock=clock)
 
     async def open(self) -> list[int]:
-        """Connect and migrate; returns the migrations applied now."""
+        """Connect, migrate and load the server's secrets; returns the migrations applied."""
         await self.engine.open()
-        return await self.engine.migrate()
+        applied = await self.engine.migrate()
+        self._code_secret = bytes.fromhex(
+            await self.secret("certificate-code", lambda: secrets.token_hex(32))
+        )
+        self.signing_key = SigningKey.from_private_text(
+            await self.secret("signing-key", lambda: SigningKey.generate().to_private_text())
+        )
+        return applied
+
+    async def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The server secret ``name``, made by ``make`` the first time any instance asks
+        (the first insert wins; every instance then reads the same value)."""
+        value = await self.engine.fetchval("SELECT value FROM server_secrets WHERE name = ?", name)
+        if value is None:
+            async with self.engine.transaction(lock=f"waymark:secret:{name}") as txn:
+                await txn.execute(
+                    "INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    name,
+                    make(),
+                    self.clock(),
+                )
+            value = await self.engine.fetchval(
+                "SELECT value FROM server_secrets WHERE name = ?", name
+            )
+        return str(value)
+
+    def rules(self, catalog: Catalog) -> PointsRules:
+        """Points, levels and badges for ``catalog`` (cached per catalog version)."""
+        if self._rules[0] != catalog.version:
+            self._rules = (catalog.version, rules_for(catalog, self.points))
+        return self._rules[1]
 
     async def close(self) -> None:
         await self.engine.close()
@@ -398,18 +625,21 @@ class Store:
         ids of the learners reviewed (the others are not even read)."""
         if not scopes:
             return []
-        marks = ", ".join("?" * len(scopes))
-        rows = await self.engine.fetch(
-            f"SELECT DISTINCT user_id FROM user_scopes WHERE scope IN ({marks}) ORDER BY user_id",
-            *sorted(scopes),
-        )
+        if GAMIFICATION_SCOPE in scopes:  # new badges or points: everyone with progress
+            rows = await self.engine.fetch("SELECT user_id FROM user_state ORDER BY user_id")
+        else:
+            marks = ", ".join("?" * len(scopes))
+            rows = await self.engine.fetch(
+                "SELECT DISTINCT user_id FROM user_scopes"
+                f" WHERE scope IN ({marks}) ORDER BY user_id",
+                *sorted(scopes),
+            )
         users = [str(r["user_id"]) for r in rows]
         for user_id in users:
             async with self.engine.transaction(lock=user_id) as txn:
                 feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
                 ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
-                for decision in review(feed.state, ctx, feed.now):
-                    feed.server(decision.type, decision.body, _server_hlc(feed.now), feed.now, "")
+                self._append_now(feed, ctx, review(feed.state, ctx, feed.now), courses=None)
                 await feed.flush_txn(txn)
         return users
 
@@ -438,7 +668,9 @@ class Store:
             else:
                 seq = int(row["acked_seq"]) + 1
             now = self.clock()
-            event = Event(seq, _server_hlc(now), now, type_, body, "UTC")
+            # Made "here" for the learner: their own zone, so streaks count their day.
+            zone = await txn.fetchval("SELECT timezone FROM users WHERE id = ?", user_id)
+            event = Event(seq, _server_hlc(now), now, type_, body, str(zone or "UTC"))
             return await self._merge_txn(txn, user_id, device_id, [event])
 
     async def grade_assignment(
@@ -469,10 +701,48 @@ class Store:
                 )
             except ValueError as err:
                 raise BadRequest(str(err)) from None
-            for decision in decisions:
-                feed.server(decision.type, decision.body, _server_hlc(feed.now), feed.now, "")
+            self._append_now(feed, ctx, decisions, courses={course})
             await feed.flush_txn(txn)
         return decisions
+
+    @staticmethod
+    def _newly_done(feed: _FeedWriter, catalog: Catalog, course: object, lesson: object) -> bool:
+        """Whether the fact's lesson is completed now and was not at the last look."""
+        if not isinstance(course, str) or not isinstance(lesson, str):
+            return False
+        target = catalog.course(course)
+        if target is None:
+            return False
+        key, done = f"{course}/{lesson}", feed.gamify.done
+        if lesson_done(feed.state, target, lesson):
+            if key in done:
+                return False
+            done.add(key)
+            return True
+        done.discard(key)
+        return False
+
+    def _append_now(
+        self,
+        feed: _FeedWriter,
+        ctx: Context,
+        decisions: Sequence[Decision],
+        *,
+        courses: set[str] | None,
+    ) -> None:
+        """Append decisions the server makes on its own (a grade, a review), stamped now,
+        then the awards they earn."""
+        stamp = (_server_hlc(feed.now), feed.now, "")
+        for decision in decisions:
+            feed.server(decision.type, decision.body, *stamp)
+        feed.award(
+            ctx.catalog,
+            self.rules(ctx.catalog),
+            self._code_secret,
+            stamp,
+            fact_at=None,
+            courses=courses,
+        )
 
     async def preview_action(
         self, user_id: str, type_: str, body: dict[str, Any]
@@ -542,6 +812,180 @@ class Store:
         body = await self.engine.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
         return UserState() if body is None else _state_dec.decode(body)
 
+    # -- gamification ------------------------------------------------------------------
+
+    async def achievements(self, user_id: str) -> GamifyView:
+        """Points, level, streak, badges, certificates and ledger of a learner, now."""
+        user = await self.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        body = await self.engine.fetchval(
+            "SELECT gamify FROM user_state WHERE user_id = ?", user_id
+        )
+        gstate = GamifyState() if body is None else _gamify_dec.decode(body)
+        catalog = await self.catalog()
+        return gamify_view(
+            gstate, catalog, user_tz=user.timezone, now_ms=self.clock(), rules=self.rules(catalog)
+        )
+
+    async def certificate(self, code: str) -> IssuedCertificate | None:
+        row = await self.engine.fetchrow(
+            "SELECT c.*, u.username FROM certificates c JOIN users u ON u.id = c.user_id"
+            " WHERE c.code = ?",
+            code.strip().upper(),
+        )
+        if row is None:
+            return None
+        return IssuedCertificate(
+            row["code"],
+            row["user_id"],
+            row["username"],
+            row["kind"],
+            row["ref"],
+            row["title"],
+            row["issued_at"],
+        )
+
+    async def badge(self, user_id: str, badge_id: str) -> EarnedBadgeRecord | None:
+        row = await self.engine.fetchrow(
+            "SELECT b.*, u.username FROM user_badges b JOIN users u ON u.id = b.user_id"
+            " WHERE b.user_id = ? AND b.badge_id = ?",
+            user_id,
+            badge_id,
+        )
+        if row is None:
+            return None
+        return EarnedBadgeRecord(
+            row["user_id"],
+            row["username"],
+            row["badge_id"],
+            row["name"],
+            row["earned_at"],
+            row["points"],
+            msgspec.json.decode(row["evidence"], type=list[str]),
+        )
+
+    async def set_leaderboard_opt_out(self, user_id: str, opt_out: bool) -> None:
+        """A learner who opts out is left out of every other learner's leaderboard."""
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "UPDATE users SET leaderboard_opt_out = ? WHERE id = ?", int(opt_out), user_id
+            )
+
+    async def create_group(self, name: str, created_by: str) -> Group:
+        group = Group(uuid.uuid4().hex, name, created_by, self.clock())
+        async with self.engine.transaction() as txn:
+            # Two instructors creating the same name at once: one wins, the other is told.
+            await txn.execute(
+                "INSERT INTO learner_groups (id, name, created_by, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                group.id,
+                group.name,
+                group.created_by,
+                group.created_at,
+            )
+            held = await txn.fetchval("SELECT id FROM learner_groups WHERE name = ?", name)
+        if held != group.id:
+            raise Conflict(f"group {name!r} already exists")
+        return group
+
+    async def group(self, name_or_id: str, *, members: bool = False) -> Group | None:
+        row = await self.engine.fetchrow(
+            "SELECT * FROM learner_groups WHERE id = ? OR name = ?", name_or_id, name_or_id
+        )
+        if row is None:
+            return None
+        names: list[str] = []
+        if members:
+            rows = await self.engine.fetch(
+                "SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id"
+                " WHERE m.group_id = ? ORDER BY u.username",
+                row["id"],
+            )
+            names = [str(r["username"]) for r in rows]
+        return Group(row["id"], row["name"], row["created_by"], row["created_at"], names)
+
+    async def groups(self, *, member: str | None = None) -> list[Group]:
+        """Every group, or those ``member`` (a user id) belongs to."""
+        if member is None:
+            rows = await self.engine.fetch("SELECT * FROM learner_groups ORDER BY name")
+        else:
+            rows = await self.engine.fetch(
+                "SELECT g.* FROM learner_groups g JOIN group_members m ON m.group_id = g.id"
+                " WHERE m.user_id = ? ORDER BY g.name",
+                member,
+            )
+        return [Group(r["id"], r["name"], r["created_by"], r["created_at"]) for r in rows]
+
+    async def delete_group(self, group_id: str) -> None:
+        async with self.engine.transaction() as txn:
+            await txn.execute("DELETE FROM group_members WHERE group_id = ?", group_id)
+            await txn.execute("DELETE FROM learner_groups WHERE id = ?", group_id)
+
+    async def set_member(self, group_id: str, user_id: str, member: bool) -> None:
+        async with self.engine.transaction() as txn:
+            if member:
+                await txn.execute(
+                    "INSERT INTO group_members (group_id, user_id, added_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    group_id,
+                    user_id,
+                    self.clock(),
+                )
+            else:
+                await txn.execute(
+                    "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
+                    group_id,
+                    user_id,
+                )
+
+    async def leaderboard(
+        self,
+        viewer: User,
+        *,
+        group: Group | None = None,
+        course: str | None = None,
+        week: str | None = None,
+        limit: int = 10,
+    ) -> Leaderboard:
+        """Weekly points of everyone (learners), of a group or of a course's cohort (the
+        learners who have progress in it), ranked; opted-out learners are left out of
+        everyone's board but their own. ``week``: ``YYYY-Www`` (default: this week in the
+        viewer's zone). Raises :class:`Forbidden` when the viewer is not on that board and
+        is not an instructor or admin."""
+        week = week or iso_week(self.clock(), viewer.timezone)
+        staff = viewer.role in ("instructor", "admin")
+        if group is not None:
+            members = "SELECT user_id FROM group_members WHERE group_id = ?"
+            scope: tuple[Any, ...] = (group.id,)
+        elif course is not None:
+            members = "SELECT user_id FROM user_scopes WHERE scope = ?"
+            scope = (f"course:{course}",)
+        else:
+            members = "SELECT id AS user_id FROM users WHERE role = 'learner'"
+            scope = ()
+        if not staff:
+            inside = await self.engine.fetchval(
+                f"SELECT 1 FROM ({members}) AS m WHERE m.user_id = ?", *scope, viewer.id
+            )
+            if inside is None:
+                raise Forbidden("you are not on this leaderboard")
+        rows = await self.engine.fetch(
+            "SELECT u.username, u.leaderboard_opt_out, SUM(l.points) AS points"
+            " FROM points_ledger l JOIN users u ON u.id = l.user_id"
+            f" WHERE l.week = ? AND l.user_id IN ({members})"
+            " GROUP BY u.username, u.leaderboard_opt_out",
+            week,
+            *scope,
+        )
+        entries = [
+            BoardEntry(str(r["username"]), int(r["points"]), bool(r["leaderboard_opt_out"]))
+            for r in rows
+        ]
+        if not staff and all(e.user != viewer.username for e in entries):
+            entries.append(BoardEntry(viewer.username, 0, viewer.leaderboard_opt_out))
+        return leaderboard(entries, viewer=viewer.username, week=week, limit=limit)
+
     # -- the merge ---------------------------------------------------------------------
 
     async def merge(self, device_id: str, events: Sequence[Event]) -> MergeResult:
@@ -595,10 +1039,31 @@ class Store:
                 continue
             accepted += 1
             stamp = (event.hlc, device_id, event.seq)
+            course = getattr(verdict, "course", None)
+            lesson = getattr(verdict, "lesson", None)
             feed.device(device_id, event, body_json, verdict)
             apply_body(feed.state, stamp, event.at, verdict)
-            for decision in decide(feed.state, verdict, stamp, event.at, ctx):
+            decisions = decide(feed.state, verdict, stamp, event.at, ctx)
+            for decision in decisions:
                 feed.server(decision.type, decision.body, event.hlc, event.at, event.tz)
+            new_day = False
+            if is_activity(event.type):
+                days = len(feed.gamify.days)
+                record_activity(feed.gamify, event.at, event.tz, feed.tz)
+                new_day = len(feed.gamify.days) > days
+            # Awards look at course views, the costly part of a merge: only when something
+            # may have earned one (a decision, a first activity that day, a lesson that
+            # became completed).
+            if decisions or new_day or self._newly_done(feed, ctx.catalog, course, lesson):
+                feed.award(
+                    ctx.catalog,
+                    self.rules(ctx.catalog),
+                    self._code_secret,
+                    (event.hlc, event.at, event.tz),
+                    fact_at=event.at,
+                    fact_tz=event.tz,
+                    courses={course} if isinstance(course, str) else set(),
+                )
         await feed.flush_txn(txn)
         await txn.execute(
             "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ?",

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ from sync.hlc import HybridClock
 from sync.messages import Ack, CatalogMsg, Feed, FeedEntry, Hello, HelloAccount, Push, Welcome
 from sync.views import LearnerView, learner_view
 from tests.conftest import RunningServer
-from tests.integration.wire import login
+from tests.integration.wire import get_routes, login, raw_http
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "learning_acceptance.yaml"
 CAT = parse_catalog(FIXTURE.read_text(), "yaml")
@@ -222,49 +219,11 @@ ROUTE_VALUES: dict[frozenset[str], list[dict[str, str]]] = {
     frozenset({"course"}): [{"course": c.id} for c in CAT.courses],
     frozenset({"name"}): [{"name": "ann"}],
     frozenset({"current", "new"}): [{"current": "enrolled", "new": "in_progress"}],
+    frozenset({"badge_id"}): [{"badge_id": "none"}],
+    frozenset({"code"}): [{"code": "AAAA-BBBB-CCCC-DDDD"}],
+    frozenset({"kind", "ref"}): [{"kind": "courses", "ref": c.id} for c in CAT.courses],
 }
 QUERY_VALUES = {"ids": "safety,triage,extra", "status": "enrolled"}
-
-
-def raw_http(
-    method: str, url: str, body: Any = None, token: str | None = None
-) -> tuple[int, bytes, bytes]:
-    """Status, headers and body of the answer: every byte a device receives."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, str(response.headers).encode(), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, str(err.headers).encode(), err.read()
-
-
-def get_routes(base: str) -> list[str]:
-    """Every GET URL of the API, with its path parameters filled in from the catalog."""
-    status, _, raw = raw_http("GET", f"{base}/schema/openapi.json")
-    assert status == 200
-    schema = json.loads(raw)
-    urls = []
-    for template, methods in schema["paths"].items():
-        if "get" not in methods:
-            continue
-        names = frozenset(re.findall(r"\{(\w+)\}", template))
-        assert names in ROUTE_VALUES, f"add values for {template} to ROUTE_VALUES"
-        query = [
-            p["name"]
-            for p in methods["get"].get("parameters", [])
-            if p.get("in") == "query" and p.get("required")
-        ]
-        suffix = "&".join(f"{q}={QUERY_VALUES[q]}" for q in query)
-        for values in ROUTE_VALUES[names]:
-            url = template
-            for name, value in values.items():
-                url = url.replace(f"{{{name}}}", value)
-            urls.append(f"{base}{url}" + (f"?{suffix}" if suffix else ""))
-    return urls
 
 
 def leaks(payload: bytes) -> list[str]:
@@ -322,7 +281,7 @@ async def test_quiz_answers_appear_in_nothing_a_learners_device_receives(
         await link.ws.close()
     received += [("sync frame", frame) for frame in link.frames]
 
-    urls = get_routes(server.url)
+    urls = get_routes(server.url, ROUTE_VALUES, QUERY_VALUES)
     statuses = {}
     for url in urls:
         status, headers, raw = raw_http("GET", url, token=token)

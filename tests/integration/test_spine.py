@@ -159,15 +159,17 @@ async def _follow_until(
     dev: Device, stop: asyncio.Event, seen: list[Change], arrived: asyncio.Event
 ) -> None:
     def on_change(change: Change) -> None:
-        seen.append(change)
-        arrived.set()
+        if change.entry.origin == "device":  # not the server's awards that come with it
+            seen.append(change)
+            arrived.set()
 
     await dev.follow(on_change, stop=stop, backoff=Backoff(base=0.05, cap=0.2))
 
 
 async def _live(a: Device, b: Device) -> None:
     """B follows; a change recorded and synced on A shows up on B within one second."""
-    stop, arrived, seen = asyncio.Event(), asyncio.Event(), []
+    stop, arrived = asyncio.Event(), asyncio.Event()
+    seen: list[Change] = []
     task = asyncio.create_task(_follow_until(b, stop, seen, arrived))
     # Warm-up: B is connected once it has seen A's first change (however long that takes).
     await a.record("lesson.opened", {"course": "c1", "lesson": "intro"})
@@ -303,7 +305,8 @@ async def test_a_stopped_server_closes_cleanly_and_keeps_what_it_acked(
     server = start_server(sqlite_db, port=port)
     a = await device(tmp_path / "a", server, "ann")
     b = await device(tmp_path / "b", server, "ann")
-    stop, arrived, seen = asyncio.Event(), asyncio.Event(), []
+    stop, arrived = asyncio.Event(), asyncio.Event()
+    seen: list[Change] = []
     task = asyncio.create_task(_follow_until(b, stop, seen, arrived))
     await a.record("lesson.completed", {"course": "c1", "lesson": "read"})
     await a.sync_once()

@@ -11,6 +11,7 @@ from server.storage.store import Store
 from sync.catalog import Catalog, parse_catalog
 from sync.events import Event
 from sync.fold import Fact, fold
+from sync.gamify import local_day
 from sync.views import progress_view
 from tests.conftest import CATALOG
 
@@ -87,9 +88,19 @@ async def test_token_finds_its_device_and_is_stored_hashed(store: Store) -> None
 async def test_merge_appends_accepted_events_and_acks_the_highest_seq(store: Store) -> None:
     user_id, device_id = await learner(store)
     result = await store.merge(device_id, [ev(1), ev(2, "lesson.completed")])
-    assert (result.acked_seq, result.accepted, result.duplicates, result.feed_head) == (2, 2, 0, 2)
+    assert (result.acked_seq, result.accepted, result.duplicates) == (2, 2, 0)
     feed = await store.feed_after(user_id, 0, 10)
-    assert [(e.user_seq, e.origin, e.seq) for e in feed] == [(1, "device", 1), (2, "device", 2)]
+    assert [(e.origin, e.seq) for e in feed if e.origin == "device"] == [
+        ("device", 1),
+        ("device", 2),
+    ]
+    # After each fact, the awards it earned (the first activity of the day, the lesson).
+    assert [e.body.get("key") for e in feed if e.origin == "server"] == [
+        f"points:streak-day:{local_day(T0, 'Europe/Paris').isoformat()}",
+        "points:lesson-completed:c1/read",
+    ]
+    assert [e.user_seq for e in feed] == list(range(1, len(feed) + 1))
+    assert result.feed_head == len(feed)
     device = await store.device_by_id(device_id)
     assert device is not None and device.acked_seq == 2
 
@@ -97,10 +108,11 @@ async def test_merge_appends_accepted_events_and_acks_the_highest_seq(store: Sto
 async def test_replayed_events_are_duplicates_and_change_nothing(store: Store) -> None:
     user_id, device_id = await learner(store)
     events = [ev(1, "lesson.progressed", seconds=30), ev(2, "lesson.progressed", seconds=40)]
-    await store.merge(device_id, events)
+    first = await store.merge(device_id, events)
     before = await store.user_state(user_id)
     again = await store.merge(device_id, events)
-    assert (again.accepted, again.duplicates, again.acked_seq, again.feed_head) == (0, 2, 2, 2)
+    assert (again.accepted, again.duplicates, again.acked_seq) == (0, 2, 2)
+    assert again.feed_head == first.feed_head
     assert await store.user_state(user_id) == before
     assert before.lessons["c1/read"].seconds == 70
 
@@ -140,7 +152,7 @@ async def test_feed_pages_from_a_cursor(store: Store) -> None:
     await store.merge(device_id, [ev(i) for i in range(1, 8)])
     page = await store.feed_after(user_id, 3, 2)
     assert [e.user_seq for e in page] == [4, 5]
-    assert await store.feed_head(user_id) == 7
+    assert await store.feed_head(user_id) == len(await store.feed_after(user_id, 0, 100)) == 8
 
 
 async def test_materialized_state_equals_the_fold_of_the_feed(store: Store) -> None:
@@ -184,8 +196,9 @@ async def test_concurrent_merges_of_one_user_never_skip_or_reuse_a_user_seq(
 
     await asyncio.gather(*(push(s, d) for s, d in zip([store, other] * 2, devices, strict=True)))
     await other.close()
-    seqs = [e.user_seq for e in await store.feed_after(user.id, 0, 1000)]
-    assert seqs == list(range(1, 161))
+    feed = await store.feed_after(user.id, 0, 1000)
+    assert [e.user_seq for e in feed] == list(range(1, len(feed) + 1))
+    assert len([e for e in feed if e.origin == "device"]) == 160
     assert (await store.user_state(user.id)).lessons["c1/read"].opened is not None
 
 

@@ -13,6 +13,7 @@ import pytest
 from sync.catalog import (
     FORMATS,
     Assignment,
+    BadgeCriteria,
     Catalog,
     Choice,
     Competency,
@@ -26,6 +27,7 @@ from sync.catalog import (
     Question,
     Quiz,
     catalog_from_builtins,
+    catalog_from_server,
     catalog_to_builtins,
     format_for,
     parse_catalog,
@@ -1548,3 +1550,36 @@ def test_the_demo_catalog_parses_and_keeps_the_ids_the_demo_uses() -> None:
         ("python-foundations", None),
         ("data-literacy", None),
     ]
+
+
+def test_a_device_reads_a_newer_servers_catalog_without_the_fields_it_does_not_know() -> None:
+    known = parse_catalog(
+        """
+courses:
+  - id: c1
+    title: One
+    modules:
+      - id: m1
+        lessons: [{id: l1, completion: viewed}]
+        quizzes:
+          - id: q1
+            questions: [{id: x, choices: [{id: a}, {id: b}], answer: a}]
+gamification:
+  badges: [{id: b1, criteria: {lessons_completed: 1}}]
+""",
+        "yaml",
+    )
+    newer = catalog_to_builtins(known)
+    newer["hologram_rooms"] = [{"id": "h1"}]  # whole new sections
+    newer["courses"][0]["modules"][0]["lessons"][0]["narrator"] = "Ada"  # new fields, nested
+    newer["courses"][0]["modules"][0]["quizzes"][0]["questions"][0]["choices"][0]["hint"] = "?"
+    newer["gamification"]["badges"][0]["criteria"]["any"] = [{"moon_landings": 1}]
+    with pytest.raises(CatalogError):  # the server's own strict reading refuses it
+        catalog_from_builtins(newer)
+    read = catalog_from_server(newer)
+    assert read.courses == known.courses
+    assert read.gamification.badges[0].criteria.any_of == [BadgeCriteria()]
+    # What it does know is still checked.
+    newer["courses"][0]["modules"][0]["lessons"][0]["completion"] = 42
+    with pytest.raises(CatalogError, match="completion"):
+        catalog_from_server(newer)

@@ -660,3 +660,28 @@ def test_awards_can_look_at_only_the_touched_courses() -> None:
     assert "points:course-completed:c2" in [a.body.get("key") for a in out]
     # A review (no fact) stamps what has no better time with now_ms.
     assert fresh.certificates["course:c2"].issued_at == T0
+
+
+def test_crossing_a_level_threshold_is_announced_once() -> None:
+    server, phone = Server(), Device("phone")
+    # Levels [0, 50, 120]: level 1 is where everyone starts, so it is not news.
+    first = server.accept("phone", complete(phone, "c1", "l1", T0), T0)
+    assert [a for a in first if a.type == "level.reached"] == []
+    assert server.gstate.level == 0
+    for lesson in ("l2", "l3"):
+        server.accept("phone", complete(phone, "c1", lesson, T0 + 1000), T0 + 1000)
+    quiz = quiz_events(phone, "a1", True, T0 + 2000)
+    for event in quiz:
+        server.accept("phone", event, T0 + 2000)
+    reached = server.awarded("level.reached")
+    levels = [b["level"] for b in reached]
+    assert levels == sorted(set(levels)) and levels[-1] == 3  # each once, going up
+    assert all(b["points"] >= (0, 0, 50, 120)[b["level"]] for b in reached)
+    assert server.gstate.level == level_for(server.gstate.points, CAT.gamification.levels).level
+    # Folding the feed again holds the same level; nothing is announced twice.
+    again = awards(
+        server.state, CAT, server.gstate, user_tz=TZ, now_ms=T0 + DAY, make_code=make_code
+    )
+    assert again == []
+    rebuilt = gamify_fold([], [(a.type, a.body, t) for a, t in server.feed], user_tz=TZ)
+    assert rebuilt.level == 3
