@@ -25,10 +25,12 @@ from rich.table import Table
 
 from client.api import Device
 from client.connection import Backoff, Change
+from client.journal import Celebration, celebration
 from server.app import create_app
 from server.cli import _Server, bind
 from server.storage.store import Store
 from sync.catalog import format_for, parse_catalog
+from sync.gamify import AWARD_TYPES
 
 DEMO_CATALOG = Path(__file__).parent / "demo_catalog.yaml"
 LEARNERS = (("maya", "maya-demo", "Europe/Berlin"), ("leo", "leo-demo", "America/Sao_Paulo"))
@@ -47,6 +49,7 @@ def _progress_table(title: str, status: dict[str, Any]) -> Table:
 
 
 async def _story(console: Console, url: str, homes: Path) -> bool:
+    catalog = parse_catalog(DEMO_CATALOG.read_bytes(), format_for(DEMO_CATALOG.name))
     say: Callable[[str], None] = lambda text: console.print(text)  # noqa: E731
     laptop = Device(homes / "maya-laptop", timezone="Europe/Berlin")
     phone = Device(homes / "maya-phone", timezone="Europe/Berlin")
@@ -58,7 +61,15 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
         arrived: asyncio.Queue[tuple[float, Change]] = asyncio.Queue()
         stop = asyncio.Event()
 
+        cheers: list[Celebration] = []
+
         def on_change(change: Change) -> None:
+            entry = change.entry
+            if entry.origin == "server" and entry.type in AWARD_TYPES:
+                found = celebration(entry.user_seq, entry.type, entry.body, catalog)
+                if found is not None:
+                    cheers.append(found)
+                return
             arrived.put_nowait((time.perf_counter(), change))
 
         follower = asyncio.create_task(
@@ -93,8 +104,9 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
         sent = time.perf_counter()
         await laptop.sync_once()
         for _ in offline:
-            when, change = await asyncio.wait_for(arrived.get(), 30)
+            when, change = await asyncio.wait_for(_next_from_device(arrived), 30)
             say(f"   phone ← {change.describe()}  [dim]({(when - sent) * 1000:.0f} ms)[/dim]")
+        _cheer(say, cheers)
 
         say("[bold]4.[/bold] On the phone Maya enrolls in the Python and data track.")
         await phone.record("path.enrolled", {"path": "python-data-track"})
@@ -121,6 +133,7 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
             f"   phone ← the server scored attempt #{body['number']}: "
             f"{body['score']:.0%}, {'passed' if body['passed'] else 'not passed'}"
         )
+        _cheer(say, cheers)
 
         say("[bold]6.[/bold] On the phone Maya reads the next page; the laptop picks it up.")
         await phone.record("lesson.opened", lesson | {"lesson": "control-flow"})
@@ -132,9 +145,18 @@ async def _story(console: Console, url: str, homes: Path) -> bool:
         on_laptop, on_phone = await laptop.status(), await phone.status()
         console.print(_progress_table("Maya's laptop", on_laptop))
         console.print(_progress_table("Maya's phone", on_phone))
+        streak = on_phone["streak"]
+        say(
+            f"Maya has [bold]{on_phone['points']}[/bold] points (level {on_phone['level']}), "
+            f"a {streak['current']}-day streak and the badges "
+            + (", ".join(b["name"] for b in on_phone["badges"]) or "none yet")
+            + "."
+        )
         token = (await laptop.accounts())[0].token
         on_server = await asyncio.to_thread(_server_progress, url, token)
         agree = bool(on_laptop["courses"] == on_phone["courses"] == on_server["courses"])
+        mine = ("points", "level", "badges", "certificates")
+        agree = agree and all(on_laptop[k] == on_phone[k] for k in mine)
         if agree:
             say("[green]Both devices and the server show the same progress.[/green]")
         else:
@@ -154,6 +176,23 @@ async def _next_of(
         when, change = await arrived.get()
         if change.entry.type == type_:
             return when, change
+
+
+async def _next_from_device(
+    arrived: asyncio.Queue[tuple[float, Change]],
+) -> tuple[float, Change]:
+    while True:
+        when, change = await arrived.get()
+        if change.entry.origin == "device":
+            return when, change
+
+
+def _cheer(say: Callable[[str], None], cheers: list[Celebration]) -> None:
+    for found in cheers:
+        say(
+            f"   phone 🎉 {found.title}" + (f" [dim]({found.detail})[/dim]" if found.detail else "")
+        )
+    cheers.clear()
 
 
 def _server_progress(url: str, token: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import contextlib
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,14 +32,16 @@ from client.errors import (
     BadEventArgs,
     ClientError,
     LoginFailed,
+    RequestRefused,
     ServerUnreachable,
     SyncProtocolError,
     UsageError,
 )
 from client.journal import Account, Journal
-from sync.catalog import catalog_from_builtins
+from sync.catalog import catalog_from_server
 from sync.errors import CatalogError
 from sync.events import Event
+from sync.gamify import GamifyView
 from sync.messages import CatalogResponse, LoginResponse
 from sync.views import AttemptView, LearnerView, QuizView
 
@@ -61,6 +64,30 @@ class QuizAttempt(msgspec.Struct, frozen=True):
     quiz: str
     attempt: str
     unanswered: list[str] = []
+
+
+def gamify_status(view: GamifyView) -> dict[str, Any]:
+    """The gamification part of ``waymark status --json``."""
+    certificates = [
+        {"code": c.code, c.kind: c.ref, "title": c.title, "issued_at": c.issued_at}
+        for c in view.certificates
+    ]
+    return {
+        "points": view.points,
+        "level": view.level.level,
+        "next_level_at": view.level.next_level_at,
+        "points_to_next_level": view.level.to_next,
+        "streak": {
+            "current": view.streak.current,
+            "longest": view.streak.longest,
+            "freezes": view.streak.freezes,
+        },
+        "badges": [
+            {"id": b.id, "name": b.name, "earned_at": b.earned_at} for b in view.badges if b.earned
+        ],
+        "certificates": certificates,
+        "week_points": view.week_points,
+    }
 
 
 def _quizzes(view: LearnerView, course: str) -> list[QuizView]:
@@ -144,7 +171,7 @@ class Device:
             raise SyncProtocolError(f"GET {base}/v1/catalog failed: {_detail(status, data)}")
         catalog = _decode(data, CatalogResponse, "catalog")
         try:
-            parsed = catalog_from_builtins(catalog.catalog)
+            parsed = catalog_from_server(catalog.catalog)
         except CatalogError as err:
             raise SyncProtocolError(f"the server sent a bad catalog: {err}") from None
         account = await self.journal.add_account(
@@ -181,15 +208,25 @@ class Device:
     async def accounts(self) -> list[Account]:
         return await self.journal.accounts()
 
-    async def record(self, type: str, body: dict[str, Any], *, user: str | None = None) -> Event:
+    async def record(
+        self,
+        type: str,
+        body: dict[str, Any],
+        *,
+        user: str | None = None,
+        at_ms: int | None = None,
+        tz: str | None = None,
+    ) -> Event:
         """Durably record one event for ``user`` (default: the only or default learner).
 
-        Raises :class:`BadEventArgs` (nothing written), :class:`NotLoggedIn`,
-        :class:`UnknownUser`.
+        ``at_ms`` and ``tz`` set the event's wall-clock time and IANA zone (an import, a
+        test); by default now and this device's zone. Raises :class:`BadEventArgs` (nothing
+        written), :class:`NotLoggedIn`, :class:`UnknownUser`.
         """
         account = await self.journal.account(user)
-        tz = self.timezone or account.timezone
-        return await self.journal.record(account, type, body, now_ms=self.clock(), tz=tz)
+        zone = tz if tz is not None else (self.timezone or account.timezone)
+        now = self.clock() if at_ms is None else at_ms
+        return await self.journal.record(account, type, body, now_ms=now, tz=zone)
 
     async def take_quiz(
         self,
@@ -274,7 +311,58 @@ class Device:
             "rejected": msgspec.to_builtins(await self.journal.rejected(account.user_id)),
             "synced_at": account.synced_at,
             **msgspec.to_builtins(await self.journal.view(account)),
+            **gamify_status(await self.achievements(user)),
         }
+
+    async def achievements(self, user: str | None = None) -> GamifyView:
+        """Points, level, streak, badges and certificates as this device knows them: the
+        streak counts own offline activity at once; points, badges and certificates are
+        the server's decisions, so they arrive with a sync."""
+        account = await self.journal.account(user)
+        return await self.journal.achievements(account, now_ms=self.clock())
+
+    # -- online only: what needs other learners' data or the server's signature ----------
+
+    async def _get(self, account: Account, path: str, what: str) -> Any:
+        status, data = await _http(f"{account.server_url}{path}", token=account.token)
+        return _answer(status, data, what)
+
+    async def leaderboard(
+        self,
+        *,
+        group: str | None = None,
+        course: str | None = None,
+        week: str | None = None,
+        limit: int = 10,
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        """This week's (or ``week``'s) leaderboard of everyone, a ``group`` or a ``course``
+        cohort from the server: ``{"week", "rows": [{"rank", "user", "points", "you"}],
+        "you"}``. Raises :class:`ServerUnreachable` offline, :class:`AccessDenied`,
+        :class:`RequestRefused` (unknown group or course, bad week)."""
+        account = await self.journal.account(user)
+        query = {"group": group, "course": course, "week": week, "limit": str(limit)}
+        encoded = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        return dict(await self._get(account, f"/v1/leaderboards/weekly?{encoded}", "leaderboard"))
+
+    async def set_leaderboard_opt_out(self, opt_out: bool, *, user: str | None = None) -> bool:
+        """Hide the learner from (True) or show them on (False) other learners' leaderboards."""
+        account = await self.journal.account(user)
+        status, data = await _http(
+            f"{account.server_url}/v1/me/leaderboard",
+            {"opt_out": opt_out},
+            token=account.token,
+            method="PUT",
+        )
+        return bool(_answer(status, data, "leaderboard opt-out")["opt_out"])
+
+    async def certificate(self, code: str, *, server_url: str | None = None) -> dict[str, Any]:
+        """Verify a certificate by its code on ``server_url`` (default: the default
+        learner's server); no sign-in needed. Raises :class:`RequestRefused` for an unknown code."""
+        base = (server_url or (await self.journal.account()).server_url).rstrip("/")
+        quoted = urllib.parse.quote(code.strip(), safe="")
+        status, data = await _http(f"{base}/v1/certificates/{quoted}")
+        return dict(_answer(status, data, "certificate"))
 
     async def sync_once(self, users: Iterable[str] = ()) -> SyncReport:
         """See :func:`client.connection.sync_once`."""
@@ -299,9 +387,11 @@ class Device:
         )
 
 
-async def _http(url: str, body: object = None, *, token: str = "") -> tuple[int, bytes]:
+async def _http(
+    url: str, body: object = None, *, token: str = "", method: str | None = None
+) -> tuple[int, bytes]:
     """GET (or POST ``body`` as JSON) in a worker thread; returns ``(status, body)``."""
-    request = urllib.request.Request(url, method="GET" if body is None else "POST")
+    request = urllib.request.Request(url, method=method or ("GET" if body is None else "POST"))
     request.add_header("accept", "application/json")
     if body is not None:
         request.data = msgspec.json.encode(body)
@@ -322,6 +412,20 @@ async def _http(url: str, body: object = None, *, token: str = "") -> tuple[int,
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         raise ServerUnreachable(f"cannot reach {url}: {reason}") from None
+
+
+def _answer(status: int, data: bytes, what: str) -> Any:
+    """The JSON of a 2xx answer; else the error this client raises for it."""
+    if status in (401, 403):
+        raise AccessDenied(f"{what}: {_detail(status, data)}")
+    if status in (400, 404, 409, 422):
+        raise RequestRefused(f"{what}: {_detail(status, data)}")
+    if not 200 <= status < 300:
+        raise SyncProtocolError(f"{what}: the server answered {_detail(status, data)}")
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as err:
+        raise SyncProtocolError(f"unexpected {what} answer from the server: {err}") from None
 
 
 def _detail(status: int, data: bytes) -> str:

@@ -1,5 +1,6 @@
 """The device's commands, mounted on the ``waymark`` group by ``cli/main.py`` from
-:data:`COMMANDS`: ``login``, ``record``, ``sync``, ``status`` and ``quiz take``.
+:data:`COMMANDS`: ``login``, ``record``, ``sync``, ``status``, ``quiz take``,
+``achievements``, ``certificate show`` and ``leaderboard``.
 
 Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``). Every
 bad argument and every error prints one line on stderr and exits non-zero (2 for usage,
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import msgspec
@@ -26,9 +29,15 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from client.api import Device
-from client.errors import ClientError
+from client import present
+from client.api import Device, local_zone
+from client.connection import Change
+from client.errors import ClientError, ServerUnreachable
+from client.journal import Account, celebration
+from sync.catalog import Catalog
 from sync.events import BODY_TYPES
+from sync.gamify import AWARD_TYPES, GamifyView
+from sync.gamify import zone as learner_zone
 
 T = TypeVar("T")
 INT_KEYS: Final = frozenset({"seconds", "position", "from", "to"})
@@ -111,8 +120,17 @@ def _run(home: Path, work: Callable[[Device], Awaitable[T]]) -> T:
         async with Device(folder) as device:
             return await work(device)
 
+    return _await(main)
+
+
+def _await(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main``; a :class:`ClientError` becomes one line on stderr and exit status 1."""
+
+    async def run() -> T:
+        return await main()
+
     try:
-        return asyncio.run(main())
+        return asyncio.run(run())
     except ClientError as err:
         raise click.ClickException(str(err)) from None
 
@@ -196,12 +214,79 @@ def login(
     click.echo(f"logged in as {account.username} (device {account.device_id})")
 
 
+def parse_when(at: str | None, tz: str | None) -> tuple[int | None, str | None]:
+    """``--at`` (ISO 8601; without an offset it is wall-clock time in ``--tz``, else in this
+    machine's zone) as epoch ms, and ``--tz`` checked to be an IANA zone.
+
+    A wall-clock time the zone skips (spring forward) or has twice (fall back) is refused:
+    guessing would move the event by an hour, maybe into another day. Raises
+    :class:`OneLineUsageError`.
+    """
+    zone: ZoneInfo | None = None
+    if tz is not None:
+        try:
+            zone = ZoneInfo(tz)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise OneLineUsageError(
+                f"--tz: {tz!r} is not an IANA time zone (e.g. Europe/Paris)"
+            ) from None
+    if at is None:
+        return None, tz
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        raise OneLineUsageError(
+            f"--at: {at!r} is not an ISO 8601 time (e.g. 2026-03-29T09:30 or ...+02:00)"
+        ) from None
+    if when.tzinfo is None:
+        zone = zone or _machine_zone()
+        when = when.astimezone() if zone is None else _wall_clock(when, zone, at)
+    return int(when.timestamp() * 1000), tz
+
+
+def _machine_zone() -> ZoneInfo | None:
+    name = local_zone()
+    try:
+        return ZoneInfo(name) if name else None
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+
+
+def _wall_clock(when: datetime, zone: ZoneInfo, at: str) -> datetime:
+    """``when`` (naive) in ``zone``, refusing a time that zone skips or has twice."""
+    early, late = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return early
+    if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != when:
+        raise OneLineUsageError(
+            f"--at: {at!r} does not exist in {zone.key} (the clocks skip it): "
+            "give a time outside the gap"
+        )
+    offsets = " or ".join(d.isoformat()[-6:] for d in (early, late))
+    raise OneLineUsageError(
+        f"--at: {at!r} happens twice in {zone.key} (the clocks go back): add {offsets}"
+    )
+
+
 @click.command(cls=_Command)
 @click.argument("event")
 @click.argument("fields", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option(
+    "--at",
+    metavar="ISO-TIME",
+    help="When it happened (default: now); without an offset, wall-clock time in --tz.",
+)
+@click.option("--tz", metavar="ZONE", help="The IANA zone it happened in (default: this one).")
 @user_option
 @home_option
-def record(event: str, fields: tuple[str, ...], user: str | None, home: Path) -> None:
+def record(
+    event: str,
+    fields: tuple[str, ...],
+    at: str | None,
+    tz: str | None,
+    user: str | None,
+    home: Path,
+) -> None:
     """Record EVENT (e.g. lesson.progressed) with body fields KEY=VALUE.
 
     seconds, position, from and to are whole numbers; choices is a comma list; every
@@ -224,7 +309,8 @@ def record(event: str, fields: tuple[str, ...], user: str | None, home: Path) ->
         if extra:
             names = ", ".join(allowed)
             raise OneLineUsageError(f"{event} has no field {extra[0]!r} (fields: {names})")
-    recorded = _run(home, lambda d: d.record(event, body, user=user))
+    at_ms, zone = parse_when(at, tz)
+    recorded = _run(home, lambda d: d.record(event, body, user=user, at_ms=at_ms, tz=zone))
     click.echo(f"recorded {recorded.type} #{recorded.seq}")
     if recorded.type not in BODY_TYPES:
         click.echo(
@@ -258,8 +344,22 @@ async def _follow(device: Device, users: tuple[str, ...]) -> None:
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
+    accounts = await device.accounts()
+    cached = await device.journal.catalog(accounts[0].server_url) if accounts else None
+    catalog = cached[1] if cached else Catalog()
+
+    def show(change: Change) -> None:
+        entry = change.entry
+        if entry.origin == "server" and entry.type in AWARD_TYPES:
+            found = celebration(entry.user_seq, entry.type, entry.body, catalog)
+            if found is not None:  # points without a completion are not news
+                detail = f" ({found.detail})" if found.detail else ""
+                click.echo(f"{change.username}: 🎉 {found.title}{detail}")
+            return
+        click.echo(change.describe())
+
     try:
-        await device.follow(lambda change: click.echo(change.describe()), stop=stop, users=users)
+        await device.follow(show, stop=stop, users=users)
     finally:
         with contextlib.suppress(NotImplementedError):
             for sig in signals:
@@ -501,4 +601,187 @@ async def _take(
     return notes, f"attempt {taken.attempt}: {result}"
 
 
-COMMANDS: Final[list[click.Command]] = [login, record, sync, status, quiz]
+# -- gamification ---------------------------------------------------------------------------
+
+
+def _print(console: Console, *renderables: Any) -> None:
+    """Print within :data:`present.MAX_WIDTH` columns, however wide the terminal."""
+    console.print(*renderables, width=min(console.width, present.MAX_WIDTH))
+
+
+@click.command(cls=_Command)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the achievements and time per day as JSON."
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=14,
+    show_default=True,
+    help="Days of learning time to chart, up to today.",
+)
+@user_option
+@home_option
+def achievements(as_json: bool, days: int, user: str | None, home: Path) -> None:
+    """Show points, level, streak, badges, certificates and learning time per day.
+
+    Works offline: the streak and the learning time count this device's events at once;
+    points, badges and certificates are the server's decisions and arrive with a sync.
+    """
+    account, view, per_day = _run(home, lambda d: _achievements(d, user, days))
+    if as_json:
+        found = present.achievements_json(view, per_day, user=account.username)
+        click.echo(msgspec.json.format(msgspec.json.encode(found), indent=2).decode())
+        return
+    console = Console()
+    width = min(console.width, present.MAX_WIDTH)
+    tz = learner_zone(account.timezone)
+    _print(console, present.achievements(view, per_day, user=account.username, width=width, tz=tz))
+
+
+async def _achievements(
+    device: Device, user: str | None, days: int
+) -> tuple[Account, GamifyView, list[tuple[str, int]]]:
+    account = await device.journal.account(user)
+    view = await device.achievements(account.username)
+    per_day = await device.journal.time_per_day(account, days=days, now_ms=device.clock())
+    return account, view, per_day
+
+
+@click.group(cls=_Group)
+def certificate() -> None:
+    """Verify certificates (anyone holding a code may)."""
+
+
+@certificate.command("show", cls=_Command)
+@click.argument("code")
+@click.option(
+    "--server",
+    "server_url",
+    metavar="URL",
+    help="The issuing server; no login needed (default: this device's learner's server).",
+)
+@click.option(
+    "--pdf",
+    "pdf_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a one-page PDF certificate to FILE.",
+)
+@home_option
+def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, home: Path) -> None:
+    """Verify certificate CODE with the server that issued it and show it.
+
+    \b
+    Example:
+      waymark certificate show K3QF-7XJM-2PZA-L9WD --server https://learn.example.org
+    """
+    code = code.strip()
+    if not code:
+        raise OneLineUsageError("CODE is empty")
+    if server_url is not None and not server_url.startswith(("http://", "https://")):
+        raise OneLineUsageError(f"--server must start with http:// or https://, got {server_url!r}")
+    if server_url is not None:
+        # The public endpoint needs no account, so neither does this: no journal is opened.
+        url = server_url
+        found = _await(lambda: Device(home.expanduser()).certificate(code, server_url=url))
+    else:
+        found = _run(home, lambda d: d.certificate(code))
+    console = Console()
+    if not found.get("valid"):
+        _print(console, present.certificate_panel(found))
+        raise click.ClickException(f"certificate {code!r} is not valid")
+    if pdf_file is not None:
+        try:
+            present.write_certificate_pdf(found, pdf_file)
+        except OSError as err:
+            raise click.ClickException(f"--pdf: cannot write {pdf_file}: {err.strerror}") from None
+    _print(console, present.certificate_panel(found))
+    if pdf_file is not None:
+        click.echo(f"PDF certificate written to {pdf_file}")
+
+
+def parse_week(week: str) -> str:
+    """``2026-W47`` checked to be an ISO week that exists; raises :class:`OneLineUsageError`."""
+    found = re.fullmatch(r"(\d{4})-W(\d{2})", week)
+    try:
+        if found is None:
+            raise ValueError(week)
+        date.fromisocalendar(int(found[1]), int(found[2]), 1)
+    except ValueError:
+        raise OneLineUsageError(
+            f"--week: expected an ISO week YYYY-Www (e.g. 2026-W47), got {week!r}"
+        ) from None
+    return week
+
+
+@click.command(cls=_Command)
+@click.option("--group", metavar="NAME", help="Only this group's learners.")
+@click.option("--course", metavar="ID", help="Only learners with progress in this course.")
+@click.option("--week", metavar="YYYY-Www", help="An ISO week (default: this week).")
+@click.option(
+    "--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="Rows shown."
+)
+@click.option("--opt-out", is_flag=True, help="Hide yourself from other learners' boards.")
+@click.option("--opt-in", is_flag=True, help="Show yourself on other learners' boards again.")
+@user_option
+@home_option
+def leaderboard(
+    group: str | None,
+    course: str | None,
+    week: str | None,
+    limit: int,
+    opt_out: bool,
+    opt_in: bool,
+    user: str | None,
+    home: Path,
+) -> None:
+    """Show this week's points ranking of everyone, a --group or a --course cohort.
+
+    Needs the server. Learners who opted out appear on nobody's board but their own.
+    """
+    if group is not None and course is not None:
+        raise OneLineUsageError("give --group or --course, not both")
+    if opt_out and opt_in:
+        raise OneLineUsageError("give --opt-out or --opt-in, not both")
+    if (opt_out or opt_in) and (group, course, week) != (None, None, None):
+        raise OneLineUsageError("--opt-out and --opt-in take no --group, --course or --week")
+    if opt_out or opt_in:
+        hidden = _run(home, lambda d: _online(d.set_leaderboard_opt_out(opt_out, user=user)))
+        if hidden:
+            click.echo(
+                "opted out: other learners no longer see you on leaderboards; "
+                "you still see your own place"
+            )
+        else:
+            click.echo("opted in: other learners see you on leaderboards again")
+        return
+    if week is not None:
+        week = parse_week(week)
+    board = _run(
+        home,
+        lambda d: _online(
+            d.leaderboard(group=group, course=course, week=week, limit=limit, user=user)
+        ),
+    )
+    scope = f"group {group}" if group else f"course {course}" if course else "everyone"
+    _print(Console(), present.leaderboard(board, scope=f"{scope}, top {limit}"))
+
+
+async def _online(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except ServerUnreachable as err:
+        raise ServerUnreachable(f"leaderboards need the server: {err}") from None
+
+
+COMMANDS: Final[list[click.Command]] = [
+    login,
+    record,
+    sync,
+    status,
+    quiz,
+    achievements,
+    certificate,
+    leaderboard,
+]

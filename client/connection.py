@@ -27,7 +27,7 @@ from client.errors import (
     SyncProtocolError,
 )
 from client.journal import BATCH, Account, Journal
-from sync.catalog import catalog_from_builtins
+from sync.catalog import catalog_from_server
 from sync.codec import (
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
@@ -373,7 +373,7 @@ class _Link:
         match self._decode(frame):
             case CatalogMsg(version=version, catalog=data):
                 try:
-                    catalog = catalog_from_builtins(data)
+                    catalog = catalog_from_server(data)
                 except CatalogError as err:
                     raise SyncProtocolError(f"the server sent a bad catalog: {err}") from None
                 await self.journal.store_catalog(self.server_url, version, catalog)

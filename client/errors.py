@@ -13,6 +13,7 @@
           ├── LoginFailed        wrong username or password, or another login problem
           ├── AccessDenied       the server does not know this device's token (close 4401)
           │    └── DeviceRevoked this device was revoked (close 4403)
+          ├── RequestRefused     a REST request was refused (unknown code, group, bad week)
           └── SyncProtocolError  the server sent an error or broke the sync protocol
 """
 
@@ -61,6 +62,11 @@ class AccessDenied(ServerRefused):
 
 class DeviceRevoked(AccessDenied):
     """This device was revoked on the server; log in again to get a new one."""
+
+
+class RequestRefused(ServerRefused):
+    """The server refused a REST request as malformed or naming nothing it knows (the
+    message carries its problem detail)."""
 
 
 class SyncProtocolError(ServerRefused):

@@ -20,8 +20,9 @@ import logging
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Iterable
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import aiosqlite
 import msgspec
@@ -30,6 +31,15 @@ from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_envelope, check_event, decode_body
 from sync.fold import Decision, Fact, UserState, apply_decision, fold
+from sync.gamify import (
+    AWARD_TYPES,
+    GamifyState,
+    GamifyView,
+    gamify_fold,
+    gamify_view,
+    is_activity,
+    local_day,
+)
 from sync.hlc import ZERO, HybridClock
 from sync.messages import EventRejection, FeedEntry
 from sync.views import LearnerView, learner_view
@@ -515,6 +525,165 @@ class Journal:
         return learner_view(
             state, cached[1] if cached else Catalog(), plan[0] if plan else account.plan
         )
+
+    # -- gamification -------------------------------------------------------------------
+
+    async def _activity(self, account: Account) -> list[tuple[int, str, str, dict[str, Any]]]:
+        """``(at, tz, type, body)`` of every learning fact this device knows of (every
+        device's, from the feed, and own events not yet in it, not rejected)."""
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall(
+                "SELECT at, tz, type, body FROM feed WHERE user_id = ?1 AND origin = 'device' "
+                "UNION ALL "
+                "SELECT at, tz, type, body FROM events AS e "
+                "WHERE user_id = ?1 AND status != 'rejected' AND NOT EXISTS "
+                "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)",
+                (account.user_id,),
+            )
+        return [(r[0], r[1], r[2], msgspec.json.decode(r[3])) for r in rows if is_activity(r[2])]
+
+    async def gamify_state(self, account: Account) -> GamifyState:
+        """Activity days from every known fact (so an offline day counts at once), and the
+        server's awards (points, badges, certificates, levels) from the feed."""
+        activity = await self._activity(account)
+        async with self._txn("DEFERRED") as db:
+            marks = ", ".join("?" * len(AWARD_TYPES))
+            decisions = await db.execute_fetchall(
+                "SELECT type, body, at FROM feed WHERE user_id = ? AND origin = 'server' "
+                f"AND type IN ({marks}) ORDER BY user_seq",
+                (account.user_id, *sorted(AWARD_TYPES)),
+            )
+        return gamify_fold(
+            [(at, tz) for at, tz, _, _ in activity],
+            [(r[0], msgspec.json.decode(r[1]), r[2]) for r in decisions],
+            user_tz=account.timezone,
+        )
+
+    async def achievements(self, account: Account, *, now_ms: int) -> GamifyView:
+        """Points, level, streak, badges, certificates as this device knows them
+        (:func:`sync.gamify.gamify_view`; streaks count own offline activity already,
+        points only what the server awarded)."""
+        cached = await self.catalog(account.server_url)
+        return gamify_view(
+            await self.gamify_state(account),
+            cached[1] if cached else Catalog(),
+            user_tz=account.timezone,
+            now_ms=now_ms,
+        )
+
+    async def time_per_day(
+        self, account: Account, *, days: int, now_ms: int
+    ) -> list[tuple[str, int]]:
+        """Seconds of learning time per local day (each event's own zone) over the last
+        ``days`` days up to today in the learner's zone, oldest first, zeros included."""
+        today = local_day(now_ms, account.timezone)
+        first = today.toordinal() - days + 1
+        totals: dict[int, int] = {}
+        for at, tz, type_, body in await self._activity(account):
+            seconds = body.get("seconds") if type_ == "lesson.progressed" else None
+            if isinstance(seconds, int) and seconds > 0:
+                day = local_day(at, tz, account.timezone).toordinal()
+                if first <= day <= today.toordinal():
+                    totals[day] = totals.get(day, 0) + seconds
+        return [
+            (date.fromordinal(d).isoformat(), totals.get(d, 0))
+            for d in range(first, today.toordinal() + 1)
+        ]
+
+    async def celebrations(
+        self, account: Account, *, after: int | None = None
+    ) -> list[Celebration]:
+        """What to celebrate in the feed after user_seq ``after`` (default: after the last
+        one :meth:`mark_celebrated` recorded), oldest first."""
+        async with self._txn("DEFERRED") as db:
+            if after is None:
+                after = int(await _meta_txn(db, f"celebrated:{account.user_id}", "0"))
+            rows = await db.execute_fetchall(
+                "SELECT user_seq, type, body FROM feed WHERE user_id = ? AND origin = 'server' "
+                "AND user_seq > ? ORDER BY user_seq",
+                (account.user_id, after),
+            )
+        cached = await self.catalog(account.server_url)
+        catalog = cached[1] if cached else Catalog()
+        found = (celebration(r[0], r[1], msgspec.json.decode(r[2]), catalog) for r in rows)
+        return [c for c in found if c is not None]
+
+    async def mark_celebrated(self, account: Account, user_seq: int) -> None:
+        """Celebrations up to ``user_seq`` were shown (they are not shown again)."""
+        async with self._txn() as db:
+            held = int(await _meta_txn(db, f"celebrated:{account.user_id}", "0"))
+            await _set_meta_txn(db, f"celebrated:{account.user_id}", str(max(held, user_seq)))
+
+
+class Celebration(msgspec.Struct, frozen=True):
+    """Something to celebrate that the server decided: a badge, a level, a certificate, a
+    completed module, course, path or milestone. ``user_seq``: its place in the feed."""
+
+    user_seq: int
+    kind: str
+    """``badge``, ``level``, ``certificate``, ``completion``."""
+    title: str
+    detail: str = ""
+
+
+_COMPLETIONS: Final = {
+    "module-completed": "Module completed",
+    "course-completed": "Course completed",
+    "path-completed": "Learning path completed",
+}
+
+
+def celebration(
+    user_seq: int, type_: str, body: dict[str, Any], catalog: Catalog
+) -> Celebration | None:
+    """The celebration a server feed entry calls for, if any (unknown shapes: none)."""
+    try:
+        match type_:
+            case "achievement.earned":
+                name = str(body.get("name") or body["achievement_id"])
+                points = int(body.get("points", 0))
+                detail = f"+{points} points" if points else ""
+                return Celebration(user_seq, "badge", f"Badge earned: {name}", detail)
+            case "level.reached":
+                return Celebration(
+                    user_seq,
+                    "level",
+                    f"Level {int(body['level'])} reached",
+                    f"{int(body.get('points', 0))} points",
+                )
+            case "certificate.issued":
+                title = str(body.get("title") or body.get("course") or body.get("path"))
+                return Celebration(
+                    user_seq, "certificate", f"Certificate: {title}", f"code {body['code']}"
+                )
+            case "points.awarded" if body.get("rule") in _COMPLETIONS:
+                ref = str(body["ref"])
+                course, _, module = ref.partition("/")
+                found = catalog.course(course)
+                if module:
+                    held = catalog.module(course, module)
+                    name = held.title if held and held.title else module
+                elif body["rule"] == "path-completed":
+                    path = catalog.path(ref)
+                    name = path.title if path and path.title else ref
+                else:
+                    name = found.title if found and found.title else ref
+                return Celebration(
+                    user_seq,
+                    "completion",
+                    f"{_COMPLETIONS[body['rule']]}: {name}",
+                    f"+{int(body['points'])} points",
+                )
+            case "milestone.completed":
+                return Celebration(
+                    user_seq,
+                    "completion",
+                    f"Milestone completed: {body['milestone']}",
+                    str(body.get("path", "")),
+                )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
 
 
 def _fold(facts: list[Fact], decisions: list[Decision]) -> UserState:
