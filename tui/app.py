@@ -2,10 +2,17 @@
 background sync.
 
 Threads of work, all workers: ``_start`` opens the journal; ``_writer`` does every journal
-read and write in order (records, quiz attempts, reloads) and posts what it read;
+read and write in order (records, quiz attempts, reloads, drafts) and posts what it read;
 ``_follow`` runs :meth:`Device.follow` with a :class:`Backoff` while any learner is signed
-in; ``_login`` signs in over HTTP. Screens get data as attributes (``snapshot``,
-``sync_state``) and post messages (:mod:`tui.messages`) up to the app.
+in; ``_login`` signs in and ``_leaderboard`` fetches the weekly leaderboard over HTTP.
+Screens get data as attributes (``snapshot``, ``sync_state``, ``board``) and post messages
+(:mod:`tui.messages`) up to the app.
+
+Celebrations: every reload reads the feed's celebrations this device has not shown
+(:meth:`Journal.celebrations`), marks them shown and toasts them. When the device has never
+shown one for the learner (a sign-in with a long feed, or the first awards ever), only the
+newest :data:`FIRST_CHEERS` are toasted, plus one line counting the older ones; later
+batches show up to :data:`MAX_CHEERS`. See ``docs/tui.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 import dataclasses
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from textual import events, on
@@ -26,11 +33,15 @@ from textual.worker import Worker
 
 from client.api import Device
 from client.connection import Backoff, Change
-from client.errors import ClientError
-from client.journal import Account
-from sync.views import LearnerView
+from client.errors import ClientError, ServerUnreachable
+from client.journal import Account, Celebration, Journal
+from sync.events import Event
+from sync.gamify import Leaderboard
 from tui.messages import (
     Changed,
+    DraftRead,
+    FetchLeaderboard,
+    LoadDraft,
     Loaded,
     Open,
     PickLearner,
@@ -41,16 +52,32 @@ from tui.messages import (
     SwitchLearner,
     TakeQuiz,
 )
-from tui.present import CourseRef, LessonRef, PathRef, QuizRef, path_course
+from tui.present import (
+    CHART_DAYS,
+    AchievementsRef,
+    AssignmentRef,
+    CourseRef,
+    LessonRef,
+    PathRef,
+    QuizRef,
+)
+from tui.screens.achievements import AchievementsScreen
+from tui.screens.assignment import AssignmentScreen
 from tui.screens.base import LearnerScreen
 from tui.screens.course import CourseScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.lesson import LessonScreen
+from tui.screens.path import PathScreen
 from tui.screens.quiz import QuizScreen
 from tui.screens.signin import SignInScreen
-from tui.state import Connection, Snapshot, SyncState
+from tui.state import Board, Connection, Snapshot, SyncState
 
 Job = Callable[[Device], Awaitable[Message | None]]
+
+FIRST_CHEERS: Final = 3
+MAX_CHEERS: Final = 5
+CHEER_SECONDS: Final = 8.0
+PAGE: Final = 500  # own events read per journal call when scanning them
 
 
 class _Started(Message):
@@ -76,6 +103,13 @@ class _SyncStopped(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class _BoardRead(Message):
+    def __init__(self, user: str, board: Board) -> None:
+        super().__init__()
+        self.user = user
+        self.board = board
 
 
 class _SignedIn(Message):
@@ -128,6 +162,8 @@ class WaymarkApp(App[None]):
         self._synced_mark = 0  # the latest sync time when the sync last went offline
         self._opened = False
         self.login_worker: Worker[None] | None = None
+        self.boards: dict[str, Board] = {}  # the last leaderboard fetched, per learner
+        self._loads_queued: set[str] = set()
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -167,7 +203,7 @@ class WaymarkApp(App[None]):
 
     async def action_quit(self) -> None:
         """Save what an open lesson has not recorded yet, then stop the sync and close."""
-        self._save_open_lessons()
+        self._save_unsaved()
         await self.jobs.join()
         if self._stop_sync is not None:
             self._stop_sync.set()
@@ -196,9 +232,17 @@ class WaymarkApp(App[None]):
         self.jobs.put_nowait(job)
 
     def request_load(self) -> None:
+        """Reload the learner's progress (once, however many changes ask before it runs)."""
         user = self.user
-        if user is not None:
-            self.enqueue(lambda device: self._load(device, user))
+        if user is None or user in self._loads_queued:
+            return
+        self._loads_queued.add(user)
+
+        async def job(device: Device) -> Message:
+            self._loads_queued.discard(user)  # a change from now on needs another load
+            return await self._load(device, user)
+
+        self.enqueue(job)
 
     def request_status(self) -> None:
         user = self.user
@@ -206,12 +250,57 @@ class WaymarkApp(App[None]):
             self.enqueue(lambda device: self._read_sync(device, user))
 
     async def _load(self, device: Device, user: str) -> Message:
-        status = await device.status(user)
-        account = await device.journal.account(user)
-        cached = await device.journal.catalog(account.server_url)
-        view = msgspec.convert(status, LearnerView)
-        snapshot = Snapshot(account, status, view, cached[1] if cached else None, self.clock())
-        return Loaded(snapshot)
+        journal = device.journal
+        now = self.clock()
+        account = await journal.account(user)
+        cached = await journal.catalog(account.server_url)
+        snapshot = Snapshot(
+            account,
+            await journal.view(account),
+            cached[1] if cached else None,
+            now,
+            await journal.achievements(account, now_ms=now),
+            await journal.time_per_day(account, days=CHART_DAYS, now_ms=now),
+            await self._requested(journal, account),
+        )
+        if user != self.user:
+            return Loaded(snapshot)  # not on screen: its celebrations wait for their turn
+        cheers, earlier = await self._celebrations(journal, account)
+        return Loaded(snapshot, cheers, earlier)
+
+    async def _celebrations(
+        self, journal: Journal, account: Account
+    ) -> tuple[list[Celebration], int]:
+        """The celebrations to show now and how many older ones only get counted; all of
+        them are marked shown."""
+        unseen = await journal.celebrations(account)
+        if not unseen:
+            return [], 0
+        # Never shown one for this learner here (the mark is below every celebration): a
+        # device just signed in would otherwise replay the learner's whole history.
+        first = len(await journal.celebrations(account, after=0)) == len(unseen)
+        keep = FIRST_CHEERS if first else MAX_CHEERS
+        await journal.mark_celebrated(account, unseen[-1].user_seq)
+        return unseen[-keep:], max(0, len(unseen) - keep)
+
+    async def _requested(self, journal: Journal, account: Account) -> dict[str, str]:
+        """Path actions recorded here that the server has not acknowledged yet."""
+        asked: dict[str, str] = {}
+        for event in await self._own_events(journal, account, account.acked_seq):
+            path = event.body.get("path")
+            if event.type.startswith("path.") and isinstance(path, str):
+                asked[path] = event.type
+        return asked
+
+    @staticmethod
+    async def _own_events(journal: Journal, account: Account, after: int) -> list[Event]:
+        found: list[Event] = []
+        while True:
+            page = await journal.pending(account.device_id, after, PAGE)
+            found += page
+            if len(page) < PAGE:
+                return found
+            after = page[-1].seq
 
     async def _read_sync(self, device: Device, user: str | None) -> Message:
         accounts = await device.accounts()
@@ -247,7 +336,25 @@ class WaymarkApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, LearnerScreen):
                 screen.snapshot = snapshot
+        self.celebrate(message.cheers, message.earlier)
         self.request_status()
+
+    def celebrate(self, cheers: list[Celebration], earlier: int = 0) -> None:
+        """Toast each celebration (oldest first), after one line for those not shown."""
+        if earlier:
+            self.notify(
+                f"…and {earlier} earlier ones: press a on the dashboard to see them all.",
+                title="More achievements",
+                timeout=CHEER_SECONDS,
+                markup=False,
+            )
+        for cheer in cheers:
+            self.notify(
+                cheer.detail or "Well done!",
+                title=f"🎉 {cheer.title}",
+                timeout=CHEER_SECONDS,
+                markup=False,
+            )
 
     def set_sync_state(self, state: SyncState) -> None:
         self.sync_state = state
@@ -280,6 +387,57 @@ class WaymarkApp(App[None]):
             return None
 
         self.enqueue(job)
+
+    @on(LoadDraft)
+    def load_draft(self, message: LoadDraft) -> None:
+        async def job(device: Device) -> None:
+            journal = device.journal
+            account = await journal.account(message.user)
+            text = ""
+            for event in await self._own_events(journal, account, 0):
+                body = event.body
+                if (
+                    event.type in ("assignment.saved", "assignment.submitted")
+                    and body.get("course") == message.course
+                    and body.get("assignment") == message.assignment
+                ):
+                    text = str(body.get("text", ""))
+            message.reply_to.post_message(DraftRead(text))
+
+        self.enqueue(job)
+
+    # -- the leaderboard: HTTP in its own worker, never in the writer --------------------
+
+    @on(FetchLeaderboard)
+    def fetch_leaderboard(self) -> None:
+        user = self.user
+        if user is None:
+            return
+        held = dataclasses.replace(self.boards.get(user, Board()), loading=True)
+        self._set_board(user, held)
+        self.run_worker(self._leaderboard(user, held), group="leaderboard", exclusive=True)
+
+    async def _leaderboard(self, user: str, held: Board) -> None:
+        done = dataclasses.replace(held, loading=False)
+        try:
+            data = await self.device.leaderboard(user=user)
+            board = Board(msgspec.convert(data, Leaderboard), self.clock())
+        except ServerUnreachable:
+            board = dataclasses.replace(done, offline=True, error="")
+        except ClientError as err:
+            board = dataclasses.replace(done, offline=False, error=str(err))
+        except msgspec.ValidationError as err:
+            board = dataclasses.replace(done, offline=False, error=f"unexpected answer: {err}")
+        self.post_message(_BoardRead(user, board))
+
+    def on__board_read(self, message: _BoardRead) -> None:
+        self._set_board(message.user, message.board)
+
+    def _set_board(self, user: str, board: Board) -> None:
+        self.boards[user] = board
+        for screen in self.screen_stack:
+            if isinstance(screen, AchievementsScreen) and screen.user == user:
+                screen.board = board
 
     # -- background sync --------------------------------------------------------------
 
@@ -338,7 +496,7 @@ class WaymarkApp(App[None]):
         self.request_status()
 
     async def _reset_to(self, screen: Screen[Any]) -> None:
-        self._save_open_lessons()
+        self._save_unsaved()
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         if len(self.screen_stack) > 1:
@@ -346,13 +504,13 @@ class WaymarkApp(App[None]):
         else:
             await self.push_screen(screen)
 
-    def _save_open_lessons(self, only: Screen[Any] | None = None) -> None:
-        """Record what open lessons have not (their screens are about to close, so their
-        own messages would be lost)."""
+    def _save_unsaved(self, only: Screen[Any] | None = None) -> None:
+        """Record what open screens have not (time in a lesson, an edited draft): they are
+        about to close, so their own messages would be lost."""
         for screen in self.screen_stack:
-            if isinstance(screen, LessonScreen) and screen.user and only in (None, screen):
+            if isinstance(screen, LearnerScreen) and screen.user and only in (None, screen):
                 user = screen.user
-                for type_, body in screen.take_progress():
+                for type_, body in screen.unsaved():
                     self.record(Record(user, type_, body))
 
     @on(SwitchLearner)
@@ -414,22 +572,26 @@ class WaymarkApp(App[None]):
     async def open(self, message: Open) -> None:
         target = message.target
         snapshot, state, clock = self.snapshot, self.sync_state, self.clock
-        if isinstance(target, PathRef) and snapshot is not None:
-            course = path_course(snapshot.view, target.path)
-            target = CourseRef(course) if course else None
         match target:
             case CourseRef(course=course):
                 await self.push_screen(CourseScreen(course, snapshot, state, clock))
+            case PathRef(path=path):
+                await self.push_screen(PathScreen(path, snapshot, state, clock))
             case LessonRef():
                 await self.push_screen(
                     LessonScreen(target, snapshot, state, clock, tick_seconds=self.tick_seconds)
                 )
             case QuizRef():
                 await self.push_screen(QuizScreen(target, snapshot, state, clock))
+            case AssignmentRef():
+                await self.push_screen(AssignmentScreen(target, snapshot, state, clock))
+            case AchievementsRef():
+                board = self.boards.get(self.user or "")
+                await self.push_screen(AchievementsScreen(snapshot, state, clock, board))
 
     async def action_back(self) -> None:
         if len(self.screen_stack) > 2:
-            self._save_open_lessons(only=self.screen)
+            self._save_unsaved(only=self.screen)
             await self.pop_screen()
 
     def action_toggle_theme(self) -> None:

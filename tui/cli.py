@@ -1,13 +1,41 @@
 """``waymark tui``: the terminal app, mounted on the ``waymark`` group by ``cli/main.py``.
 
-Textual is imported only when the command runs, so other commands start fast.
+Textual is imported only when the app is built, so other commands start fast. Other
+entry points (``waymark demo``) build the app with :func:`build_app` and run it with
+``app.run()`` or ``await app.run_async()``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tui.app import WaymarkApp
+
+
+def build_app(
+    home: Path,
+    *,
+    user: str | None = None,
+    idle_timeout: float | None = None,
+    sync: bool = True,
+    device_name: str = "",
+) -> WaymarkApp:
+    """The app on the device journal in ``home`` (the learner ``user``, else the only or
+    default one; ``idle_timeout``: kiosk sign-out after that many idle seconds)."""
+    from client.api import Device
+    from tui.app import WaymarkApp
+
+    return WaymarkApp(
+        Device(home.expanduser()),
+        user=user,
+        idle_timeout=idle_timeout,
+        sync=sync,
+        device_name=device_name,
+    )
 
 
 @click.command()
@@ -30,16 +58,7 @@ import click
 @click.option("--no-sync", is_flag=True, help="Stay offline (no background sync).")
 def tui(home: Path, user: str | None, idle_timeout: float, no_sync: bool) -> None:
     """Open the terminal app: works offline, syncs in the background."""
-    from client.api import Device
-    from tui.app import WaymarkApp
-
-    app = WaymarkApp(
-        Device(home.expanduser()),
-        user=user,
-        idle_timeout=idle_timeout or None,
-        sync=not no_sync,
-    )
-    app.run()
+    build_app(home, user=user, idle_timeout=idle_timeout or None, sync=not no_sync).run()
 
 
 COMMANDS = [tui]

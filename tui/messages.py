@@ -9,6 +9,7 @@ from textual.message_pump import MessagePump
 
 from client.api import QuizAttempt
 from client.connection import Change
+from client.journal import Celebration
 from tui.state import Snapshot
 
 
@@ -49,11 +50,17 @@ class QuizTaken(Message):
 
 
 class Loaded(Message):
-    """A worker read the learner's progress."""
+    """A worker read the learner's progress, and what to celebrate that was not shown yet
+    (already marked as shown in the journal); ``earlier``: how many older ones are not
+    shown one by one."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(
+        self, snapshot: Snapshot, cheers: list[Celebration] | None = None, earlier: int = 0
+    ) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.cheers = cheers or []
+        self.earlier = earlier
 
 
 class Changed(Message):
@@ -98,3 +105,26 @@ class Open(Message):
     def __init__(self, target: object) -> None:
         super().__init__()
         self.target = target
+
+
+class FetchLeaderboard(Message):
+    """Fetch this week's leaderboard from the server (the app runs it in a worker and
+    hands the result down as the screen's ``board``)."""
+
+
+class LoadDraft(Message):
+    """Read the text this device last saved or submitted for an assignment; the app
+    answers ``reply_to`` with :class:`DraftRead`."""
+
+    def __init__(self, reply_to: MessagePump, user: str, course: str, assignment: str) -> None:
+        super().__init__()
+        self.reply_to = reply_to
+        self.user = user
+        self.course = course
+        self.assignment = assignment
+
+
+class DraftRead(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

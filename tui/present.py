@@ -7,13 +7,26 @@ the views already say, so every screen words things the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import UTC, date, datetime
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from textual.markup import escape
 
 from client.journal import Account
 from sync.catalog import Catalog
-from sync.views import CourseView, LearnerView, LessonView, MilestoneView, QuizView
+from sync.decide import ACTIVE, TRANSITIONS
+from sync.gamify import BadgeView, GamifyView, Ranked, StreakView
+from sync.views import (
+    AssignmentView,
+    CourseView,
+    LearnerView,
+    LessonView,
+    MilestoneView,
+    PathView,
+    QuizView,
+)
+from tui.state import Board
 
 # A mark before every status so it reads without colour (light, dark, monochrome).
 MARKS: Final = {
@@ -48,7 +61,16 @@ COLOURS: Final = {
     "dropped": "$error",
 }
 OFFLINE_ATTEMPT: Final = "submitted, scored when online"
-EXTRAS: Final = ("points", "level", "streak", "badges")
+CHART_DAYS: Final = 14
+RECENT_BADGES: Final = 3
+OFFLINE_BOARD: Final = "leaderboard needs the server — offline"
+# What each path action asks the server for: the event, its key, and the state it aims at.
+PATH_ACTIONS: Final = (
+    ("path.enrolled", "enroll", "enrolled"),
+    ("path.paused", "pause", "paused"),
+    ("path.resumed", "resume", "in_progress"),
+    ("path.dropped", "drop", "dropped"),
+)
 
 
 def words(status: str) -> str:
@@ -103,6 +125,17 @@ class LessonRef:
 class QuizRef:
     course: str
     quiz: str
+
+
+@dataclass(frozen=True)
+class AssignmentRef:
+    course: str
+    assignment: str
+
+
+@dataclass(frozen=True)
+class AchievementsRef:
+    """The learner's achievements screen."""
 
 
 @dataclass(frozen=True)
@@ -169,38 +202,194 @@ def milestones_of(view: LearnerView, course: str) -> list[tuple[str, MilestoneVi
     return [(p.title, m) for p in view.paths for m in p.milestones if m.course == course]
 
 
-def path_course(view: LearnerView, path_id: str) -> str | None:
-    """The course of the path's first milestone not completed (else its last)."""
-    path = next((p for p in view.paths if p.id == path_id), None)
-    if path is None or not path.milestones:
-        return None
-    step = next((m for m in path.milestones if m.status != "completed"), path.milestones[-1])
-    return step.course
-
-
-def extras(status: dict[str, Any]) -> str:
-    """Points, level, streak and badges, only those the status has (a later issue adds them)."""
-    parts = []
-    for key in EXTRAS:
-        value = status.get(key)
-        if value is None:
-            continue
-        if isinstance(value, list):
-            names = [
-                str(v.get("name") or v.get("id")) if isinstance(v, dict) else str(v) for v in value
-            ]
-            parts.append(f"{key.title()}: {', '.join(names) or 'none'}")
-        elif isinstance(value, dict):
-            shown = value.get("current", value.get("days", value.get("level", "")))
-            parts.append(f"{key.title()} {shown}")
-        else:
-            parts.append(f"{key.title()} {value}")
-    return " · ".join(parts)
-
-
 def lesson_text(catalog: Catalog | None, course: str, lesson: str) -> tuple[str, str, int]:
     """``(kind, markdown text, duration)`` of a catalog lesson; ("page", "", 0) if unknown."""
     found = catalog.lesson(course, lesson) if catalog else None
     if found is None:
         return "page", "", 0
     return found.kind, found.text, found.duration
+
+
+def find_assignment(view: LearnerView, course: str, assignment: str) -> AssignmentView | None:
+    return next(
+        (
+            a
+            for c in view.courses
+            if c.id == course
+            for m in c.modules
+            for a in m.assignments
+            if a.id == assignment
+        ),
+        None,
+    )
+
+
+def find_path(view: LearnerView, path: str) -> PathView | None:
+    return next((p for p in view.paths if p.id == path), None)
+
+
+def path_actions(status: str) -> list[tuple[str, str]]:
+    """``(event type, action)`` a learner may ask for on a path in ``status``; the server
+    decides (``sync.decide``), so this only hides what it would refuse anyway."""
+    current = "none" if status == "not_enrolled" else status
+    allowed = TRANSITIONS.get(current, frozenset())
+    offered = []
+    for type_, action, target in PATH_ACTIONS:
+        if action == "enroll":
+            ok = target in allowed and current not in ACTIVE
+        elif action == "resume":
+            ok = current == "paused"
+        else:
+            ok = target in allowed
+        if ok:
+            offered.append((type_, action))
+    return offered
+
+
+# -- achievements ---------------------------------------------------------------------------
+
+
+def bar(percent: int, width: int) -> str:
+    """A text progress bar in theme colours (content markup)."""
+    filled = max(0, min(width, percent * width // 100))
+    return f"[$accent]{'█' * filled}[/][$text-muted]{'░' * (width - filled)}[/]"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def level_line(view: GamifyView, width: int = 20) -> str:
+    """``[b]135 points[/b] · Level 2 ███░░ 45% · 115 points to level 3``."""
+    level = view.level
+    head = f"[b]{plural(view.points, 'point')}[/b] · Level {level.level}"
+    if level.to_next is None:
+        return f"{head} · top level"
+    return (
+        f"{head} {bar(level.percent, width)} {level.percent}% · "
+        f"{plural(level.to_next, 'point')} to level {level.level + 1}"
+    )
+
+
+def streak_line(streak: StreakView) -> str:
+    """``Streak 3 days · longest 5 · ❄ 1 freeze``."""
+    parts = [f"Streak {plural(streak.current, 'day')}", f"longest {streak.longest}"]
+    if streak.freezes:
+        parts.append(f"❄ {plural(streak.freezes, 'freeze')}")
+    if streak.current and not streak.active_today:
+        parts.append("[$warning]learn today to keep it[/]")
+    return " · ".join(parts)
+
+
+def recent_badges(view: GamifyView, count: int = RECENT_BADGES) -> list[BadgeView]:
+    earned = [b for b in view.badges if b.earned]
+    return sorted(earned, key=lambda b: b.earned_at or 0, reverse=True)[:count]
+
+
+def gamify_line(view: GamifyView) -> str:
+    """The dashboard's one line: points, level, streak."""
+    level = view.level
+    parts = [
+        f"[b]{plural(view.points, 'point')}[/b]",
+        f"Level {level.level} {bar(level.percent, 10)}",
+        f"streak {plural(view.streak.current, 'day')}",
+    ]
+    if view.streak.freezes:
+        parts.append(f"❄ {view.streak.freezes}")
+    return " · ".join(parts)
+
+
+def badges_line(view: GamifyView, account: Account) -> str:
+    recent = recent_badges(view)
+    if not recent:
+        return "[$text-muted]Recent badges: none yet[/]"
+    shown = [f"✓ {escape(b.name or b.id)} ({day(b.earned_at, account)})" for b in recent]
+    return "Recent badges: " + " · ".join(shown)
+
+
+def day(ms: int | None, account: Account) -> str:
+    """``Nov 22`` in the learner's zone ("" for None)."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=zone(account) or UTC).strftime("%b %d")
+
+
+def badge_lines(view: GamifyView, account: Account) -> list[str]:
+    """Earned badges (newest first) with their date, then the rest dimmed with what earns
+    them."""
+    if not view.badges:
+        return ["[$text-muted]This catalog has no badges.[/]"]
+    lines = [
+        f"[$success]✓[/] [b]{escape(b.name or b.id)}[/b] · {day(b.earned_at, account)}"
+        for b in recent_badges(view, len(view.badges))
+    ]
+    for badge in view.badges:
+        if not badge.earned:
+            text = escape(badge.name or badge.id)
+            about = f": {escape(badge.description)}" if badge.description else ""
+            lines.append(f"[$text-muted]○ {text}{about}[/]")
+    return lines
+
+
+def certificate_lines(view: GamifyView, account: Account) -> list[str]:
+    if not view.certificates:
+        return ["[$text-muted]No certificates yet.[/]"]
+    return [
+        f"🎓 [b]{escape(c.title or c.ref)}[/b] · {day(c.issued_at, account)}\n"
+        f"   code [b]{escape(c.code)}[/b]"
+        for c in view.certificates
+    ]
+
+
+def _ranked(row: Ranked) -> str:
+    text = f"{row.rank:>2}. {escape(row.user[:14]):<14} {row.points:>6}"
+    return f"[b $accent]{text} ◀ you[/]" if row.you else text
+
+
+def board_lines(board: Board, account: Account) -> list[str]:
+    """The weekly leaderboard as last fetched, and why it is not fresh (offline, error)."""
+    lines = []
+    if board.offline:
+        lines.append(f"[$warning]{OFFLINE_BOARD}[/]")
+    elif board.error:
+        lines.append(f"[$error]{escape(board.error)}[/]")
+    elif board.loading and board.board is None:
+        lines.append("[$text-muted]fetching…[/]")
+    held = board.board
+    if held is None:
+        return lines
+    if board.offline or board.error:
+        lines.append(f"[$text-muted]last fetched {when(board.fetched_at, account)}:[/]")
+    if not held.rows:
+        lines.append("No points this week yet.")
+    lines += [_ranked(row) for row in held.rows]
+    if held.you is not None and not any(row.you for row in held.rows):
+        lines += [" …", _ranked(held.you)]
+    return lines
+
+
+BLOCKS: Final = " ▁▂▃▄▅▆▇█"
+
+
+def day_chart(days: list[tuple[str, int]], *, height: int = 3, column: int = 4) -> list[str]:
+    """A bar chart of seconds per day: a title, ``height`` rows of bars (eighth blocks) and
+    a label row (weekday and day of month), oldest day left."""
+    total = sum(s for _, s in days)
+    peak = max((s for _, s in days), default=0)
+    title = f"[b]Time per day[/b], last {len(days)} days · total {duration(total)}"
+    if peak:
+        title += f" · most in a day {duration(peak)}"
+    rows = []
+    steps = height * 8
+    # Any time at all shows at least an eighth, so a short day is not mistaken for none.
+    sizes = [max(1, s * steps // peak) if s and peak else 0 for _, s in days]
+    for level in range(height - 1, -1, -1):
+        cells = [BLOCKS[max(0, min(8, size - level * 8))] * column for size in sizes]
+        rows.append("[$primary]" + " ".join(cells) + "[/]")
+    labels = []
+    for iso, _ in days:
+        moment = date.fromisoformat(iso)
+        labels.append(f"{moment.strftime('%a')[:2]}{moment.day:02d}"[:column].ljust(column))
+    if labels:
+        labels[-1] = f"[b]{labels[-1]}[/b]"
+    return [title, *rows, "[$text-muted]" + " ".join(labels) + "[/]"]

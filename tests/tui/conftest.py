@@ -1,5 +1,6 @@
 """Fixtures for the terminal app: a real journal in ``tmp_path`` with learners and a cached
-catalog (no server), a settable clock, and a helper that lets the app finish its work."""
+catalog (no server), a settable clock, a leaderboard that answers without a network, and
+helpers that let the app finish its work."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ import pytest
 from textual.pilot import Pilot
 
 from client.api import Device
+from client.errors import ServerUnreachable
 from client.journal import Journal
 from sync.catalog import Catalog, parse_catalog
-from tests.client.conftest import Clock, account
+from sync.messages import FeedEntry
+from tests.client.conftest import Clock, account, entry
 from tui.app import WaymarkApp
 
 T0 = 1_763_790_000_000  # 2025-11-22 05:40 UTC
 SERVER = "http://server.test"
-CATALOG: Catalog = parse_catalog(
-    """
+CATALOG_YAML = """
 courses:
   - id: c1
     title: Course One
@@ -66,9 +68,51 @@ paths:
     milestones:
       - {id: first, title: First steps, course: c1, order: 1}
       - {id: second, title: Checks, course: c2, module: m2, order: 2}
-""",
-    "yaml",
-)
+gamification:
+  badges:
+    - id: first-steps
+      name: First steps
+      description: Complete your first lesson.
+      points: 5
+      criteria: {lessons_completed: 1}
+    - id: quiz-whiz
+      name: Quiz whiz
+      description: Pass a quiz with a perfect score.
+      points: 15
+      criteria: {perfect_quizzes: 1}
+    - id: on-a-roll
+      name: On a roll
+      description: Learn on 7 days in a row.
+      points: 25
+      criteria: {streak: 7}
+"""
+CATALOG: Catalog = parse_catalog(CATALOG_YAML, "yaml")
+BOARD: dict[str, Any] = {
+    "week": "2025-W47",
+    "rows": [
+        {"rank": 1, "user": "bob", "points": 120, "you": False},
+        {"rank": 2, "user": "alice", "points": 45, "you": True},
+        {"rank": 3, "user": "carol", "points": 10, "you": False},
+    ],
+    "you": {"rank": 2, "user": "alice", "points": 45, "you": True},
+}
+
+
+class TestDevice(Device):
+    """A device whose leaderboard answers from ``boards`` (a dict, or an error to raise),
+    one per call, the last one repeated; offline (unreachable) by default."""
+
+    __test__ = False
+
+    def __init__(self, *args: Any, boards: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.boards = boards or [ServerUnreachable("cannot reach http://server.test")]
+
+    async def leaderboard(self, **kw: Any) -> dict[str, Any]:
+        answer = self.boards.pop(0) if len(self.boards) > 1 else self.boards[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
 
 
 async def seed(home: Path, *names: str, catalog: Catalog = CATALOG) -> None:
@@ -77,6 +121,65 @@ async def seed(home: Path, *names: str, catalog: Catalog = CATALOG) -> None:
         for name in names:
             await journal.add_account(account(name))
         await journal.store_catalog(SERVER, "v1", catalog)
+
+
+def awards(first_seq: int = 1, at: int = T0) -> list[FeedEntry]:
+    """Server decisions for alice: a lesson's points, the First steps badge, Course One
+    completed with its certificate, level 2 (115 points)."""
+    decided: list[tuple[str, dict[str, Any]]] = [
+        (
+            "points.awarded",
+            {
+                "key": "points:lesson-completed:c1/read",
+                "points": 10,
+                "rule": "lesson-completed",
+                "ref": "c1/read",
+                "at": at,
+                "week": "2025-W47",
+            },
+        ),
+        (
+            "achievement.earned",
+            {"achievement_id": "first-steps", "name": "First steps", "earned_at": at, "points": 5},
+        ),
+        (
+            "points.awarded",
+            {
+                "key": "points:badge:first-steps",
+                "points": 5,
+                "rule": "badge",
+                "ref": "first-steps",
+                "at": at,
+                "week": "2025-W47",
+            },
+        ),
+        (
+            "points.awarded",
+            {
+                "key": "points:course-completed:c1",
+                "points": 100,
+                "rule": "course-completed",
+                "ref": "c1",
+                "at": at,
+                "week": "2025-W47",
+            },
+        ),
+        (
+            "certificate.issued",
+            {"code": "ABCD-EFGH-JKLM-NPQR", "course": "c1", "issued_at": at, "title": "Course One"},
+        ),
+        ("level.reached", {"level": 2, "points": 115, "at": at}),
+    ]
+    return [
+        entry(first_seq + n, type_, origin="server", body=body, device_id=None, seq=None, at=at)
+        for n, (type_, body) in enumerate(decided)
+    ]
+
+
+async def feed(home: Path, entries: list[FeedEntry], user: str = "u-alice") -> None:
+    """Entries arrive in ``user``'s feed (as a sync would store them)."""
+    async with await Journal.open(home) as journal:
+        await journal.apply_feed(user, entries, now_ms=T0)
 
 
 @pytest.fixture
@@ -96,7 +199,13 @@ def make_app(home: Path, clock: Clock) -> Iterator[Callable[..., WaymarkApp]]:
 
     def make(**kw: Any) -> WaymarkApp:
         ids = iter(f"attempt-{n}" for n in range(1, 100))
-        device = Device(kw.pop("home", home), clock=clock, timezone="UTC", new_id=lambda: next(ids))
+        device = TestDevice(
+            kw.pop("home", home),
+            clock=clock,
+            timezone="UTC",
+            new_id=lambda: next(ids),
+            boards=kw.pop("boards", None),
+        )
         options: dict[str, Any] = {
             "sync": False,
             "tick_seconds": None,
@@ -117,6 +226,16 @@ async def settle(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await app.jobs.join()
     await pilot.pause()
+
+
+async def fetched(pilot: Pilot[Any]) -> None:
+    """Wait for the leaderboard fetch, then for the app to show it."""
+    app = pilot.app
+    await settle(pilot)  # the screen asks for it when it opens
+    asked = [w for w in app.workers if w.group == "leaderboard"]
+    if asked:  # (an empty list would wait for every worker)
+        await app.workers.wait_for_complete(asked)
+    await settle(pilot)
 
 
 async def started(pilot: Pilot[Any]) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from client.api import Device
-from tests.tui.conftest import Clock, seed, settle, started
+from client.errors import ServerUnreachable
+from tests.tui.conftest import BOARD, Clock, awards, feed, fetched, seed, settle, started
 from tui.app import WaymarkApp
 
 SIZE = (80, 24)
@@ -88,4 +89,54 @@ def test_sign_in_look(
     snap_compare: Any, make_app: Callable[..., WaymarkApp], tmp_path: Path
 ) -> None:
     asyncio.run(seed(tmp_path / "kiosk", "alice", "bob"))
-    assert snap_compare(make_app(home=tmp_path / "kiosk"), terminal_size=SIZE, run_before=keys())
+    kiosk = make_app(home=tmp_path / "kiosk", idle_timeout=300)  # a kiosk opens on sign-in
+    assert snap_compare(kiosk, terminal_size=SIZE, run_before=keys())
+
+
+def test_achievements_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+) -> None:
+    asyncio.run(progress(home, clock))
+    asyncio.run(feed(home, awards()))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        pilot.app.clear_notifications()
+        await pilot.press("a")
+        await fetched(pilot)
+
+    app = make_app(boards=[BOARD])
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_achievements_offline_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+) -> None:
+    asyncio.run(progress(home, clock))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        await pilot.press("a")
+        await fetched(pilot)
+        clock.advance(3600)
+        await pilot.press("r")
+        await fetched(pilot)
+
+    app = make_app(boards=[BOARD, ServerUnreachable("cannot reach http://server.test")])
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_celebration_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+) -> None:
+    asyncio.run(progress(home, clock))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        app = pilot.app
+        assert isinstance(app, WaymarkApp)
+        await app.device.journal.apply_feed("u-alice", awards(), now_ms=clock())
+        app.request_load()  # as a change from the sync does
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)

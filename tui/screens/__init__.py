@@ -1,1 +1,2 @@
-"""The app's screens: sign-in, dashboard, course, lesson and quiz."""
+"""The app's screens: sign-in, dashboard, course, lesson, quiz, assignment, path and
+achievements."""

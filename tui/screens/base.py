@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from textual.reactive import var
 from textual.screen import Screen
@@ -55,3 +56,8 @@ class LearnerScreen(Screen[None]):
 
     def note_input(self, now_ms: int) -> None:
         """The app saw a key or click at ``now_ms`` (lessons count active time with it)."""
+
+    def unsaved(self) -> list[tuple[str, dict[str, Any]]]:
+        """Events for work not recorded yet (time in a lesson, an edited draft); the app
+        records them when the screen is about to close, and they count as recorded."""
+        return []

@@ -1,4 +1,5 @@
-"""Every course and path with its progress, and "continue where you left off"."""
+"""Every course and path with its progress, points, level, streak and recent badges, and
+"continue where you left off"."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, ListView, Static
 
 from tui.messages import Open, SwitchLearner
-from tui.present import CourseRef, LessonRef, PathRef, continue_at, duration, extras, when
+from tui.present import (
+    AchievementsRef,
+    CourseRef,
+    LessonRef,
+    PathRef,
+    badges_line,
+    continue_at,
+    duration,
+    gamify_line,
+    when,
+)
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot
 from tui.widgets.progress_row import EntryRow, ProgressRow
@@ -18,13 +29,15 @@ class DashboardScreen(LearnerScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
         Binding("c", "continue", "Continue"),
+        Binding("a", "achievements", "Achievements"),
         Binding("l", "learners", "Learners"),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="summary")
-        yield Static("", id="extras")
+        yield Static("", id="gamify")
+        yield Static("", id="badges")
         yield Static(f"{'Course / path':25}{'progress':21}{'status':15}last", id="heading")
         yield ListView(id="items")
         yield StatusLine()
@@ -42,9 +55,14 @@ class DashboardScreen(LearnerScreen):
             f"courses · {summary.completed_lessons}/{summary.total_lessons} lessons · "
             f"time spent {duration(summary.time_spent)}"
         )
-        extra = self.query_one("#extras", Static)
-        extra.update(extras(snapshot.status))
-        extra.display = bool(extras(snapshot.status))
+        achievements = snapshot.achievements
+        for name, text in (
+            ("#gamify", gamify_line(achievements) if achievements else ""),
+            ("#badges", badges_line(achievements, account) if achievements else ""),
+        ):
+            line = self.query_one(name, Static)
+            line.update(text)
+            line.display = bool(text)
         rows: list[EntryRow | ProgressRow] = []
         resume = continue_at(view)
         if resume is not None:
@@ -99,6 +117,9 @@ class DashboardScreen(LearnerScreen):
             resume = continue_at(self.snapshot.view)
             if resume is not None:
                 self.post_message(Open(LessonRef(resume.course.id, resume.lesson.id)))
+
+    def action_achievements(self) -> None:
+        self.post_message(Open(AchievementsRef()))
 
     def action_learners(self) -> None:
         self.post_message(SwitchLearner())

@@ -151,6 +151,9 @@ class LessonScreen(LearnerScreen):
         body |= {"seconds": seconds, "position": self.position}
         return [("lesson.progressed", body)]
 
+    def unsaved(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.take_progress()
+
     def flush(self) -> None:
         for type_, body in self.take_progress():
             self.post_message(Record(self.user, type_, body))
