@@ -28,6 +28,7 @@ from tui.present import (
 )
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot, SyncState
+from tui.widgets.rows import OpeningTree
 from tui.widgets.status_line import StatusLine
 
 
@@ -49,8 +50,6 @@ def plain(status: str) -> str:
 class CourseScreen(LearnerScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
-        Binding("enter", "open", "Open", priority=True),
-        Binding("space", "fold", "Fold/unfold", priority=True),
     ]
 
     def __init__(
@@ -67,7 +66,7 @@ class CourseScreen(LearnerScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="course-summary")
-        tree: Tree[Target] = Tree("course", id="tree")
+        tree = OpeningTree("course", id="tree")
         tree.show_root = False
         yield tree
         yield StatusLine()
@@ -137,13 +136,6 @@ class CourseScreen(LearnerScreen):
                     tree.cursor_line = number
                     return
         tree.cursor_line = max(0, line)
-
-    def action_open(self) -> None:
-        node = self.query_one(Tree).cursor_node
-        if node is not None and isinstance(node.data, OPENS):
-            self.post_message(Open(node.data))
-        elif node is not None and node.allow_expand:
-            node.toggle()
 
     def action_fold(self) -> None:
         node = self.query_one(Tree).cursor_node

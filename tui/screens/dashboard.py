@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, ListView, Static
+from textual.widgets import Footer, Header, ListItem, ListView, Static
 
 from tui.messages import Open, SwitchLearner
 from tui.present import (
@@ -22,12 +22,12 @@ from tui.present import (
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot
 from tui.widgets.progress_row import EntryRow, ProgressRow
+from tui.widgets.rows import Rows
 from tui.widgets.status_line import StatusLine
 
 
 class DashboardScreen(LearnerScreen):
     BINDINGS = [
-        Binding("enter", "open", "Open", priority=True),
         Binding("c", "continue", "Continue"),
         Binding("a", "achievements", "Achievements"),
         Binding("l", "learners", "Learners"),
@@ -39,7 +39,7 @@ class DashboardScreen(LearnerScreen):
         yield Static("", id="gamify")
         yield Static("", id="badges")
         yield Static(f"{'Course / path':25}{'progress':21}{'status':15}last", id="heading")
-        yield ListView(id="items")
+        yield Rows(id="items")
         yield StatusLine()
         yield Footer()
 
@@ -97,17 +97,34 @@ class DashboardScreen(LearnerScreen):
                 )
             )
         items = self.query_one("#items", ListView)
-        index = items.index
-        await items.clear()
-        await items.extend(rows)
-        items.index = min(index or 0, len(rows) - 1) if rows else None
+        shown = list(items.query_children(ListItem))
+        if [row.id for row in shown] == [row.id for row in rows]:
+            # The same rows: update them in place, so the cursor and keys pressed
+            # meanwhile are not lost to a rebuild.
+            for old, new in zip(shown, rows, strict=True):
+                if isinstance(old, ProgressRow) and isinstance(new, ProgressRow):
+                    old.take(new)
+                if isinstance(old, EntryRow) and isinstance(new, EntryRow):
+                    old.take(new)
+        else:
+            held = items.highlighted_child
+            index = items.index
+            await items.clear()
+            await items.extend(rows)
+            # The cursor stays on its row (a "continue" row coming or going shifts others).
+            ids = [row.id for row in rows]
+            if held is not None and held.id in ids:
+                items.index = ids.index(held.id)
+            else:
+                items.index = min(index or 0, len(rows) - 1) if rows else None
+        self.refresh_bindings()
 
-    def action_open(self) -> None:
-        item = self.query_one("#items", ListView).highlighted_child
-        if isinstance(item, EntryRow | ProgressRow):
-            self.post_message(Open(item.target))
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "continue":  # offered only when there is somewhere to continue
+            return self.snapshot is not None and continue_at(self.snapshot.view) is not None
+        return True
 
-    def on_list_view_selected(self, event: ListView.Selected) -> None:  # a click
+    def on_list_view_selected(self, event: ListView.Selected) -> None:  # enter or a click
         event.stop()
         if isinstance(event.item, EntryRow | ProgressRow):
             self.post_message(Open(event.item.target))

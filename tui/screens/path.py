@@ -17,6 +17,7 @@ from tui.present import CourseRef, find_path, marked, path_actions, when, words
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot, SyncState
 from tui.widgets.progress_row import EntryRow
+from tui.widgets.rows import Rows
 from tui.widgets.status_line import StatusLine
 
 REQUESTED = {
@@ -30,7 +31,6 @@ REQUESTED = {
 class PathScreen(LearnerScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
-        Binding("enter", "open", "Open course", priority=True),
         Binding("e", "ask('path.enrolled')", "Enroll"),
         Binding("p", "ask('path.paused')", "Pause"),
         Binding("r", "ask('path.resumed')", "Resume"),
@@ -51,7 +51,7 @@ class PathScreen(LearnerScreen):
         yield Header()
         yield Static("", id="path-info")
         yield Static(f"{'Milestone':40}{'status':16}course", id="heading")
-        yield ListView(id="milestones")
+        yield Rows(id="milestones")
         yield StatusLine()
         yield Footer()
 
@@ -112,12 +112,7 @@ class PathScreen(LearnerScreen):
             return parameters[0] in self._offered()
         return True
 
-    def action_open(self) -> None:
-        item = self.query_one("#milestones", ListView).highlighted_child
-        if isinstance(item, EntryRow):
-            self.post_message(Open(item.target))
-
-    def on_list_view_selected(self, event: ListView.Selected) -> None:  # a click
+    def on_list_view_selected(self, event: ListView.Selected) -> None:  # enter or a click
         event.stop()
         if isinstance(event.item, EntryRow):
             self.post_message(Open(event.item.target))

@@ -31,6 +31,16 @@ class ProgressRow(ListItem):
             yield Label(marked(self.status), classes="status")
             yield Label(self.last, classes="last")
 
+    def take(self, other: ProgressRow) -> None:
+        """Show what ``other`` (a row for the same thing, not mounted) shows."""
+        self.target, self.title, self.percent = other.target, other.title, other.percent
+        self.status, self.last = other.status, other.last
+        if self.is_mounted:
+            self.query_one(".title", Label).update(self.title)
+            self.query_one(ProgressBar).progress = self.percent
+            self.query_one(".status", Label).update(marked(self.status))
+            self.query_one(".last", Label).update(self.last)
+
 
 class EntryRow(ListItem):
     """A selectable one-line row (the "continue" entry)."""
@@ -38,3 +48,10 @@ class EntryRow(ListItem):
     def __init__(self, target: object, text: str, *, id: str) -> None:
         super().__init__(Label(text), id=id)
         self.target = target
+        self.text = text
+
+    def take(self, other: EntryRow) -> None:
+        """Show what ``other`` (a row for the same thing, not mounted) shows."""
+        self.target, self.text = other.target, other.text
+        if self.is_mounted:
+            self.query_one(Label).update(self.text)
