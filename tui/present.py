@@ -140,7 +140,7 @@ class AchievementsRef:
 
 @dataclass(frozen=True)
 class ContinueAt:
-    """The most recent lesson in progress: where "continue" takes the learner."""
+    """Where "continue" takes the learner (:func:`continue_at`)."""
 
     course: CourseView
     lesson: LessonView
@@ -148,14 +148,30 @@ class ContinueAt:
 
 
 def continue_at(view: LearnerView) -> ContinueAt | None:
-    found = [
+    """Where the learner left off: the lesson they were in last, while it is not finished;
+    once it is, the next unfinished lesson of that course (in catalog order, then from the
+    top); when that course is done, the most recent lesson in progress elsewhere."""
+    lessons = [
         ContinueAt(course, lesson, module.title)
         for course in view.courses
         for module in course.modules
         for lesson in module.lessons
-        if lesson.status == "in_progress"
     ]
-    return max(found, key=lambda c: c.lesson.last_activity_at or 0, default=None)
+
+    def latest(found: list[ContinueAt]) -> ContinueAt | None:
+        return max(found, key=lambda c: c.lesson.last_activity_at or 0, default=None)
+
+    last = latest([c for c in lessons if c.lesson.last_activity_at])
+    if last is None:
+        return None
+    if last.lesson.status != "completed":
+        return last
+    same = [c for c in lessons if c.course.id == last.course.id]
+    here = same.index(last)
+    for following in same[here + 1 :] + same[:here]:
+        if following.lesson.status != "completed":
+            return following
+    return latest([c for c in lessons if c.lesson.status == "in_progress"])
 
 
 def lesson_percent(lesson: LessonView) -> int:
