@@ -343,7 +343,8 @@ class WaymarkApp(App[None]):
         """Toast each celebration (oldest first), after one line for those not shown."""
         if earlier:
             self.notify(
-                f"…and {earlier} earlier ones: press a on the dashboard to see them all.",
+                f"…and {earlier} earlier {'one' if earlier == 1 else 'ones'}: "
+                "press a on the dashboard to see them all.",
                 title="More achievements",
                 timeout=CHEER_SECONDS,
                 markup=False,

@@ -140,3 +140,12 @@ def test_celebration_look(
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_path_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("down", "down", "enter"))
+
+
+def test_assignment_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
+    pressed = ("down", "enter", "down", "down", "down", "enter", *"My essay", "ctrl+s")
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys(*pressed))
