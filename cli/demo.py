@@ -3,13 +3,17 @@
 A temporary SQLite server with the shipped demo catalog and demo learners; then a
 two-device story: Maya's laptop works offline while her phone follows live; the laptop
 reconnects and the phone sees every change at once; both end with the same progress.
-``--script`` plays the story and exits (0 when both devices agree with the server).
+Then, in a terminal, it opens the terminal app (``waymark tui``) on a kiosk where Maya
+and Leo are signed in, against the same server; after it, the server keeps running for
+the command line until Ctrl-C. ``--script`` plays the story and exits (0 when both
+devices agree with the server); ``--no-tui`` skips the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
 import urllib.request
@@ -31,6 +35,7 @@ from server.cli import _Server, bind
 from server.storage.store import Store
 from sync.catalog import format_for, parse_catalog
 from sync.gamify import AWARD_TYPES
+from tui.cli import build_app
 
 DEMO_CATALOG = Path(__file__).parent / "demo_catalog.yaml"
 LEARNERS = (("maya", "maya-demo", "Europe/Berlin"), ("leo", "leo-demo", "America/Sao_Paulo"))
@@ -203,7 +208,50 @@ def _server_progress(url: str, token: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-async def _demo(script: bool, console: Console) -> bool:
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+async def _enter_pressed() -> bool:
+    """Wait for a line on stdin without a thread (a thread blocked in ``input()`` would
+    keep the process alive after Ctrl-C); False at end of input."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        if not line.done():
+            line.set_result(sys.stdin.readline())
+
+    loop.add_reader(fd, readable)
+    try:
+        return bool(await line)
+    finally:
+        loop.remove_reader(fd)
+
+
+async def _kiosk(console: Console, url: str, home: Path) -> None:
+    """Open the terminal app on a kiosk where both demo learners are signed in (Maya
+    shown first), once the user is ready for it."""
+    async with Device(home) as kiosk:
+        for name, password, _zone in LEARNERS:
+            await kiosk.login(url, name, password, "kiosk")
+    console.print(
+        Panel.fit(
+            "Next: Waymark's terminal app, on a kiosk where Maya and Leo are\n"
+            "signed in. It shows Maya's progress from her laptop and phone, and\n"
+            "syncs in the background. Its keys are in its footer: enter opens,\n"
+            "a shows achievements, l switches learner, esc goes back, ctrl+q quits.",
+            title="the terminal app",
+        )
+    )
+    console.print("Press Enter to open it (Ctrl-C stops the demo)… ", end="")
+    if not await _enter_pressed():
+        return
+    await build_app(home, user=LEARNERS[0][0], device_name="kiosk").run_async()
+
+
+async def _demo(script: bool, tui: bool, console: Console) -> bool:
     agree = False
     with tempfile.TemporaryDirectory(prefix="waymark-demo-") as tmp:
         folder = Path(tmp)
@@ -235,12 +283,15 @@ async def _demo(script: bool, console: Console) -> bool:
         )
         try:
             agree = await _story(console, url, folder / "devices")
+            if not script and tui and _interactive():
+                await _kiosk(console, url, folder / "devices" / "kiosk")
             if not script:
                 console.print(
                     Panel.fit(
                         "The server keeps running. Try, in another terminal:\n"
                         f"  export WAYMARK_HOME={folder / 'you'}\n"
                         f"  waymark login {url} leo --password leo-demo\n"
+                        "  waymark tui                # the terminal app, as leo\n"
                         f"  waymark record lesson.opened course={COURSE} lesson=welcome\n"
                         "  waymark sync --once && waymark status\n"
                         "  waymark sync --follow      # live changes from your other devices\n"
@@ -257,8 +308,9 @@ async def _demo(script: bool, console: Console) -> bool:
 
 @click.command()
 @click.option("--script", is_flag=True, help="Play the two-device story and exit (no input).")
-def demo(script: bool) -> None:
-    """Run Waymark on embedded defaults and show two devices syncing."""
+@click.option("--no-tui", is_flag=True, help="Do not open the terminal app after the story.")
+def demo(script: bool, no_tui: bool) -> None:
+    """Run Waymark on embedded defaults: two devices syncing, then the terminal app."""
     console = Console()
-    if not asyncio.run(_demo(script, console)):
+    if not asyncio.run(_demo(script, not no_tui, console)):
         raise SystemExit(1)
