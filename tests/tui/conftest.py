@@ -115,12 +115,14 @@ class TestDevice(Device):
         return dict(answer)
 
 
-async def seed(home: Path, *names: str, catalog: Catalog = CATALOG) -> None:
+async def seed(
+    home: Path, *names: str, catalog: Catalog = CATALOG, server_url: str = SERVER
+) -> None:
     """Sign ``names`` in on the journal in ``home`` (as a login would) with ``catalog``."""
     async with await Journal.open(home) as journal:
         for name in names:
-            await journal.add_account(account(name))
-        await journal.store_catalog(SERVER, "v1", catalog)
+            await journal.add_account(account(name, server_url))
+        await journal.store_catalog(server_url, "v1", catalog)
 
 
 def awards(first_seq: int = 1, at: int = T0) -> list[FeedEntry]:

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from client.api import Device
 from client.connection import Backoff
 from tests.conftest import RunningServer, waymark
-from tests.tui.conftest import screen_text, settle, started
+from tests.tui.conftest import screen_text, seed, settle, started
 from tui.app import WaymarkApp
 
 FAST = Backoff(base=0.05, cap=0.2)
@@ -88,3 +88,57 @@ async def test_progress_from_another_device_appears(
             await phone.record("lesson.completed", {"course": "c1", "lesson": "read"})
             await phone.sync_once()
         await wait_for(pilot, "✓ Reading  100%", timeout=10)
+
+
+async def test_every_action_works_while_the_server_never_answers(tmp_path: Path) -> None:
+    """A server that accepts connections and then says nothing (the worst network): the
+    app shows and records every action at once; only the sync and the leaderboard wait."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    hanging = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = hanging.sockets[0].getsockname()[1]
+    home = tmp_path / "kiosk"
+    await seed(home, "alice", server_url=f"http://127.0.0.1:{port}")
+    app = WaymarkApp(Device(home), backoff=FAST, status_seconds=None, tick_seconds=None)
+    try:
+        async with asyncio.timeout(60), app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
+            await settle(pilot)
+            assert "✓ completed" in screen_text(pilot)
+            await pilot.press("escape", "escape", "down", "enter")  # Course Two
+            await pilot.press("down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
+            await settle(pilot)
+            assert "Your attempt: submitted, scored when online" in screen_text(pilot)
+            await pilot.press("escape", "escape", "down", "enter", "e")  # the path: enroll
+            await settle(pilot)
+            assert "Enrollment requested" in screen_text(pilot)
+            await pilot.press("escape", "a")
+            await settle(pilot)
+            text = screen_text(pilot)
+            assert "Waymark — Achievements" in text and "Time per day" in text
+            await pilot.press("escape")
+            await settle(pilot)
+            assert "Course / path" in screen_text(pilot)
+            app.request_status()
+            await settle(pilot)
+            assert "waiting · synced never" in screen_text(pilot)
+            assert held, "the app did try the server"
+    finally:
+        hanging.close()
+        for writer in held:
+            writer.close()
+    async with Device(home) as device:
+        recorded = [e.type for e in await device.journal.pending("d-alice", 0, 100)]
+    assert recorded == [
+        "lesson.opened",
+        "lesson.completed",
+        "quiz.started",
+        "quiz.answered",
+        "quiz.answered",
+        "quiz.submitted",
+        "path.enrolled",
+    ]
