@@ -149,3 +149,26 @@ def test_path_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> No
 def test_assignment_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
     pressed = ("down", "enter", "down", "down", "down", "enter", *"My essay", "ctrl+s")
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys(*pressed))
+
+
+def test_dashboard_light_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+) -> None:
+    """ctrl+t: the light theme, for a light terminal (the colours are theme variables)."""
+    asyncio.run(progress(home, clock))
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("ctrl+t"))
+
+
+def test_achievements_light_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+) -> None:
+    asyncio.run(progress(home, clock))
+    asyncio.run(feed(home, awards()))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        pilot.app.clear_notifications()
+        await pilot.press("ctrl+t", "a")
+        await fetched(pilot)
+
+    assert snap_compare(make_app(boards=[BOARD]), terminal_size=SIZE, run_before=run_before)
