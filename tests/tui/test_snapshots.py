@@ -93,20 +93,25 @@ def test_sign_in_look(
     assert snap_compare(kiosk, terminal_size=SIZE, run_before=keys())
 
 
+def achievements(*pressed: str) -> Callable[[Pilot[Any]], Any]:
+    """Open the achievements (after ``pressed``), its celebrations dismissed."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        pilot.app.clear_notifications()
+        await pilot.press(*pressed, "a")
+        await fetched(pilot)
+
+    return run_before
+
+
 def test_achievements_look(
     snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
 ) -> None:
     asyncio.run(progress(home, clock))
     asyncio.run(feed(home, awards()))
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await started(pilot)
-        pilot.app.clear_notifications()
-        await pilot.press("a")
-        await fetched(pilot)
-
     app = make_app(boards=[BOARD])
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZE, run_before=achievements())
 
 
 def test_achievements_offline_look(
@@ -164,11 +169,5 @@ def test_achievements_light_look(
 ) -> None:
     asyncio.run(progress(home, clock))
     asyncio.run(feed(home, awards()))
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await started(pilot)
-        pilot.app.clear_notifications()
-        await pilot.press("ctrl+t", "a")
-        await fetched(pilot)
-
-    assert snap_compare(make_app(boards=[BOARD]), terminal_size=SIZE, run_before=run_before)
+    app = make_app(boards=[BOARD])
+    assert snap_compare(app, terminal_size=SIZE, run_before=achievements("ctrl+t"))
