@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, ListItem, ListView, Static
+from textual.widgets import Footer, Header, ListView, Static
 
 from tui.messages import Open, SwitchLearner
 from tui.present import (
@@ -96,27 +96,7 @@ class DashboardScreen(LearnerScreen):
                     id=f"path-{path.id}",
                 )
             )
-        items = self.query_one("#items", ListView)
-        shown = list(items.query_children(ListItem))
-        if [row.id for row in shown] == [row.id for row in rows]:
-            # The same rows: update them in place, so the cursor and keys pressed
-            # meanwhile are not lost to a rebuild.
-            for old, new in zip(shown, rows, strict=True):
-                if isinstance(old, ProgressRow) and isinstance(new, ProgressRow):
-                    old.take(new)
-                if isinstance(old, EntryRow) and isinstance(new, EntryRow):
-                    old.take(new)
-        else:
-            held = items.highlighted_child
-            index = items.index
-            await items.clear()
-            await items.extend(rows)
-            # The cursor stays on its row (a "continue" row coming or going shifts others).
-            ids = [row.id for row in rows]
-            if held is not None and held.id in ids:
-                items.index = ids.index(held.id)
-            else:
-                items.index = min(index or 0, len(rows) - 1) if rows else None
+        await self.query_one("#items", Rows).refill(rows)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

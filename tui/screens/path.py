@@ -87,9 +87,6 @@ class PathScreen(LearnerScreen):
         if view.refused:
             lines.append(f"[$error]Refused: {escape(view.refused)}[/]")
         info.update("\n".join(lines))
-        items = self.query_one("#milestones", ListView)
-        index = items.index
-        await items.clear()
         catalog = snapshot.catalog
         rows = []
         for step in view.milestones:
@@ -103,8 +100,7 @@ class PathScreen(LearnerScreen):
                     id=f"milestone-{step.id}",
                 )
             )
-        await items.extend(rows)
-        items.index = min(index or 0, len(rows) - 1) if rows else None
+        await self.query_one("#milestones", Rows).refill(rows)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
