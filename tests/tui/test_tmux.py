@@ -35,13 +35,20 @@ class Terminal:
 
     def __init__(self, socket: Path, command: list[str], env: dict[str, str]) -> None:
         self.socket = socket
-        # Its own configuration: nothing from the user's, and the pane stays when the
+        # Its own configuration (nothing from the user's), and the pane stays when the
         # command ends, to see how it ended.
         self.config = socket.with_suffix(".conf")
         self.config.write_text("set -g remain-on-exit on\n")
+        # The exit status, written by a shell around the command: tmux does not always
+        # reap a pane's process at once, so it cannot be asked reliably. The shell traps
+        # SIGINT (ctrl+c) so that it outlives the command; the command gets it as usual.
+        self.status = socket.with_suffix(".status")
+        self.status.unlink(missing_ok=True)
         settings = [f"-e{name}={value}" for name, value in env.items()]
+        script = f'trap : INT; "$@"; echo $? > {self.status}'
+        wrapped = ["sh", "-c", script, "sh", *command]
         self._tmux(
-            "new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), *settings, "--", *command
+            "new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), *settings, "--", *wrapped
         )
 
     def _tmux(self, *args: str) -> str:
@@ -61,16 +68,13 @@ class Terminal:
         width, height = self._tmux("display-message", "-p", "#{pane_width} #{pane_height}").split()
         return int(width), int(height)
 
-    def ended(self) -> bool:
-        return self._tmux("display-message", "-p", "#{pane_dead}").strip() == "1"
-
     def wait_for_exit(self, timeout: float = 30) -> int:
         """The command's exit status, once it has ended."""
         deadline = time.monotonic() + timeout
-        while not self.ended():
-            assert time.monotonic() < deadline, self.screen()
+        while not (self.status.exists() and self.status.read_text().strip()):
+            assert time.monotonic() < deadline, f"still running:\n{self.screen()}"
             time.sleep(0.05)
-        return int(self._tmux("display-message", "-p", "#{pane_dead_status}").strip())
+        return int(self.status.read_text())
 
     def press(self, *keys: str) -> None:
         for key in keys:
@@ -127,6 +131,7 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
         term.close()
         term.socket.unlink(missing_ok=True)
         term.config.unlink(missing_ok=True)
+        term.status.unlink(missing_ok=True)
 
 
 def test_waymark_tui_in_tmux_reaches_every_view_by_its_footer_keys(
