@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual.markup import escape
@@ -181,32 +181,30 @@ def lesson_percent(lesson: LessonView) -> int:
     return int(lesson.watched_percent)
 
 
+def _in_modules(view: LearnerView, course: str, part: str, item: str) -> Any:
+    """Item ``item`` of the modules' ``part`` (lessons, quizzes, assignments) in ``course``."""
+    for c in view.courses:
+        if c.id == course:
+            for module in c.modules:
+                for found in getattr(module, part):
+                    if found.id == item:
+                        return found
+    return None
+
+
 def find_lesson(view: LearnerView, course: str, lesson: str) -> LessonView | None:
-    return next(
-        (
-            x
-            for c in view.courses
-            if c.id == course
-            for m in c.modules
-            for x in m.lessons
-            if x.id == lesson
-        ),
-        None,
-    )
+    found: LessonView | None = _in_modules(view, course, "lessons", lesson)
+    return found
 
 
 def find_quiz(view: LearnerView, course: str, quiz: str) -> QuizView | None:
-    return next(
-        (
-            q
-            for c in view.courses
-            if c.id == course
-            for m in c.modules
-            for q in m.quizzes
-            if q.id == quiz
-        ),
-        None,
-    )
+    found: QuizView | None = _in_modules(view, course, "quizzes", quiz)
+    return found
+
+
+def find_assignment(view: LearnerView, course: str, assignment: str) -> AssignmentView | None:
+    found: AssignmentView | None = _in_modules(view, course, "assignments", assignment)
+    return found
 
 
 def find_course(view: LearnerView, course: str) -> CourseView | None:
@@ -224,20 +222,6 @@ def lesson_text(catalog: Catalog | None, course: str, lesson: str) -> tuple[str,
     if found is None:
         return "page", "", 0
     return found.kind, found.text, found.duration
-
-
-def find_assignment(view: LearnerView, course: str, assignment: str) -> AssignmentView | None:
-    return next(
-        (
-            a
-            for c in view.courses
-            if c.id == course
-            for m in c.modules
-            for a in m.assignments
-            if a.id == assignment
-        ),
-        None,
-    )
 
 
 def find_path(view: LearnerView, path: str) -> PathView | None:
