@@ -240,6 +240,15 @@ async def fetched(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def arrive(pilot: Pilot[Any], entries: list[FeedEntry], user: str = "u-alice") -> None:
+    """Entries arrive in the running app's journal and the app reloads, as after a sync."""
+    app = pilot.app
+    assert isinstance(app, WaymarkApp)
+    await app.device.journal.apply_feed(user, entries, now_ms=app.clock())
+    app.request_load()
+    await settle(pilot)
+
+
 async def started(pilot: Pilot[Any]) -> None:
     """Wait until the journal is open and the first screen shows its data."""
     app = pilot.app

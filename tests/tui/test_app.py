@@ -16,6 +16,7 @@ from tests.client.conftest import entry
 from tests.tui.conftest import (
     BOARD,
     Clock,
+    arrive,
     awards,
     feed,
     fetched,
@@ -473,11 +474,7 @@ async def test_a_celebration_is_shown_once_per_device(
 ) -> None:
     async with make_app().run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        app = pilot.app
-        assert isinstance(app, WaymarkApp)
-        await app.device.journal.apply_feed("u-alice", awards(), now_ms=clock())
-        app.request_load()  # as a change from the sync does
-        await settle(pilot)
+        await arrive(pilot, awards())
         # The first ever: the newest three, and a line for the one before them.
         assert toasts(pilot) == [
             "More achievements",
@@ -485,9 +482,8 @@ async def test_a_celebration_is_shown_once_per_device(
             "🎉 Certificate: Course One",
             "🎉 Level 2 reached",
         ]
-        app.clear_notifications()
-        app.request_load()
-        await settle(pilot)
+        pilot.app.clear_notifications()
+        await arrive(pilot, [])  # another reload
         assert toasts(pilot) == []
         later = entry(
             7,
@@ -495,9 +491,7 @@ async def test_a_celebration_is_shown_once_per_device(
             origin="server",
             body={"achievement_id": "quiz-whiz", "name": "Quiz whiz", "points": 15},
         )
-        await app.device.journal.apply_feed("u-alice", [later], now_ms=clock())
-        app.request_load()
-        await settle(pilot)
+        await arrive(pilot, [later])
         assert toasts(pilot) == ["🎉 Badge earned: Quiz whiz"]
     async with make_app().run_test(size=(80, 24)) as pilot:  # nor when the app opens again
         await started(pilot)

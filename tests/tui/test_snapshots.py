@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 
 from client.api import Device
 from client.errors import ServerUnreachable
-from tests.tui.conftest import BOARD, Clock, awards, feed, fetched, seed, settle, started
+from tests.tui.conftest import BOARD, Clock, arrive, awards, feed, fetched, seed, settle, started
 from tui.app import WaymarkApp
 
 SIZE = (80, 24)
@@ -138,11 +138,7 @@ def test_celebration_look(
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await started(pilot)
-        app = pilot.app
-        assert isinstance(app, WaymarkApp)
-        await app.device.journal.apply_feed("u-alice", awards(), now_ms=clock())
-        app.request_load()  # as a change from the sync does
-        await settle(pilot)
+        await arrive(pilot, awards())
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
