@@ -24,27 +24,26 @@ from server.errors import BadRequest, Conflict, DeviceRevoked, Forbidden, NotFou
 from server.storage.engine import Engine, Row, Txn, open_engine
 from sync.catalog import Catalog, catalog_from_builtins, catalog_to_builtins
 from sync.decide import Context, Decision, Policy, decide, grade, review
-from sync.events import MIN_AT_MS, Body, Event, Rejection, check_event, settled_stamp
+from sync.events import MIN_AT_MS, Event, Rejection, check_event
 from sync.fold import UserState, apply_body
 from sync.gamify import (
     AWARD_TYPES,
     BoardEntry,
+    CodeFactory,
     GamifyState,
     GamifyView,
     Leaderboard,
     PointsRules,
-    awards,
     certificate_code,
     gamify_view,
-    is_activity,
     iso_week,
     leaderboard,
-    record_activity,
     rules_for,
 )
 from sync.hlc import format_hlc
+from sync.merge import DeviceEntry, Entry, Learner, merge, settle
 from sync.messages import EventRejection, FeedEntry
-from sync.views import LearnerView, competency_evidence, learner_view, lesson_done
+from sync.views import LearnerView, competency_evidence, learner_view
 
 ROLES: Final = ("learner", "instructor", "admin")
 Clock = Callable[[], int]
@@ -217,18 +216,6 @@ def changed_scopes(before: Catalog, after: Catalog) -> set[str]:
     return scopes
 
 
-def _checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
-    """Validate ``event`` and encode its body for the feed (msgpack may carry values, such as
-    extension types, that JSON cannot hold: those bodies are rejected, not crashed on)."""
-    verdict = check_event(event, catalog)
-    if isinstance(verdict, Rejection):
-        return verdict, ""
-    try:
-        return verdict, _json.encode(event.body).decode()
-    except (TypeError, msgspec.EncodeError) as err:
-        return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
-
-
 class _FeedWriter:
     """Appends to one user's feed inside a merge transaction (the user's lock is held):
     numbers entries, keeps the materialized state, the gamification state, the award
@@ -273,7 +260,21 @@ class _FeedWriter:
             gamify=gamify,
         )
 
-    def device(self, device_id: str, event: Event, body_json: str, body: Body) -> None:
+    @property
+    def learner(self) -> Learner:
+        """The slice the pure merge folds into (the same state objects as this writer's)."""
+        return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan)
+
+    def append(self, device_id: str | None, entries: Sequence[Entry]) -> None:
+        """Number and queue what :mod:`sync.merge` decided, in its order."""
+        for entry in entries:
+            if isinstance(entry, DeviceEntry):
+                assert device_id is not None
+                self.device(device_id, entry.event, entry.body_json)
+            else:
+                self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
+
+    def device(self, device_id: str, event: Event, body_json: str) -> None:
         self.head += 1
         self.rows.append(
             (
@@ -290,10 +291,6 @@ class _FeedWriter:
                 self.now,
             )
         )
-        for name in ("course", "path"):
-            value = getattr(body, name, None)
-            if isinstance(value, str):
-                self.scopes.add(f"{name}:{value}")
 
     def server(self, type_: str, body: dict[str, Any], hlc: str, at: int, tz: str) -> None:
         """Append a decision (already folded into ``state`` by ``sync.decide``)."""
@@ -357,36 +354,6 @@ class _FeedWriter:
                     self.head,
                 )
             )
-
-    def award(
-        self,
-        catalog: Catalog,
-        rules: PointsRules,
-        secret: bytes,
-        stamp: tuple[str, int, str],
-        *,
-        fact_at: int | None,
-        fact_tz: str = "",
-        courses: set[str] | None,
-    ) -> None:
-        """Append the gamification decisions the state now calls for (``sync.gamify``),
-        stamped ``(hlc, at, tz)`` like the fact or decision that caused them."""
-        found = awards(
-            self.state,
-            catalog,
-            self.gamify,
-            user_tz=self.tz,
-            now_ms=self.now,
-            make_code=lambda kind, ref: certificate_code(secret, self.user_id, kind, ref),
-            fact_at=fact_at,
-            fact_tz=fact_tz,
-            activity=False,  # the caller records activity (it needs to know of a new day)
-            rules=rules,
-            courses=courses,
-            plan=self.plan,
-        )
-        for item in found:
-            self.server(item.type, item.body, *stamp)
 
     async def flush_txn(self, txn: Txn) -> None:
         if not self.rows:
@@ -705,23 +672,6 @@ class Store:
             await feed.flush_txn(txn)
         return decisions
 
-    @staticmethod
-    def _newly_done(feed: _FeedWriter, catalog: Catalog, course: object, lesson: object) -> bool:
-        """Whether the fact's lesson is completed now and was not at the last look."""
-        if not isinstance(course, str) or not isinstance(lesson, str):
-            return False
-        target = catalog.course(course)
-        if target is None:
-            return False
-        key, done = f"{course}/{lesson}", feed.gamify.done
-        if lesson_done(feed.state, target, lesson):
-            if key in done:
-                return False
-            done.add(key)
-            return True
-        done.discard(key)
-        return False
-
     def _append_now(
         self,
         feed: _FeedWriter,
@@ -731,18 +681,24 @@ class Store:
         courses: set[str] | None,
     ) -> None:
         """Append decisions the server makes on its own (a grade, a review), stamped now,
-        then the awards they earn."""
-        stamp = (_server_hlc(feed.now), feed.now, "")
-        for decision in decisions:
-            feed.server(decision.type, decision.body, *stamp)
-        feed.award(
-            ctx.catalog,
-            self.rules(ctx.catalog),
-            self._code_secret,
-            stamp,
-            fact_at=None,
-            courses=courses,
+        then the awards they earn (:func:`sync.merge.settle`)."""
+        feed.append(
+            None,
+            settle(
+                feed.learner,
+                decisions,
+                ctx,
+                rules=self.rules(ctx.catalog),
+                make_code=self._code_maker(feed.user_id),
+                now=feed.now,
+                hlc=_server_hlc(feed.now),
+                courses=courses,
+            ),
         )
+
+    def _code_maker(self, user_id: str) -> CodeFactory:
+        secret = self._code_secret
+        return lambda kind, ref: certificate_code(secret, user_id, kind, ref)
 
     async def preview_action(
         self, user_id: str, type_: str, body: dict[str, Any]
@@ -1005,65 +961,21 @@ class Store:
         assert row is not None
         if row["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked by an administrator")
-        watermark = int(row["acked_seq"])
         feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
         ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
-        rejected: list[EventRejection] = []
-        accepted = duplicates = 0
-        gap_at = None
-        for event in events:
-            if event.seq <= watermark:
-                duplicates += 1
-                continue
-            if event.seq != watermark + 1:
-                gap_at = event.seq
-                break
-            watermark = event.seq
-            verdict, body_json = _checked(event, ctx.catalog)
-            if isinstance(verdict, Rejection):
-                rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
-                hlc, at, tz = settled_stamp(event, feed.now)
-                feed.server(
-                    "event.rejected",
-                    {
-                        "device_id": device_id,
-                        "seq": event.seq,
-                        "type": event.type,
-                        "code": verdict.code,
-                        "reason": verdict.reason,
-                    },
-                    hlc,
-                    at,
-                    tz,
-                )
-                continue
-            accepted += 1
-            stamp = (event.hlc, device_id, event.seq)
-            course = getattr(verdict, "course", None)
-            lesson = getattr(verdict, "lesson", None)
-            feed.device(device_id, event, body_json, verdict)
-            apply_body(feed.state, stamp, event.at, verdict)
-            decisions = decide(feed.state, verdict, stamp, event.at, ctx)
-            for decision in decisions:
-                feed.server(decision.type, decision.body, event.hlc, event.at, event.tz)
-            new_day = False
-            if is_activity(event.type):
-                days = len(feed.gamify.days)
-                record_activity(feed.gamify, event.at, event.tz, feed.tz)
-                new_day = len(feed.gamify.days) > days
-            # Awards look at course views, the costly part of a merge: only when something
-            # may have earned one (a decision, a first activity that day, a lesson that
-            # became completed).
-            if decisions or new_day or self._newly_done(feed, ctx.catalog, course, lesson):
-                feed.award(
-                    ctx.catalog,
-                    self.rules(ctx.catalog),
-                    self._code_secret,
-                    (event.hlc, event.at, event.tz),
-                    fact_at=event.at,
-                    fact_tz=event.tz,
-                    courses={course} if isinstance(course, str) else set(),
-                )
+        outcome = merge(
+            feed.learner,
+            device_id,
+            int(row["acked_seq"]),
+            events,
+            ctx,
+            rules=self.rules(ctx.catalog),
+            make_code=self._code_maker(user_id),
+            now=feed.now,
+        )
+        feed.append(device_id, outcome.entries)
+        feed.scopes |= outcome.scopes
+        watermark = outcome.watermark
         await feed.flush_txn(txn)
         await txn.execute(
             "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ?",
@@ -1071,4 +983,11 @@ class Store:
             feed.now,
             device_id,
         )
-        return MergeResult(watermark, accepted, duplicates, rejected, feed.head, gap_at)
+        return MergeResult(
+            watermark,
+            outcome.accepted,
+            outcome.duplicates,
+            [EventRejection(r.seq, r.code, r.reason) for r in outcome.rejected],
+            feed.head,
+            outcome.gap_at,
+        )

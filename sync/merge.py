@@ -1,0 +1,233 @@
+"""The merge of one device's push, as one pure function (merge v2, first step).
+
+:func:`merge` runs the whole sequence for a batch: dedupe by ``seq`` against the device's
+watermark, stop at a gap, check each event against the catalog, fold the fact, decide,
+record streak activity and award. It returns an :class:`Outcome` that says everything
+that follows (the feed entries to append, in order; the new watermark; the counts the ack
+carries; the scopes the learner touched). The caller (the server's store) only loads the
+learner's state, calls this once per batch, and persists the Outcome in one transaction.
+
+:func:`settle` does the same for decisions the server makes on its own (a grade, a review
+after a catalog change): their entries, then the awards they earn.
+
+Both fold into the ``state`` and ``gamify`` they are given (the learner's slice, loaded for
+this call): after the call those hold the changed state to store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import msgspec
+
+from sync.catalog import Catalog
+from sync.decide import Context, Decision, decide
+from sync.events import Body, Event, Rejection, check_event, settled_stamp
+from sync.fold import UserState, apply_body
+from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
+from sync.views import lesson_done
+
+_json = msgspec.json.Encoder()
+
+
+class DeviceEntry(msgspec.Struct, frozen=True):
+    """An accepted device event, to append to the feed as it came."""
+
+    event: Event
+    body_json: str
+    """The event's body as JSON, as the feed stores it."""
+
+
+class ServerEntry(msgspec.Struct, frozen=True):
+    """A decision (or a rejection) the server records in the learner's feed."""
+
+    type: str
+    body: dict[str, Any]
+    hlc: str
+    at: int
+    tz: str
+
+
+Entry = DeviceEntry | ServerEntry
+
+
+class Refused(msgspec.Struct, frozen=True):
+    seq: int
+    code: str
+    reason: str
+
+
+class Outcome(msgspec.Struct):
+    """Everything a merge decided, in the order it is to be persisted."""
+
+    entries: list[Entry]
+    watermark: int
+    """The highest ``seq`` of the device now applied (the ack)."""
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Refused] = []
+    gap_at: int | None = None
+    """The first seq that was not applied because the seq before it is missing."""
+    scopes: set[str] = set()
+    """``course:ID`` / ``path:ID`` scopes the accepted events touched."""
+
+
+class Learner(msgspec.Struct):
+    """The slice of one learner a merge reads and folds into."""
+
+    user_id: str
+    state: UserState
+    gamify: GamifyState
+    timezone: str = "UTC"
+    plan: str = "free"
+
+
+def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
+    """Validate ``event`` and encode its body for the feed (msgpack may carry values, such as
+    extension types, that JSON cannot hold: those bodies are rejected, not crashed on)."""
+    verdict = check_event(event, catalog)
+    if isinstance(verdict, Rejection):
+        return verdict, ""
+    try:
+        return verdict, _json.encode(event.body).decode()
+    except (TypeError, msgspec.EncodeError) as err:
+        return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
+
+
+def newly_done(learner: Learner, catalog: Catalog, course: object, lesson: object) -> bool:
+    """Whether the fact's lesson is completed now and was not at the last look (the look
+    is remembered in ``learner.gamify.done``)."""
+    if not isinstance(course, str) or not isinstance(lesson, str):
+        return False
+    target = catalog.course(course)
+    if target is None:
+        return False
+    key, done = f"{course}/{lesson}", learner.gamify.done
+    if lesson_done(learner.state, target, lesson):
+        if key in done:
+            return False
+        done.add(key)
+        return True
+    done.discard(key)
+    return False
+
+
+def _awards(
+    learner: Learner,
+    ctx: Context,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+    stamp: tuple[str, int, str],
+    *,
+    fact_at: int | None,
+    fact_tz: str = "",
+    courses: Collection[str] | None,
+) -> list[Entry]:
+    found = awards(
+        learner.state,
+        ctx.catalog,
+        learner.gamify,
+        user_tz=learner.timezone,
+        now_ms=now,
+        make_code=make_code,
+        fact_at=fact_at,
+        fact_tz=fact_tz,
+        activity=False,  # the merge records activity (it needs to know of a new day)
+        rules=rules,
+        courses=courses,
+        plan=learner.plan,
+    )
+    return [ServerEntry(item.type, item.body, *stamp) for item in found]
+
+
+def merge(
+    learner: Learner,
+    device_id: str,
+    watermark: int,
+    batch: Sequence[Event],
+    ctx: Context,
+    *,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+) -> Outcome:
+    """Merge ``batch`` (one device's events, in ``seq`` order) into ``learner``.
+
+    ``watermark`` is the device's highest applied ``seq``; ``now`` the server's time (ms),
+    used for rejections and awards' issue times, never for a fact's own time.
+    """
+    out = Outcome([], watermark, scopes=set(), rejected=[])
+    for event in batch:
+        if event.seq <= out.watermark:
+            out.duplicates += 1
+            continue
+        if event.seq != out.watermark + 1:
+            out.gap_at = event.seq
+            break
+        out.watermark = event.seq
+        verdict, body_json = checked(event, ctx.catalog)
+        if isinstance(verdict, Rejection):
+            out.rejected.append(Refused(event.seq, verdict.code, verdict.reason))
+            body = {
+                "device_id": device_id,
+                "seq": event.seq,
+                "type": event.type,
+                "code": verdict.code,
+                "reason": verdict.reason,
+            }
+            out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
+            continue
+        out.accepted += 1
+        out.entries.append(DeviceEntry(event, body_json))
+        course = getattr(verdict, "course", None)
+        lesson = getattr(verdict, "lesson", None)
+        for name, value in (("course", course), ("path", getattr(verdict, "path", None))):
+            if isinstance(value, str):
+                out.scopes.add(f"{name}:{value}")
+        stamp = (event.hlc, device_id, event.seq)
+        apply_body(learner.state, stamp, event.at, verdict)
+        decisions = decide(learner.state, verdict, stamp, event.at, ctx)
+        fact_stamp = (event.hlc, event.at, event.tz)
+        out.entries.extend(ServerEntry(d.type, d.body, *fact_stamp) for d in decisions)
+        new_day = False
+        if is_activity(event.type):
+            days = len(learner.gamify.days)
+            record_activity(learner.gamify, event.at, event.tz, learner.timezone)
+            new_day = len(learner.gamify.days) > days
+        # Awards look at course views, the costly part of a merge: only when something may
+        # have earned one (a decision, a first activity that day, a lesson that became
+        # completed).
+        if decisions or new_day or newly_done(learner, ctx.catalog, course, lesson):
+            out.entries += _awards(
+                learner,
+                ctx,
+                rules,
+                make_code,
+                now,
+                fact_stamp,
+                fact_at=event.at,
+                fact_tz=event.tz,
+                courses={course} if isinstance(course, str) else set(),
+            )
+    return out
+
+
+def settle(
+    learner: Learner,
+    decisions: Sequence[Decision],
+    ctx: Context,
+    *,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+    hlc: str,
+    courses: Collection[str] | None,
+) -> list[Entry]:
+    """Entries for decisions the server made on its own (already folded into
+    ``learner.state`` by :mod:`sync.decide`), stamped ``now``, then the awards they earn."""
+    stamp = (hlc, now, "")
+    entries: list[Entry] = [ServerEntry(d.type, d.body, *stamp) for d in decisions]
+    entries += _awards(learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
+    return entries

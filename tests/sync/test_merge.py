@@ -1,0 +1,169 @@
+"""The pure merge of a push (``sync.merge``): dedupe, gaps, rejections, fold, decide, award,
+and what its Outcome says, without any storage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync.decide import Context, Decision
+from sync.fold import UserState
+from sync.gamify import GamifyState, rules_for
+from sync.merge import DeviceEntry, Learner, Outcome, Refused, ServerEntry, merge, settle
+from sync.views import learner_view
+from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
+
+NOW = T0 + 3_600_000
+RULES = rules_for(CAT)
+CTX = Context(CAT, "premium")
+
+
+def learner() -> Learner:
+    return Learner("u1", UserState(), GamifyState(), TZ, "premium")
+
+
+def push(who: Learner, events: list[Any], watermark: int = 0, device: str = "d1") -> Outcome:
+    return merge(who, device, watermark, events, CTX, rules=RULES, make_code=make_code, now=NOW)
+
+
+def types(outcome: Outcome) -> list[str]:
+    return [e.event.type if isinstance(e, DeviceEntry) else e.type for e in outcome.entries]
+
+
+def test_accepted_fact_is_entered_then_its_decisions_then_its_awards() -> None:
+    dev = Device("d1")
+    who = learner()
+    out = push(who, [complete(dev, "c1", "l1", T0)])
+    assert (out.watermark, out.accepted, out.duplicates, out.rejected, out.gap_at) == (
+        1,
+        1,
+        0,
+        [],
+        None,
+    )
+    assert types(out)[0] == "lesson.completed"
+    first = out.entries[0]
+    assert isinstance(first, DeviceEntry)
+    assert first.body_json == '{"course":"c1","lesson":"l1"}'
+    awarded = [e for e in out.entries if isinstance(e, ServerEntry)]
+    assert [e.type for e in awarded].count("points.awarded") >= 1
+    assert "achievement.earned" in [e.type for e in awarded]
+    # Awards carry the fact's own stamp (its HLC and device time and zone), not the server's.
+    assert {(e.hlc, e.at, e.tz) for e in awarded} == {(first.event.hlc, T0, TZ)}
+    assert out.scopes == {"course:c1"}
+    assert learner_view(who.state, CAT, "premium").courses[0].status == "in_progress"
+
+
+def test_duplicates_below_the_watermark_are_counted_and_change_nothing() -> None:
+    dev = Device("d1")
+    events = [complete(dev, "c1", "l1", T0), complete(dev, "c1", "l2", T0 + 1000)]
+    who = learner()
+    push(who, events)
+    again = push(who, events, watermark=2)
+    assert (again.accepted, again.duplicates, again.watermark, again.entries) == (0, 2, 2, [])
+
+
+def test_a_gap_stops_the_batch_at_the_missing_seq() -> None:
+    dev = Device("d1")
+    events = [complete(dev, "c1", lesson, T0) for lesson in ("l1", "l2", "l3")]
+    who = learner()
+    out = push(who, [events[0], events[2]])  # seq 2 is missing
+    assert (out.watermark, out.accepted, out.gap_at) == (1, 1, 3)
+    assert types(out).count("lesson.completed") == 1
+
+
+def test_a_rejected_event_advances_the_watermark_and_is_recorded_in_the_feed() -> None:
+    dev = Device("d1")
+    bad = dev.event("lesson.completed", T0, course="c1", lesson="nope")
+    good = complete(dev, "c1", "l1", T0)
+    out = push(learner(), [bad, good])
+    assert out.watermark == 2
+    assert out.accepted == 1
+    assert [r.seq for r in out.rejected] == [1]
+    assert isinstance(out.rejected[0], Refused) and out.rejected[0].code
+    first = out.entries[0]
+    assert isinstance(first, ServerEntry) and first.type == "event.rejected"
+    assert first.body == {
+        "device_id": "d1",
+        "seq": 1,
+        "type": "lesson.completed",
+        "code": out.rejected[0].code,
+        "reason": out.rejected[0].reason,
+    }
+    assert out.scopes == {"course:c1"}
+
+
+def test_a_body_json_cannot_hold_is_rejected_not_crashed_on() -> None:
+    dev = Device("d1")
+    event = dev.event("lesson.completed", T0, course="c1", lesson="l1")
+    event = type(event)(event.seq, event.hlc, event.at, event.type, {**event.body, "x": object()})
+    out = push(learner(), [event])
+    assert out.accepted == 0
+    assert [r.code for r in out.rejected] == ["invalid_body"]
+
+
+def test_quiz_decisions_are_stamped_like_the_submit_and_path_scopes_are_kept() -> None:
+    dev = Device("d1")
+    enrol = dev.event("path.enrolled", T0, path="p1")
+    out = push(learner(), [enrol, *quiz_events(dev, "a1", True, T0 + 5000)])
+    assert "path:p1" in out.scopes and "course:c1" in out.scopes
+    scored = [e for e in out.entries if isinstance(e, ServerEntry) and e.type == "quiz.scored"]
+    assert len(scored) == 1
+    assert scored[0].at == T0 + 5000
+
+
+def test_a_lesson_completed_again_after_a_reset_is_not_awarded_twice() -> None:
+    dev = Device("d1")
+    who = learner()
+    first = push(who, [complete(dev, "c1", "l1", T0)])
+    reset = dev.event("lesson.uncompleted", T0 + 1000, course="c1", lesson="l1")
+    again = complete(dev, "c1", "l1", T0 + 2000)
+    second = push(who, [reset, again], watermark=first.watermark)
+    keys = [
+        e.body["key"]
+        for e in first.entries + second.entries
+        if isinstance(e, ServerEntry) and e.type == "points.awarded"
+    ]
+    assert len(keys) == len(set(keys))
+    assert "points:lesson-completed:c1/l1" in keys
+
+
+def test_settle_stamps_decisions_now_and_adds_the_awards_they_earn() -> None:
+    who = learner()
+    entries = settle(
+        who,
+        [Decision("grade.recorded", {"x": 1})],
+        CTX,
+        rules=RULES,
+        make_code=make_code,
+        now=NOW,
+        hlc="h",
+        courses=None,
+    )
+    assert entries == [ServerEntry("grade.recorded", {"x": 1}, "h", NOW, "")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2), min_size=1, max_size=12), st.integers(1, 4))
+def test_any_split_of_a_batch_gives_the_same_feed_and_state(lessons: list[int], cut: int) -> None:
+    """Pushing a device's events in one batch or in two, with the second resent whole,
+    appends the same entries and leaves the same state."""
+    dev = Device("d1")
+    events = [
+        complete(dev, "c1", ("l1", "l2", "l3")[i], T0 + n * 60_000)
+        if n % 3
+        else dev.event("lesson.uncompleted", T0 + n * 60_000, course="c1", lesson="l1")
+        for n, i in enumerate(lessons)
+    ]
+    whole = learner()
+    one = push(whole, events)
+    split = learner()
+    cut = min(cut, len(events))
+    part1 = push(split, events[:cut])
+    part2 = push(split, events, watermark=part1.watermark)
+    assert part1.entries + part2.entries == one.entries
+    assert part2.duplicates == cut
+    assert split.state == whole.state
+    assert split.gamify == whole.gamify
