@@ -424,6 +424,8 @@ class Store:
         self._catalog: tuple[str, Catalog] = ("", Catalog())
         self._rules: tuple[str, PointsRules] = ("", self.points)
         self._code_secret = b""
+        self._device_users: dict[str, str] = {}
+        """device id -> its learner's id (fixed for a device's life)."""
         self.signing_key: SigningKey | None = None
         """The Ed25519 key credentials are signed with (loaded by :meth:`open`)."""
 
@@ -946,11 +948,16 @@ class Store:
 
     async def merge(self, device_id: str, events: Sequence[Event]) -> MergeResult:
         """Apply a device's push; see the module docstring. Raises :class:`DeviceRevoked`."""
-        device = await self.device_by_id(device_id)
-        if device is None:
-            raise NotFound(f"no device {device_id!r}")
-        async with self.engine.transaction(lock=device.user_id) as txn:
-            return await self._merge_txn(txn, device.user_id, device_id, events)
+        user_id = self._device_users.get(device_id)
+        if user_id is None:
+            device = await self.device_by_id(device_id)
+            if device is None:
+                raise NotFound(f"no device {device_id!r}")
+            # A device never changes learner: after the first push this costs no round trip
+            # (revocation is checked inside the transaction).
+            user_id = self._device_users[device_id] = device.user_id
+        async with self.engine.transaction(lock=user_id) as txn:
+            return await self._merge_txn(txn, user_id, device_id, events)
 
     async def _merge_txn(
         self, txn: Txn, user_id: str, device_id: str, events: Sequence[Event]

@@ -147,6 +147,32 @@ async def test_a_revoked_device_cannot_merge(store: Store) -> None:
         await store.revoke_device("no-such-device")
 
 
+async def test_a_steady_push_reads_nothing_outside_its_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a device's first push, the store knows its learner: later pushes go straight
+    to the learner's transaction (no device look-up before it), and a revocation made in
+    between is still refused inside it."""
+    _user_id, device_id = await learner(store)
+    await store.merge(device_id, [ev(1)])
+    outside: list[str] = []
+    for name in ("fetch", "fetchrow", "fetchval"):
+        real = getattr(store.engine, name)
+
+        async def spy(sql: str, *args: object, _real=real) -> object:  # type: ignore[no-untyped-def]
+            outside.append(sql)
+            return await _real(sql, *args)
+
+        monkeypatch.setattr(store.engine, name, spy)
+    result = await store.merge(device_id, [ev(2)])
+    assert result.acked_seq == 2
+    assert outside == []
+    monkeypatch.undo()
+    await store.revoke_device(device_id)
+    with pytest.raises(DeviceRevoked):
+        await store.merge(device_id, [ev(3)])
+
+
 async def test_feed_pages_from_a_cursor(store: Store) -> None:
     user_id, device_id = await learner(store)
     await store.merge(device_id, [ev(i) for i in range(1, 8)])
