@@ -26,6 +26,7 @@ from sync.decide import Context, Decision, decide
 from sync.events import Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
+from sync.messages import EventRejection
 from sync.views import lesson_done
 
 _json = msgspec.json.Encoder()
@@ -34,6 +35,7 @@ _json = msgspec.json.Encoder()
 class DeviceEntry(msgspec.Struct, frozen=True):
     """An accepted device event, to append to the feed as it came."""
 
+    device_id: str
     event: Event
     body_json: str
     """The event's body as JSON, as the feed stores it."""
@@ -52,12 +54,6 @@ class ServerEntry(msgspec.Struct, frozen=True):
 Entry = DeviceEntry | ServerEntry
 
 
-class Refused(msgspec.Struct, frozen=True):
-    seq: int
-    code: str
-    reason: str
-
-
 class Outcome(msgspec.Struct):
     """Everything a merge decided, in the order it is to be persisted."""
 
@@ -66,7 +62,7 @@ class Outcome(msgspec.Struct):
     """The highest ``seq`` of the device now applied (the ack)."""
     accepted: int = 0
     duplicates: int = 0
-    rejected: list[Refused] = []
+    rejected: list[EventRejection] = []
     gap_at: int | None = None
     """The first seq that was not applied because the seq before it is missing."""
     scopes: set[str] = set()
@@ -158,7 +154,7 @@ def merge(
     ``watermark`` is the device's highest applied ``seq``; ``now`` the server's time (ms),
     used for rejections and awards' issue times, never for a fact's own time.
     """
-    out = Outcome([], watermark, scopes=set(), rejected=[])
+    out = Outcome([], watermark)
     for event in batch:
         if event.seq <= out.watermark:
             out.duplicates += 1
@@ -169,7 +165,7 @@ def merge(
         out.watermark = event.seq
         verdict, body_json = checked(event, ctx.catalog)
         if isinstance(verdict, Rejection):
-            out.rejected.append(Refused(event.seq, verdict.code, verdict.reason))
+            out.rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
             body = {
                 "device_id": device_id,
                 "seq": event.seq,
@@ -180,7 +176,7 @@ def merge(
             out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
             continue
         out.accepted += 1
-        out.entries.append(DeviceEntry(event, body_json))
+        out.entries.append(DeviceEntry(device_id, event, body_json))
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
         for name, value in (("course", course), ("path", getattr(verdict, "path", None))):

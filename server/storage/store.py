@@ -265,12 +265,11 @@ class _FeedWriter:
         """The slice the pure merge folds into (the same state objects as this writer's)."""
         return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan)
 
-    def append(self, device_id: str | None, entries: Sequence[Entry]) -> None:
+    def append(self, entries: Sequence[Entry]) -> None:
         """Number and queue what :mod:`sync.merge` decided, in its order."""
         for entry in entries:
             if isinstance(entry, DeviceEntry):
-                assert device_id is not None
-                self.device(device_id, entry.event, entry.body_json)
+                self.device(entry.device_id, entry.event, entry.body_json)
             else:
                 self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
 
@@ -685,7 +684,6 @@ class Store:
         """Append decisions the server makes on its own (a grade, a review), stamped now,
         then the awards they earn (:func:`sync.merge.settle`)."""
         feed.append(
-            None,
             settle(
                 feed.learner,
                 decisions,
@@ -980,7 +978,7 @@ class Store:
             make_code=self._code_maker(user_id),
             now=feed.now,
         )
-        feed.append(device_id, outcome.entries)
+        feed.append(outcome.entries)
         feed.scopes |= outcome.scopes
         watermark = outcome.watermark
         await feed.flush_txn(txn)
@@ -994,7 +992,7 @@ class Store:
             watermark,
             outcome.accepted,
             outcome.duplicates,
-            [EventRejection(r.seq, r.code, r.reason) for r in outcome.rejected],
+            outcome.rejected,
             feed.head,
             outcome.gap_at,
         )

@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.decide import Context, Decision
+from sync.events import Event
 from sync.fold import UserState
 from sync.gamify import GamifyState, rules_for
-from sync.merge import DeviceEntry, Learner, Outcome, Refused, ServerEntry, merge, settle
+from sync.merge import DeviceEntry, Learner, Outcome, ServerEntry, merge, settle
+from sync.messages import EventRejection
 from sync.views import learner_view
 from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
 
@@ -47,6 +49,7 @@ def test_accepted_fact_is_entered_then_its_decisions_then_its_awards() -> None:
     first = out.entries[0]
     assert isinstance(first, DeviceEntry)
     assert first.body_json == '{"course":"c1","lesson":"l1"}'
+    assert first.device_id == "d1"
     awarded = [e for e in out.entries if isinstance(e, ServerEntry)]
     assert [e.type for e in awarded].count("points.awarded") >= 1
     assert "achievement.earned" in [e.type for e in awarded]
@@ -82,7 +85,7 @@ def test_a_rejected_event_advances_the_watermark_and_is_recorded_in_the_feed() -
     assert out.watermark == 2
     assert out.accepted == 1
     assert [r.seq for r in out.rejected] == [1]
-    assert isinstance(out.rejected[0], Refused) and out.rejected[0].code
+    assert isinstance(out.rejected[0], EventRejection) and out.rejected[0].code
     first = out.entries[0]
     assert isinstance(first, ServerEntry) and first.type == "event.rejected"
     assert first.body == {
@@ -98,7 +101,7 @@ def test_a_rejected_event_advances_the_watermark_and_is_recorded_in_the_feed() -
 def test_a_body_json_cannot_hold_is_rejected_not_crashed_on() -> None:
     dev = Device("d1")
     event = dev.event("lesson.completed", T0, course="c1", lesson="l1")
-    event = type(event)(event.seq, event.hlc, event.at, event.type, {**event.body, "x": object()})
+    event = Event(event.seq, event.hlc, event.at, event.type, {**event.body, "x": object()})
     out = push(learner(), [event])
     assert out.accepted == 0
     assert [r.code for r in out.rejected] == ["invalid_body"]
