@@ -8,18 +8,20 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import msgspec
 import uvicorn
 
 from server.app import create_app
 from server.errors import ServerError
 from server.fanout import PooledAsyncPgBackend, user_channel
 from server.storage.engine import PostgresEngine
-from server.storage.store import ROLES, Group, Store
+from server.storage.store import ROLES, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
 
@@ -229,6 +231,39 @@ def revoke(db: str, device_id: str) -> None:
     """Revoke a device's token: it is refused from now on."""
     device = _run(_with_store(db, lambda s: s.revoke_device(device_id)))
     click.echo(f"device {device.id} ({device.name!r}) revoked")
+
+
+@admin.group("outbox")
+def outbox() -> None:
+    """Domain events for other systems, as the merges wrote them."""
+
+
+@outbox.command("tail")
+@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--user", "name", help="Only this learner's events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def outbox_tail(db: str, limit: int, name: str | None, as_json: bool) -> None:
+    """Print the latest outbox events, oldest first."""
+
+    async def tail(store: Store) -> list[OutboxEvent]:
+        user_id = None
+        if name is not None:
+            found = await store.user_by_name(name)
+            if found is None:
+                raise click.ClickException(f"no user {name!r}")
+            user_id = found.id
+        return await store.outbox_tail(limit, user_id=user_id)
+
+    for event in _run(_with_store(db, tail)):
+        if as_json:
+            click.echo(msgspec.json.encode(event).decode())
+        else:
+            when = datetime.fromtimestamp(event.recorded_at / 1000, UTC).isoformat(
+                timespec="seconds"
+            )
+            body = msgspec.json.encode(event.body).decode()
+            click.echo(f"{when}  {event.id}  {event.type}  {body}")
 
 
 @admin.command("grade")

@@ -27,9 +27,13 @@ from sync.events import Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
 from sync.messages import EventRejection
+from sync.outbox import DomainEvent, Seen, from_entry, observe
 from sync.views import lesson_done
 
 _json = msgspec.json.Encoder()
+
+# Facts that change a course's percent only by completing their lesson.
+_HEARTBEATS = frozenset({"lesson.opened", "lesson.progressed"})
 
 
 class DeviceEntry(msgspec.Struct, frozen=True):
@@ -67,6 +71,15 @@ class Outcome(msgspec.Struct):
     """The first seq that was not applied because the seq before it is missing."""
     scopes: set[str] = set()
     """``course:ID`` / ``path:ID`` scopes the accepted events touched."""
+    events: list[DomainEvent] = []
+    """Domain events for the outbox, each pointing at the entry it follows from."""
+
+
+class Settled(msgspec.Struct):
+    """What :func:`settle` decided: entries to append and their domain events."""
+
+    entries: list[Entry]
+    events: list[DomainEvent]
 
 
 class Learner(msgspec.Struct):
@@ -77,6 +90,8 @@ class Learner(msgspec.Struct):
     gamify: GamifyState
     timezone: str = "UTC"
     plan: str = "free"
+    seen: Seen = {}
+    """The outbox's last look at this learner's progress (:mod:`sync.outbox`)."""
 
 
 def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
@@ -91,16 +106,21 @@ def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
         return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
 
 
-def newly_done(learner: Learner, catalog: Catalog, course: object, lesson: object) -> bool:
-    """Whether the fact's lesson is completed now and was not at the last look (the look
-    is remembered in ``learner.gamify.done``)."""
+def lesson_done_now(
+    catalog: Catalog, state: UserState, course: object, lesson: object
+) -> bool | None:
+    """Whether the fact's lesson counts as completed now; None if the fact names none."""
     if not isinstance(course, str) or not isinstance(lesson, str):
-        return False
+        return None
     target = catalog.course(course)
-    if target is None:
-        return False
+    return None if target is None else lesson_done(state, target, lesson)
+
+
+def newly_done(learner: Learner, course: str, lesson: str, done_now: bool) -> bool:
+    """Whether the fact's lesson is completed now and was not at the last look of awards
+    (remembered in ``learner.gamify.done``)."""
     key, done = f"{course}/{lesson}", learner.gamify.done
-    if lesson_done(learner.state, target, lesson):
+    if done_now:
         if key in done:
             return False
         done.add(key)
@@ -109,7 +129,8 @@ def newly_done(learner: Learner, catalog: Catalog, course: object, lesson: objec
     return False
 
 
-def _awards(
+def _award(
+    out: Outcome | Settled,
     learner: Learner,
     ctx: Context,
     rules: PointsRules,
@@ -120,7 +141,7 @@ def _awards(
     fact_at: int | None,
     fact_tz: str = "",
     courses: Collection[str] | None,
-) -> list[Entry]:
+) -> None:
     found = awards(
         learner.state,
         ctx.catalog,
@@ -135,7 +156,10 @@ def _awards(
         courses=courses,
         plan=learner.plan,
     )
-    return [ServerEntry(item.type, item.body, *stamp) for item in found]
+    at = stamp[1]
+    for item in found:
+        out.events += from_entry(len(out.entries), item.type, item.body, at)
+        out.entries.append(ServerEntry(item.type, item.body, *stamp))
 
 
 def merge(
@@ -176,7 +200,9 @@ def merge(
             out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
             continue
         out.accepted += 1
+        fact = len(out.entries)
         out.entries.append(DeviceEntry(device_id, event, body_json))
+        out.events += from_entry(fact, event.type, event.body, event.at)
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
         for name, value in (("course", course), ("path", getattr(verdict, "path", None))):
@@ -186,17 +212,40 @@ def merge(
         apply_body(learner.state, stamp, event.at, verdict)
         decisions = decide(learner.state, verdict, stamp, event.at, ctx)
         fact_stamp = (event.hlc, event.at, event.tz)
-        out.entries.extend(ServerEntry(d.type, d.body, *fact_stamp) for d in decisions)
+        for d in decisions:
+            out.events += from_entry(len(out.entries), d.type, d.body, event.at)
+            out.entries.append(ServerEntry(d.type, d.body, *fact_stamp))
         new_day = False
         if is_activity(event.type):
             days = len(learner.gamify.days)
             record_activity(learner.gamify, event.at, event.tz, learner.timezone)
             new_day = len(learner.gamify.days) > days
+        done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
+        if isinstance(course, str) and (
+            decisions
+            or event.type not in _HEARTBEATS
+            or (done_now is not None and done_now != (f"lesson:{course}/{lesson}" in learner.seen))
+        ):
+            out.events += observe(
+                learner.state,
+                ctx.catalog,
+                ctx.plan,
+                learner.seen,
+                course,
+                index=fact,
+                at=event.at,
+                lesson=lesson if isinstance(lesson, str) else None,
+            )
         # Awards look at course views, the costly part of a merge: only when something may
         # have earned one (a decision, a first activity that day, a lesson that became
         # completed).
-        if decisions or new_day or newly_done(learner, ctx.catalog, course, lesson):
-            out.entries += _awards(
+        if (
+            decisions
+            or new_day
+            or (done_now is not None and newly_done(learner, str(course), str(lesson), done_now))
+        ):
+            _award(
+                out,
                 learner,
                 ctx,
                 rules,
@@ -220,10 +269,20 @@ def settle(
     now: int,
     hlc: str,
     courses: Collection[str] | None,
-) -> list[Entry]:
+) -> Settled:
     """Entries for decisions the server made on its own (already folded into
-    ``learner.state`` by :mod:`sync.decide`), stamped ``now``, then the awards they earn."""
+    ``learner.state`` by :mod:`sync.decide`), stamped ``now``, then the awards they earn,
+    and their domain events (``courses``: those the decisions are about; None: all)."""
     stamp = (hlc, now, "")
-    entries: list[Entry] = [ServerEntry(d.type, d.body, *stamp) for d in decisions]
-    entries += _awards(learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
-    return entries
+    out = Settled([], [])
+    for d in decisions:
+        out.events += from_entry(len(out.entries), d.type, d.body, now)
+        out.entries.append(ServerEntry(d.type, d.body, *stamp))
+    if out.entries:
+        looked = courses if courses is not None else [c.id for c in ctx.catalog.courses]
+        for course in sorted(looked):
+            out.events += observe(
+                learner.state, ctx.catalog, ctx.plan, learner.seen, course, index=0, at=now
+            )
+    _award(out, learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
+    return out

@@ -93,13 +93,16 @@ class Engine(_Reads):
 
 
 def _migrations(dialect: str) -> list[tuple[int, str, str]]:
-    folder = resources.files("server.storage") / "migrations" / dialect
-    out = []
-    for entry in folder.iterdir():
-        match = re.match(r"^(\d+)_.*\.sql$", entry.name)
-        if match:
-            out.append((int(match.group(1)), entry.name, entry.read_text()))
-    return sorted(out)
+    """Numbered steps: ``migrations/NNNN_name.sql`` for both engines, or, where the SQL
+    differs, ``migrations/<dialect>/NNNN_name.sql`` (which takes that number's place)."""
+    root = resources.files("server.storage") / "migrations"
+    steps: dict[int, tuple[str, str]] = {}
+    for folder in (root, root / dialect):
+        for entry in folder.iterdir():
+            match = re.match(r"^(\d+)_.*\.sql$", entry.name)
+            if match:
+                steps[int(match.group(1))] = (entry.name, entry.read_text())
+    return [(number, name, sql) for number, (name, sql) in sorted(steps.items())]
 
 
 # -- SQLite -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from sync.gamify import (
 from sync.hlc import format_hlc
 from sync.merge import DeviceEntry, Entry, Learner, merge, settle
 from sync.messages import EventRejection, FeedEntry
+from sync.outbox import DomainEvent, Seen, baseline
 from sync.views import LearnerView, competency_evidence, learner_view
 
 ROLES: Final = ("learner", "instructor", "admin")
@@ -53,6 +54,7 @@ _state_dec = msgspec.json.Decoder(UserState)
 _json = msgspec.json.Encoder()
 _body_dec = msgspec.json.Decoder(dict[str, Any])
 _gamify_dec = msgspec.json.Decoder(GamifyState)
+_seen_dec = msgspec.json.Decoder(Seen)
 
 
 def wall_clock_ms() -> int:
@@ -114,6 +116,18 @@ class Device(msgspec.Struct, frozen=True):
     revoked_at: int | None
     acked_seq: int
     last_seen_at: int | None
+
+
+class OutboxEvent(msgspec.Struct, frozen=True):
+    """One row of the outbox: a domain event, committed with the merge that derived it."""
+
+    id: str
+    user_id: str
+    user_seq: int
+    type: str
+    body: dict[str, Any]
+    occurred_at: int
+    recorded_at: int
 
 
 class MergeResult(msgspec.Struct, frozen=True):
@@ -231,10 +245,13 @@ class _FeedWriter:
         *,
         tz: str = "UTC",
         gamify: GamifyState | None = None,
+        seen: Seen | None = None,
     ) -> None:
         self.user_id, self.head, self.plan, self.state, self.now = user_id, head, plan, state, now
         self.tz = tz
         self.gamify = gamify if gamify is not None else GamifyState()
+        self.seen: Seen = seen if seen is not None else {}
+        self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
         self.ledger: list[tuple[Any, ...]] = []
@@ -242,14 +259,22 @@ class _FeedWriter:
         self.certificates: list[tuple[Any, ...]] = []
 
     @classmethod
-    async def open_txn(cls, txn: Txn, user_id: str, now: int) -> _FeedWriter:
+    async def open_txn(cls, txn: Txn, user_id: str, now: int, catalog: Catalog) -> _FeedWriter:
         user = await txn.fetchrow(
             "SELECT feed_head, plan, timezone FROM users WHERE id = ?", user_id
         )
         assert user is not None
-        row = await txn.fetchrow("SELECT state, gamify FROM user_state WHERE user_id = ?", user_id)
+        row = await txn.fetchrow(
+            "SELECT state, gamify, seen FROM user_state WHERE user_id = ?", user_id
+        )
         state = UserState() if row is None else _state_dec.decode(row["state"])
         gamify = GamifyState() if row is None else _gamify_dec.decode(row["gamify"])
+        if row is None:
+            seen: Seen = {}
+        elif row["seen"] is None:  # progress from before the outbox: look, announce nothing
+            seen = baseline(state, catalog, str(user["plan"]))
+        else:
+            seen = _seen_dec.decode(row["seen"])
         return cls(
             user_id,
             int(user["feed_head"]),
@@ -258,15 +283,34 @@ class _FeedWriter:
             now,
             tz=str(user["timezone"]),
             gamify=gamify,
+            seen=seen,
         )
 
     @property
     def learner(self) -> Learner:
         """The slice the pure merge folds into (the same state objects as this writer's)."""
-        return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan)
+        return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan, self.seen)
 
-    def append(self, entries: Sequence[Entry]) -> None:
-        """Number and queue what :mod:`sync.merge` decided, in its order."""
+    def append(self, entries: Sequence[Entry], events: Sequence[DomainEvent] = ()) -> None:
+        """Number and queue what :mod:`sync.merge` decided, in its order: the entries, and
+        the domain events for the outbox (id ``user:user_seq:n``, stable across rebuilds)."""
+        first = self.head + 1
+        numbered: dict[int, int] = {}
+        for event in events:
+            user_seq = first + event.entry
+            n = numbered[user_seq] = numbered.get(user_seq, -1) + 1
+            self.outbox.append(
+                (
+                    self.user_id,
+                    f"{self.user_id}:{user_seq}:{n}",
+                    user_seq,
+                    n,
+                    event.type,
+                    _json.encode(event.body).decode(),
+                    event.at,
+                    self.now,
+                )
+            )
         for entry in entries:
             if isinstance(entry, DeviceEntry):
                 self.device(entry.device_id, entry.event, entry.body_json)
@@ -364,16 +408,25 @@ class _FeedWriter:
         )
         await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", self.head, self.user_id)
         await txn.execute(
-            "INSERT INTO user_state (user_id, through_seq, state, gamify, updated_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+            "INSERT INTO user_state (user_id, through_seq, state, gamify, seen, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
             " through_seq = excluded.through_seq, state = excluded.state,"
-            " gamify = excluded.gamify, updated_at = excluded.updated_at",
+            " gamify = excluded.gamify, seen = excluded.seen, updated_at = excluded.updated_at",
             self.user_id,
             self.head,
             _state_enc.encode(self.state).decode(),
             _state_enc.encode(self.gamify).decode(),
+            _state_enc.encode(self.seen).decode(),
             self.now,
         )
+        if self.outbox:
+            # The key makes a second copy impossible; DO NOTHING keeps the first.
+            await txn.executemany(
+                "INSERT INTO outbox (user_id, id, user_seq, n, type, body, occurred_at,"
+                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                self.outbox,
+            )
+            self.outbox = []
         # The keys make a second award impossible here too; DO NOTHING keeps the first.
         if self.ledger:
             await txn.executemany(
@@ -605,8 +658,9 @@ class Store:
         users = [str(r["user_id"]) for r in rows]
         for user_id in users:
             async with self.engine.transaction(lock=user_id) as txn:
-                feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
-                ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
+                catalog = await self._catalog_txn(txn)
+                feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
+                ctx = Context(catalog, feed.plan, self.policy)
                 self._append_now(feed, ctx, review(feed.state, ctx, feed.now), courses=None)
                 await feed.flush_txn(txn)
         return users
@@ -654,8 +708,9 @@ class Store:
         """An instructor's grade, appended to the learner's feed. Raises :class:`BadRequest`
         when there is nothing to grade or the score is out of range."""
         async with self.engine.transaction(lock=user_id) as txn:
-            feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
-            ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
+            catalog = await self._catalog_txn(txn)
+            feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
+            ctx = Context(catalog, feed.plan, self.policy)
             try:
                 decisions = grade(
                     feed.state,
@@ -683,18 +738,17 @@ class Store:
     ) -> None:
         """Append decisions the server makes on its own (a grade, a review), stamped now,
         then the awards they earn (:func:`sync.merge.settle`)."""
-        feed.append(
-            settle(
-                feed.learner,
-                decisions,
-                ctx,
-                rules=self.rules(ctx.catalog),
-                make_code=self._code_maker(feed.user_id),
-                now=feed.now,
-                hlc=_server_hlc(feed.now),
-                courses=courses,
-            ),
+        settled = settle(
+            feed.learner,
+            decisions,
+            ctx,
+            rules=self.rules(ctx.catalog),
+            make_code=self._code_maker(feed.user_id),
+            now=feed.now,
+            hlc=_server_hlc(feed.now),
+            courses=courses,
         )
+        feed.append(settled.entries, settled.events)
 
     def _code_maker(self, user_id: str) -> CodeFactory:
         secret = self._code_secret
@@ -741,6 +795,31 @@ class Store:
     async def _catalog_txn(self, txn: Txn) -> Catalog:
         version = await txn.fetchval("SELECT version FROM catalog WHERE id = 1")
         return await self._catalog_for(version, txn.fetchval)
+
+    # -- outbox ------------------------------------------------------------------------
+
+    async def outbox_tail(self, limit: int, *, user_id: str | None = None) -> list[OutboxEvent]:
+        """The latest ``limit`` outbox events (of one learner, or of all), oldest first."""
+        where, args = ("WHERE user_id = ? ", [user_id]) if user_id is not None else ("", [])
+        rows = await self.engine.fetch(
+            "SELECT * FROM outbox "
+            + where
+            + "ORDER BY recorded_at DESC, user_id DESC, user_seq DESC, n DESC LIMIT ?",
+            *args,
+            limit,
+        )
+        return [
+            OutboxEvent(
+                str(r["id"]),
+                str(r["user_id"]),
+                int(r["user_seq"]),
+                str(r["type"]),
+                msgspec.json.decode(r["body"]),
+                int(r["occurred_at"]),
+                int(r["recorded_at"]),
+            )
+            for r in reversed(rows)
+        ]
 
     # -- feed and state ----------------------------------------------------------------
 
@@ -966,8 +1045,9 @@ class Store:
         assert row is not None
         if row["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked by an administrator")
-        feed = await _FeedWriter.open_txn(txn, user_id, self.clock())
-        ctx = Context(await self._catalog_txn(txn), feed.plan, self.policy)
+        catalog = await self._catalog_txn(txn)
+        feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
+        ctx = Context(catalog, feed.plan, self.policy)
         outcome = merge(
             feed.learner,
             device_id,
@@ -978,7 +1058,7 @@ class Store:
             make_code=self._code_maker(user_id),
             now=feed.now,
         )
-        feed.append(outcome.entries)
+        feed.append(outcome.entries, outcome.events)
         feed.scopes |= outcome.scopes
         watermark = outcome.watermark
         await feed.flush_txn(txn)

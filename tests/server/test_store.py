@@ -8,41 +8,17 @@ import pytest
 
 from server.errors import Conflict, DeviceRevoked, NotFound
 from server.storage.store import Store
-from sync.catalog import Catalog, parse_catalog
+from sync.catalog import parse_catalog
 from sync.events import Event
 from sync.fold import Fact, fold
 from sync.gamify import local_day
 from sync.views import progress_view
-from tests.conftest import CATALOG
-
-T0 = 1_763_790_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        self.now += 1
-        return self.now
-
-
-def catalog() -> Catalog:
-    return parse_catalog(CATALOG.read_text(), "yaml")
+from tests.server.conftest import T0, Clock, catalog
 
 
 def ev(seq: int, type_: str = "lesson.opened", **body: object) -> Event:
     body = {"course": "c1", "lesson": "read", **body}
     return Event(seq, f"{T0 + seq:013d}-0000", T0 + seq, type_, body, "Europe/Paris")
-
-
-@pytest.fixture
-async def store(db_url: str):  # type: ignore[no-untyped-def]
-    store = Store.for_url(db_url, clock=Clock())
-    await store.open()
-    await store.load_catalog(catalog())
-    yield store
-    await store.close()
 
 
 async def learner(store: Store, name: str = "ann") -> tuple[str, str]:

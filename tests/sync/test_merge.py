@@ -135,7 +135,7 @@ def test_a_lesson_completed_again_after_a_reset_is_not_awarded_twice() -> None:
 
 def test_settle_stamps_decisions_now_and_adds_the_awards_they_earn() -> None:
     who = learner()
-    entries = settle(
+    settled = settle(
         who,
         [Decision("grade.recorded", {"x": 1})],
         CTX,
@@ -145,7 +145,8 @@ def test_settle_stamps_decisions_now_and_adds_the_awards_they_earn() -> None:
         hlc="h",
         courses=None,
     )
-    assert entries == [ServerEntry("grade.recorded", {"x": 1}, "h", NOW, "")]
+    assert settled.entries == [ServerEntry("grade.recorded", {"x": 1}, "h", NOW, "")]
+    assert settled.events == []
 
 
 @settings(max_examples=40, deadline=None)
