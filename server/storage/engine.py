@@ -2,8 +2,11 @@
 
 Queries are written once with ``?`` placeholders; :class:`PostgresEngine` rewrites them to
 ``$n``. Call :func:`open_engine` with a URL, then :meth:`Engine.transaction` for writes
-(with ``lock=user_id`` to serialize one user's merges) and :meth:`Engine.fetch` /
-:meth:`Engine.fetchrow` for reads.
+(with ``learner=user_id`` to serialize one learner's writes: a row lock on the learner's
+row, which works on any node of a sharded database) and :meth:`Engine.fetch` /
+:meth:`Engine.fetchrow` for reads. :meth:`Txn.insert_rows` inserts many rows with one
+statement. :meth:`Engine.trace` reports every statement sent (for the statement-count
+tests), BEGIN and COMMIT included.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import hashlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,20 +48,58 @@ class _Reads(ABC):
 class Txn(_Reads):
     """One open transaction; functions that take one end in ``_txn``."""
 
+    #: Whether SELECT … FOR UPDATE locks rows (PostgreSQL); where one writer holds the
+    #: whole database (SQLite) there is nothing to lock.
+    row_locks: bool = False
+
+    def locking(self, *aliases: str) -> str:
+        """A suffix for a SELECT that locks the rows it reads of ``aliases`` until commit.
+        Read in the same statement, only the locked rows are sure to be current once the
+        lock is granted (READ COMMITTED re-reads those alone): lock every row you rely on."""
+        return f" FOR UPDATE OF {', '.join(aliases)}" if self.row_locks else ""
+
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> None: ...
 
     @abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    @abstractmethod
+    async def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+    ) -> None:
+        """``INSERT INTO table (columns) … suffix`` of every row, in one statement (a few,
+        for batches above the engine's parameter limit). ``columns`` are (name, SQL type)
+        pairs: PostgreSQL needs the types to ``unnest`` one array per column."""
+
 
 class Engine(_Reads):
     """A connection pool for one database, with capability flags for dialect branches."""
 
     dialect: str
-    #: Row locks across processes exist (PostgreSQL advisory locks). SQLite has one writer.
+    #: Row locks across processes exist (PostgreSQL). SQLite has one writer.
     multi_process_locks: bool
     url: str
+    _tracers: list[Callable[[str], None]]
+
+    @contextmanager
+    def trace(self) -> Iterator[list[str]]:
+        """``with engine.trace() as sent``: ``sent`` lists every statement sent to the
+        database meanwhile (on any connection of this engine), in order."""
+        sent: list[str] = []
+        self._tracers.append(sent.append)
+        try:
+            yield sent
+        finally:
+            self._tracers.remove(sent.append)
+
+    def _traced(self, sql: str) -> None:
+        for tracer in self._tracers:
+            tracer(sql)
 
     @abstractmethod
     async def open(self) -> None: ...
@@ -67,8 +108,13 @@ class Engine(_Reads):
     async def close(self) -> None: ...
 
     @abstractmethod
-    def transaction(self, lock: str | None = None) -> Any:
-        """``async with engine.transaction(lock=user_id) as txn``: commit on success."""
+    def transaction(self, lock: str | None = None, *, learner: str | None = None) -> Any:
+        """``async with engine.transaction(learner=user_id) as txn``: commit on success.
+
+        ``learner`` locks that learner's row (``user_state``) first: every write of a
+        learner's data takes it, so they run one at a time. A transaction that reads the
+        learner's row itself with :meth:`Txn.locking` needs no ``learner``. ``lock`` is a named
+        lock for work that is not a learner's (migrations, secrets)."""
 
     async def migrate(self) -> list[int]:
         """Apply numbered migrations above the recorded version; return those applied."""
@@ -98,6 +144,8 @@ def _migrations(dialect: str) -> list[tuple[int, str, str]]:
     root = resources.files("server.storage") / "migrations"
     steps: dict[int, tuple[str, str]] = {}
     for folder in (root, root / dialect):
+        if not folder.is_dir():  # no step differs on this engine
+            continue
         for entry in folder.iterdir():
             match = re.match(r"^(\d+)_.*\.sql$", entry.name)
             if match:
@@ -106,6 +154,10 @@ def _migrations(dialect: str) -> list[tuple[int, str, str]]:
 
 
 # -- SQLite -------------------------------------------------------------------------------
+
+
+#: SQLite's default limit of bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER).
+_SQLITE_MAX_PARAMS = 32_766
 
 
 class _SqliteTxn(Txn):
@@ -117,6 +169,24 @@ class _SqliteTxn(Txn):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
+
+    async def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+    ) -> None:
+        names = ", ".join(name for name, _ in columns)
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        per = max(1, _SQLITE_MAX_PARAMS // len(columns))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            values = ", ".join([row] * len(chunk))
+            args = [value for r in chunk for value in r]
+            await self.conn.execute(
+                f"INSERT INTO {table} ({names}) VALUES {values} {suffix}".rstrip(), args
+            )
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self.conn.execute(sql, args) as cursor:
@@ -139,6 +209,7 @@ class SqliteEngine(Engine):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._tracers = []
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -147,6 +218,8 @@ class SqliteEngine(Engine):
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=10000")
+        # Every statement SQLite starts (each row of an executemany too), for trace().
+        await conn.set_trace_callback(self._traced)
         return conn
 
     async def open(self) -> None:
@@ -164,8 +237,10 @@ class SqliteEngine(Engine):
         self._reader = self._writer = None
 
     @asynccontextmanager
-    async def transaction(self, lock: str | None = None) -> AsyncIterator[Txn]:
-        # One writer for the whole database: that serializes every user's merges too.
+    async def transaction(
+        self, lock: str | None = None, *, learner: str | None = None
+    ) -> AsyncIterator[Txn]:
+        # One writer for the whole database: that serializes every learner's writes too.
         assert self._writer is not None, "engine not opened"
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
@@ -203,6 +278,8 @@ def _pg_sql(sql: str) -> str:
 
 
 class _PgTxn(Txn):
+    row_locks = True
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
@@ -211,6 +288,21 @@ class _PgTxn(Txn):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.conn.executemany(_pg_sql(sql), rows)
+
+    async def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+    ) -> None:
+        # One array per column, unnested into rows: one statement whatever the row count.
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(columns, 1))
+        await self.conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}".rstrip(),
+            *(list(column) for column in zip(*rows, strict=True)),
+        )
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return list(await self.conn.fetch(_pg_sql(sql), *args))
@@ -233,6 +325,17 @@ class PostgresEngine(Engine):
         self.url = url
         self._pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
+        self._tracers = []
+
+    async def _init_connection(self, conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda query: self._traced(query.query))
+
+    @staticmethod
+    async def _keep_session(conn: asyncpg.Connection) -> None:
+        """Released connections are not reset: nothing here sets session state (no SET, no
+        LISTEN, no session advisory lock; transactions always end), and asyncpg's default
+        reset would cost a statement per acquire. An open transaction is still rolled
+        back by the pool before this is called."""
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -242,7 +345,11 @@ class PostgresEngine(Engine):
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self._sizes[0], max_size=self._sizes[1]
+                self.url,
+                min_size=self._sizes[0],
+                max_size=self._sizes[1],
+                init=self._init_connection,
+                reset=self._keep_session,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {err}") from None
@@ -253,11 +360,17 @@ class PostgresEngine(Engine):
             self._pool = None
 
     @asynccontextmanager
-    async def transaction(self, lock: str | None = None) -> AsyncIterator[Txn]:
+    async def transaction(
+        self, lock: str | None = None, *, learner: str | None = None
+    ) -> AsyncIterator[Txn]:
         async with self.pool.acquire() as conn, conn.transaction():
+            if learner is not None:
+                # Serializes one learner's writes across every server instance (and every
+                # node of a sharded database); released at commit.
+                await conn.execute(
+                    "SELECT 1 FROM user_state WHERE user_id = $1 FOR UPDATE", learner
+                )
             if lock is not None:
-                # Serializes one user's merges across every server instance (architecture:
-                # "all merges for one user are serialized"); released at commit.
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
             yield _PgTxn(conn)
 

@@ -230,6 +230,70 @@ def changed_scopes(before: Catalog, after: Catalog) -> set[str]:
     return scopes
 
 
+# A user with their feed head (users.feed_head before migration 5).
+_USER_SELECT = (
+    "SELECT u.*, s.through_seq AS feed_head FROM users u JOIN user_state s ON s.user_id = u.id "
+)
+
+# What a learner's writes load (aliases: u = users, s = user_state).
+_SLICE = "s.through_seq, s.state, s.gamify, s.seen, u.plan, u.timezone"
+
+_FEED_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("user_seq", "bigint"),
+    ("origin", "text"),
+    ("device_id", "text"),
+    ("seq", "bigint"),
+    ("hlc", "text"),
+    ("at", "bigint"),
+    ("tz", "text"),
+    ("type", "text"),
+    ("body", "text"),
+    ("recorded_at", "bigint"),
+)
+_OUTBOX_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("id", "text"),
+    ("user_seq", "bigint"),
+    ("n", "integer"),
+    ("type", "text"),
+    ("body", "text"),
+    ("occurred_at", "bigint"),
+    ("recorded_at", "bigint"),
+)
+_LEDGER_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("key", "text"),
+    ("points", "bigint"),
+    ("rule", "text"),
+    ("ref", "text"),
+    ("earned_at", "bigint"),
+    ("week", "text"),
+    ("awarded_at", "bigint"),
+    ("user_seq", "bigint"),
+)
+_BADGE_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("badge_id", "text"),
+    ("name", "text"),
+    ("earned_at", "bigint"),
+    ("points", "bigint"),
+    ("evidence", "text"),
+    ("user_seq", "bigint"),
+)
+_CODE_COLUMNS: Final = (("code", "text"), ("user_id", "text"))
+_CERTIFICATE_COLUMNS: Final = (
+    ("code", "text"),
+    ("user_id", "text"),
+    ("kind", "text"),
+    ("ref", "text"),
+    ("title", "text"),
+    ("issued_at", "bigint"),
+    ("user_seq", "bigint"),
+)
+_SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
+
+
 class _FeedWriter:
     """Appends to one user's feed inside a merge transaction (the user's lock is held):
     numbers entries, keeps the materialized state, the gamification state, the award
@@ -260,28 +324,32 @@ class _FeedWriter:
 
     @classmethod
     async def open_txn(cls, txn: Txn, user_id: str, now: int, catalog: Catalog) -> _FeedWriter:
-        user = await txn.fetchrow(
-            "SELECT feed_head, plan, timezone FROM users WHERE id = ?", user_id
-        )
-        assert user is not None
+        """Load the learner's slice (in a transaction that holds ``learner=user_id``)."""
         row = await txn.fetchrow(
-            "SELECT state, gamify, seen FROM user_state WHERE user_id = ?", user_id
+            f"SELECT {_SLICE} FROM user_state s JOIN users u ON u.id = s.user_id"
+            " WHERE s.user_id = ?",
+            user_id,
         )
-        state = UserState() if row is None else _state_dec.decode(row["state"])
-        gamify = GamifyState() if row is None else _gamify_dec.decode(row["gamify"])
-        if row is None:
-            seen: Seen = {}
-        elif row["seen"] is None:  # progress from before the outbox: look, announce nothing
-            seen = baseline(state, catalog, str(user["plan"]))
-        else:
-            seen = _seen_dec.decode(row["seen"])
+        assert row is not None
+        return cls.of_row(user_id, row, now, catalog)
+
+    @classmethod
+    def of_row(cls, user_id: str, row: Row, now: int, catalog: Catalog) -> _FeedWriter:
+        """The writer for a learner from a row of :data:`_SLICE` columns."""
+        plan = str(row["plan"])
+        state = _state_dec.decode(row["state"])
+        gamify = _gamify_dec.decode(row["gamify"])
+        # NULL: progress from before the outbox: take a look, announce nothing.
+        seen = (
+            baseline(state, catalog, plan) if row["seen"] is None else _seen_dec.decode(row["seen"])
+        )
         return cls(
             user_id,
-            int(user["feed_head"]),
-            str(user["plan"]),
+            int(row["through_seq"]),
+            plan,
             state,
             now,
-            tz=str(user["timezone"]),
+            tz=str(row["timezone"]),
             gamify=gamify,
             seen=seen,
         )
@@ -399,61 +467,34 @@ class _FeedWriter:
             )
 
     async def flush_txn(self, txn: Txn) -> None:
+        """Write what was appended: one statement per table written (the feed, the state
+        with the new head, the outbox; award rows and new scopes when there are some)."""
         if not self.rows:
             return
-        await txn.executemany(
-            "INSERT INTO feed (user_id, user_seq, origin, device_id, seq, hlc, at, tz,"
-            " type, body, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.rows,
-        )
-        await txn.execute("UPDATE users SET feed_head = ? WHERE id = ?", self.head, self.user_id)
+        await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
         await txn.execute(
-            "INSERT INTO user_state (user_id, through_seq, state, gamify, seen, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
-            " through_seq = excluded.through_seq, state = excluded.state,"
-            " gamify = excluded.gamify, seen = excluded.seen, updated_at = excluded.updated_at",
-            self.user_id,
+            "UPDATE user_state SET through_seq = ?, state = ?, gamify = ?, seen = ?,"
+            " updated_at = ? WHERE user_id = ?",
             self.head,
             _state_enc.encode(self.state).decode(),
             _state_enc.encode(self.gamify).decode(),
             _state_enc.encode(self.seen).decode(),
             self.now,
+            self.user_id,
         )
-        if self.outbox:
-            # The key makes a second copy impossible; DO NOTHING keeps the first.
-            await txn.executemany(
-                "INSERT INTO outbox (user_id, id, user_seq, n, type, body, occurred_at,"
-                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                self.outbox,
-            )
-            self.outbox = []
-        # The keys make a second award impossible here too; DO NOTHING keeps the first.
-        if self.ledger:
-            await txn.executemany(
-                "INSERT INTO points_ledger (user_id, key, points, rule, ref, earned_at, week,"
-                " awarded_at, user_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                self.ledger,
-            )
-        if self.badges:
-            await txn.executemany(
-                "INSERT INTO user_badges (user_id, badge_id, name, earned_at, points, evidence,"
-                " user_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                self.badges,
-            )
-        if self.certificates:
-            await txn.executemany(
-                "INSERT INTO certificates (code, user_id, kind, ref, title, issued_at, user_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                self.certificates,
-            )
-        self.ledger, self.badges, self.certificates = [], [], []
-        if self.scopes:
-            await txn.executemany(
-                "INSERT INTO user_scopes (user_id, scope) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(self.user_id, scope) for scope in sorted(self.scopes)],
-            )
-        self.rows = []
+        # The keys make a second copy (of an event, an award) impossible: DO NOTHING keeps
+        # the first.
+        for table, columns, rows in (
+            ("outbox", _OUTBOX_COLUMNS, self.outbox),
+            ("points_ledger", _LEDGER_COLUMNS, self.ledger),
+            ("user_badges", _BADGE_COLUMNS, self.badges),
+            ("certificates", _CERTIFICATE_COLUMNS, self.certificates),
+            ("certificate_codes", _CODE_COLUMNS, [c[:2] for c in self.certificates]),
+            ("user_scopes", _SCOPE_COLUMNS, [(self.user_id, s) for s in sorted(self.scopes)]),
+        ):
+            if rows:
+                await txn.insert_rows(table, columns, rows, "ON CONFLICT DO NOTHING")
+        self.rows, self.outbox, self.ledger, self.badges, self.certificates = [], [], [], [], []
 
 
 class Store:
@@ -477,6 +518,9 @@ class Store:
         self._rules: tuple[str, PointsRules] = ("", self.points)
         self._code_secret = b""
         self._device_users: dict[str, str] = {}
+        # Scopes each learner is known to have recorded (committed), so a push inserts only
+        # new ones.
+        self._scopes: dict[str, set[str]] = {}
         """device id -> its learner's id (fixed for a device's life)."""
         self.signing_key: SigningKey | None = None
         """The Ed25519 key credentials are signed with (loaded by :meth:`open`)."""
@@ -542,6 +586,10 @@ class Store:
             raise Conflict(f"user {username!r} already exists")
         user_id = uuid.uuid4().hex
         async with self.engine.transaction() as txn:
+            # The name's look-up row first: its key refuses a name taken meanwhile.
+            await txn.execute(
+                "INSERT INTO usernames (username, user_id) VALUES (?, ?)", username, user_id
+            )
             await txn.execute(
                 "INSERT INTO users (id, username, password_hash, role, timezone, created_at,"
                 " plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -553,20 +601,41 @@ class Store:
                 self.clock(),
                 plan,
             )
+            # The learner's row: locked by each of their writes, holds the feed head.
+            await txn.execute(
+                "INSERT INTO user_state (user_id, through_seq, state, gamify, seen, updated_at)"
+                " VALUES (?, 0, '{}', '{}', '{}', ?)",
+                user_id,
+                self.clock(),
+            )
         user = await self.user_by_id(user_id)
         assert user is not None
         return user
 
+    async def _user_id_of(self, username: str) -> str | None:
+        found = await self.engine.fetchval(
+            "SELECT user_id FROM usernames WHERE username = ?", username
+        )
+        return None if found is None else str(found)
+
     async def user_by_name(self, username: str) -> User | None:
-        row = await self.engine.fetchrow("SELECT * FROM users WHERE username = ?", username)
+        user_id = await self._user_id_of(username)
+        if user_id is None:
+            return None
+        row = await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
         return None if row is None else _user(row)
 
     async def user_by_id(self, user_id: str) -> User | None:
-        row = await self.engine.fetchrow("SELECT * FROM users WHERE id = ?", user_id)
+        row = await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
         return None if row is None else _user(row)
 
     async def authenticate_user(self, username: str, password: str) -> User | None:
-        row = await self.engine.fetchrow("SELECT * FROM users WHERE username = ?", username)
+        user_id = await self._user_id_of(username)
+        row = (
+            None
+            if user_id is None
+            else await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
+        )
         if row is None or not check_password(password, row["password_hash"]):
             return None
         return _user(row)
@@ -576,28 +645,47 @@ class Store:
         token = secrets.token_urlsafe(32)
         device_id = uuid.uuid4().hex
         async with self.engine.transaction() as txn:
-            await txn.execute(
-                "INSERT INTO devices (id, user_id, name, token_hash, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                device_id,
-                user_id,
-                name,
-                hash_token(token),
-                self.clock(),
-            )
-        device = await self.device_by_id(device_id)
+            await self._add_device_txn(txn, user_id, device_id, name, hash_token(token))
+        device = await self._device_of(user_id, device_id)
         assert device is not None
         return device, token
 
-    async def device_by_id(self, device_id: str) -> Device | None:
-        row = await self.engine.fetchrow("SELECT * FROM devices WHERE id = ?", device_id)
+    async def _add_device_txn(
+        self, txn: Txn, user_id: str, device_id: str, name: str, token_hash: str
+    ) -> None:
+        await txn.execute(
+            "INSERT INTO device_tokens (token_hash, device_id, user_id) VALUES (?, ?, ?)",
+            token_hash,
+            device_id,
+            user_id,
+        )
+        await txn.execute(
+            "INSERT INTO devices (user_id, id, name, created_at) VALUES (?, ?, ?, ?)",
+            user_id,
+            device_id,
+            name,
+            self.clock(),
+        )
+
+    async def _device_of(self, user_id: str, device_id: str) -> Device | None:
+        row = await self.engine.fetchrow(
+            "SELECT * FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
+        )
         return None if row is None else _device(row)
+
+    async def device_by_id(self, device_id: str) -> Device | None:
+        user_id = await self.engine.fetchval(
+            "SELECT user_id FROM device_tokens WHERE device_id = ?", device_id
+        )
+        return None if user_id is None else await self._device_of(str(user_id), device_id)
 
     async def device_by_token(self, token: str) -> Device | None:
         row = await self.engine.fetchrow(
-            "SELECT * FROM devices WHERE token_hash = ?", hash_token(token)
+            "SELECT device_id, user_id FROM device_tokens WHERE token_hash = ?", hash_token(token)
         )
-        return None if row is None else _device(row)
+        if row is None:
+            return None
+        return await self._device_of(str(row["user_id"]), str(row["device_id"]))
 
     async def devices_of(self, user_id: str) -> list[Device]:
         rows = await self.engine.fetch(
@@ -606,16 +694,18 @@ class Store:
         return [_device(r) for r in rows]
 
     async def revoke_device(self, device_id: str) -> Device:
+        found = await self.device_by_id(device_id)
+        if found is None:
+            raise NotFound(f"no device {device_id!r}")
         async with self.engine.transaction() as txn:
-            found = await txn.fetchval("SELECT id FROM devices WHERE id = ?", device_id)
-            if found is None:
-                raise NotFound(f"no device {device_id!r}")
             await txn.execute(
-                "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                "UPDATE devices SET revoked_at = ? WHERE user_id = ? AND id = ?"
+                " AND revoked_at IS NULL",
                 self.clock(),
+                found.user_id,
                 device_id,
             )
-        device = await self.device_by_id(device_id)
+        device = await self._device_of(found.user_id, device_id)
         assert device is not None
         return device
 
@@ -647,7 +737,9 @@ class Store:
         if not scopes:
             return []
         if GAMIFICATION_SCOPE in scopes:  # new badges or points: everyone with progress
-            rows = await self.engine.fetch("SELECT user_id FROM user_state ORDER BY user_id")
+            rows = await self.engine.fetch(
+                "SELECT user_id FROM user_state WHERE through_seq > 0 ORDER BY user_id"
+            )
         else:
             marks = ", ".join("?" * len(scopes))
             rows = await self.engine.fetch(
@@ -657,7 +749,7 @@ class Store:
             )
         users = [str(r["user_id"]) for r in rows]
         for user_id in users:
-            async with self.engine.transaction(lock=user_id) as txn:
+            async with self.engine.transaction(learner=user_id) as txn:
                 catalog = await self._catalog_txn(txn)
                 feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
                 ctx = Context(catalog, feed.plan, self.policy)
@@ -674,18 +766,13 @@ class Store:
         stream never collides with a real device's.
         """
         device_id = f"rest-{user_id}"
-        async with self.engine.transaction(lock=user_id) as txn:
-            row = await txn.fetchrow("SELECT acked_seq FROM devices WHERE id = ?", device_id)
+        async with self.engine.transaction(learner=user_id) as txn:
+            row = await txn.fetchrow(
+                "SELECT acked_seq FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
+            )
             if row is None:
-                await txn.execute(
-                    "INSERT INTO devices (id, user_id, name, token_hash, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    device_id,
-                    user_id,
-                    "REST API",
-                    f"none:{device_id}",  # no token hashes to this: nobody signs in as it
-                    self.clock(),
-                )
+                # No token hashes to "none:…": nobody signs in as it.
+                await self._add_device_txn(txn, user_id, device_id, "REST API", f"none:{device_id}")
                 seq = 1
             else:
                 seq = int(row["acked_seq"]) + 1
@@ -693,7 +780,9 @@ class Store:
             # Made "here" for the learner: their own zone, so streaks count their day.
             zone = await txn.fetchval("SELECT timezone FROM users WHERE id = ?", user_id)
             event = Event(seq, _server_hlc(now), now, type_, body, str(zone or "UTC"))
-            return await self._merge_txn(txn, user_id, device_id, [event])
+            result, scopes = await self._merge_txn(txn, user_id, device_id, [event])
+        self._scopes.setdefault(user_id, set()).update(scopes)
+        return result
 
     async def grade_assignment(
         self,
@@ -707,7 +796,7 @@ class Store:
     ) -> list[Decision]:
         """An instructor's grade, appended to the learner's feed. Raises :class:`BadRequest`
         when there is nothing to grade or the score is out of range."""
-        async with self.engine.transaction(lock=user_id) as txn:
+        async with self.engine.transaction(learner=user_id) as txn:
             catalog = await self._catalog_txn(txn)
             feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
             ctx = Context(catalog, feed.plan, self.policy)
@@ -776,7 +865,7 @@ class Store:
         return decide(state, verdict, stamp, now, Context(catalog, user.plan, self.policy))
 
     async def set_plan(self, user_id: str, plan: str) -> None:
-        async with self.engine.transaction(lock=user_id) as txn:
+        async with self.engine.transaction(learner=user_id) as txn:
             await txn.execute("UPDATE users SET plan = ? WHERE id = ?", plan, user_id)
 
     async def catalog(self) -> Catalog:
@@ -833,7 +922,9 @@ class Store:
         return [_entry(r) for r in rows]
 
     async def feed_head(self, user_id: str) -> int:
-        head = await self.engine.fetchval("SELECT feed_head FROM users WHERE id = ?", user_id)
+        head = await self.engine.fetchval(
+            "SELECT through_seq FROM user_state WHERE user_id = ?", user_id
+        )
         return int(head or 0)
 
     async def learner(self, user_id: str) -> LearnerView:
@@ -864,10 +955,17 @@ class Store:
         )
 
     async def certificate(self, code: str) -> IssuedCertificate | None:
+        code = code.strip().upper()
+        user_id = await self.engine.fetchval(
+            "SELECT user_id FROM certificate_codes WHERE code = ?", code
+        )
+        if user_id is None:
+            return None
         row = await self.engine.fetchrow(
             "SELECT c.*, u.username FROM certificates c JOIN users u ON u.id = c.user_id"
-            " WHERE c.code = ?",
-            code.strip().upper(),
+            " WHERE c.user_id = ? AND c.code = ?",
+            user_id,
+            code,
         )
         if row is None:
             return None
@@ -1027,26 +1125,41 @@ class Store:
         """Apply a device's push; see the module docstring. Raises :class:`DeviceRevoked`."""
         user_id = self._device_users.get(device_id)
         if user_id is None:
-            device = await self.device_by_id(device_id)
-            if device is None:
+            owner = await self.engine.fetchval(
+                "SELECT user_id FROM device_tokens WHERE device_id = ?", device_id
+            )
+            if owner is None:
                 raise NotFound(f"no device {device_id!r}")
             # A device never changes learner: after the first push this costs no round trip
             # (revocation is checked inside the transaction).
-            user_id = self._device_users[device_id] = device.user_id
-        async with self.engine.transaction(lock=user_id) as txn:
-            return await self._merge_txn(txn, user_id, device_id, events)
+            user_id = self._device_users[device_id] = str(owner)
+        # The slice read locks the learner's row and the device's: no lock statement.
+        async with self.engine.transaction() as txn:
+            result, scopes = await self._merge_txn(txn, user_id, device_id, events)
+        self._scopes.setdefault(user_id, set()).update(scopes)  # committed: known from now
+        return result
 
     async def _merge_txn(
         self, txn: Txn, user_id: str, device_id: str, events: Sequence[Event]
-    ) -> MergeResult:
+    ) -> tuple[MergeResult, set[str]]:
+        """The merge's transaction: one statement reads (and locks) the learner's slice,
+        the device and the catalog's version; the pure merge decides; one statement per
+        table writes. Returns the result and the scopes it recorded."""
         row = await txn.fetchrow(
-            "SELECT acked_seq, revoked_at FROM devices WHERE id = ?", device_id
+            f"SELECT {_SLICE}, d.acked_seq, d.revoked_at,"
+            " (SELECT version FROM catalog WHERE id = 1) AS catalog_version"
+            " FROM user_state s JOIN users u ON u.id = s.user_id"
+            " JOIN devices d ON d.id = ? AND d.user_id = s.user_id"
+            # The learner's row and the device's: both current once locked.
+            f" WHERE s.user_id = ?{txn.locking('s', 'd')}",
+            device_id,
+            user_id,
         )
         assert row is not None
         if row["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked by an administrator")
-        catalog = await self._catalog_txn(txn)
-        feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
+        catalog = await self._catalog_for(row["catalog_version"], txn.fetchval)
+        feed = _FeedWriter.of_row(user_id, row, self.clock(), catalog)
         ctx = Context(catalog, feed.plan, self.policy)
         outcome = merge(
             feed.learner,
@@ -1059,20 +1172,22 @@ class Store:
             now=feed.now,
         )
         feed.append(outcome.entries, outcome.events)
-        feed.scopes |= outcome.scopes
-        watermark = outcome.watermark
+        feed.scopes = outcome.scopes - self._scopes.get(user_id, set())
+        scopes = set(feed.scopes)
         await feed.flush_txn(txn)
         await txn.execute(
-            "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ?",
-            watermark,
+            "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ? AND user_id = ?",
+            outcome.watermark,
             feed.now,
             device_id,
+            user_id,
         )
-        return MergeResult(
-            watermark,
+        result = MergeResult(
+            outcome.watermark,
             outcome.accepted,
             outcome.duplicates,
             outcome.rejected,
             feed.head,
             outcome.gap_at,
         )
+        return result, scopes

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import re
+import sqlite3
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.errors import Conflict, DeviceRevoked, NotFound
-from server.storage.store import Store
+from server.fanout import PooledAsyncPgBackend, user_channel
+from server.storage.engine import PostgresEngine, open_engine
+from server.storage.store import Store, hash_token
 from sync.catalog import parse_catalog
 from sync.events import Event
 from sync.fold import Fact, fold
@@ -31,6 +39,71 @@ async def test_migrations_run_once_and_reopening_applies_none(store: Store) -> N
     again = Store(type(store.engine)(*_engine_args(store)), clock=Clock())
     assert await again.open() == []
     await again.close()
+
+
+RELEASE_0_1 = Path(__file__).parents[1] / "fixtures" / "release_0_1"
+
+
+async def test_a_database_built_by_release_0_1_migrates_keeping_every_number(
+    db_url: str,
+) -> None:
+    """A database as release 0.1 left it (tests/fixtures/make_release_0_1.py: feed head on
+    users, no learner row without progress, no outbox, global unique keys): today's store
+    migrates it and shows every user, device, feed entry, view and certificate as 0.1 did;
+    names stay unique; a later push continues the feed and announces nothing old."""
+    script = RELEASE_0_1.with_suffix(".sql").read_text()
+    expected = json.loads(RELEASE_0_1.with_suffix(".json").read_text())
+    engine = open_engine(db_url)
+    if isinstance(engine, PostgresEngine):
+        await engine.open()
+        await engine.pool.execute(script)
+        await engine.close()
+    else:
+        with contextlib.closing(sqlite3.connect(engine.path)) as conn:  # type: ignore[attr-defined]
+            conn.executescript(script)
+    clock = Clock()
+    clock.now = expected["now"]
+    store = Store.for_url(db_url, clock=clock)
+    assert await store.open() == [4, 5, 6]
+    try:
+        for name, want in expected["users"].items():
+            user = await store.user_by_name(name)
+            assert user is not None
+            assert msgspec.to_builtins(user) == want["user"]
+            assert msgspec.to_builtins(await store.devices_of(user.id)) == want["devices"]
+            assert msgspec.to_builtins(await store.learner(user.id)) == want["learner"]
+            feed = await store.feed_after(user.id, 0, 10_000)
+            assert msgspec.to_builtins(feed) == want["feed"]
+            for cert in want["certificates"]:
+                found = await store.certificate(cert["code"])
+                assert msgspec.to_builtins(found) == cert
+        assert await store.authenticate_user("ann", "pw") is not None
+        with pytest.raises(Conflict):
+            await store.create_user("ann", "again")
+        ann = expected["users"]["ann"]
+        laptop = next(d for d in ann["devices"] if d["name"] == "laptop")
+        head = ann["user"]["feed_head"]
+        at = T0 + 400 * 86_400_000
+        later = Event(
+            laptop["acked_seq"] + 1,
+            f"{at:013d}-0000",
+            at,
+            "lesson.completed",
+            {"course": "shell", "lesson": "l1"},
+            "Europe/Paris",
+        )
+        result = await store.merge(laptop["id"], [later])
+        assert result.acked_seq == later.seq
+        new = await store.feed_after(ann["id"], head, 100)
+        assert [e.user_seq for e in new] == list(range(head + 1, result.feed_head + 1))
+        announced = await store.outbox_tail(100, user_id=ann["id"])
+        # l1 again completed (it was uncompleted in 0.1): announced; nothing from before.
+        assert [e.body.get("lesson") for e in announced if "lesson" in e.body] == ["l1", "l1"]
+        assert all(e.user_seq > head for e in announced)
+        bob = await store.user_by_name("bob")
+        assert bob is not None and bob.feed_head == 0
+    finally:
+        await store.close()
 
 
 def _engine_args(store: Store) -> tuple[object, ...]:
@@ -58,7 +131,10 @@ async def test_token_finds_its_device_and_is_stored_hashed(store: Store) -> None
     found = await store.device_by_token(token)
     assert found is not None and found.id == device.id
     assert await store.device_by_token(token + "x") is None
-    assert token not in str(await store.engine.fetch("SELECT * FROM devices"))
+    for table in ("devices", "device_tokens"):
+        assert token not in str(await store.engine.fetch(f"SELECT * FROM {table}"))
+    hashes = await store.engine.fetch("SELECT token_hash FROM device_tokens")
+    assert [r["token_hash"] for r in hashes] == [hash_token(token)]
 
 
 async def test_merge_appends_accepted_events_and_acks_the_highest_seq(store: Store) -> None:
@@ -147,6 +223,65 @@ async def test_a_steady_push_reads_nothing_outside_its_transaction(
     await store.revoke_device(device_id)
     with pytest.raises(DeviceRevoked):
         await store.merge(device_id, [ev(3)])
+
+
+def _kind(sql: str) -> str:
+    """A statement as its verb and main table, e.g. ``INSERT feed``, ``SELECT pg_notify``."""
+    while (flat := re.sub(r"\([^()]*\)", " ", sql)) != sql:  # subqueries and lists out
+        sql = flat
+    words = sql.replace(";", " ").split()
+    verb = words[0].upper()
+    if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+        return verb
+    if verb == "INSERT":
+        return f"INSERT {words[2]}"
+    if verb == "UPDATE":
+        return f"UPDATE {words[1]}"
+    if "FROM" in words:
+        return "SELECT " + words[words.index("FROM") + 1]
+    return " ".join(words[:2])
+
+
+async def _steady_push(store: Store, events: list[Event]) -> list[str]:
+    """The statements of a push of a device whose learner the store knows, and of the
+    notification that tells the learner's other connections."""
+    user_id, device_id = await learner(store)
+    await store.merge(device_id, [ev(1)])  # the first push: learns the device's learner
+    with store.engine.trace() as sent:
+        result = await store.merge(device_id, events)
+        assert result.acked_seq == events[-1].seq
+        if isinstance(store.engine, PostgresEngine):
+            await PooledAsyncPgBackend(store.engine).publish(b"1", [user_channel(user_id)])
+    return [_kind(sql) for sql in sent]  # pg_notify's SELECT has no FROM: "SELECT pg_notify"
+
+
+async def test_a_steady_push_costs_at_most_eight_statements(store: Store) -> None:
+    """Fifty heartbeats: BEGIN, one read that locks the learner's and the device's rows,
+    one insert into the feed, the state, the watermark, COMMIT, NOTIFY. Whatever the batch
+    size (one multi-row insert), and with no pool reset on the connections."""
+    beats = [ev(n, "lesson.progressed", seconds=5) for n in range(2, 52)]
+    kinds = await _steady_push(store, beats)
+    expected = [
+        "BEGIN",
+        "SELECT user_state",
+        "INSERT feed",
+        "UPDATE user_state",
+        "UPDATE devices",
+        "COMMIT",
+    ]
+    if store.engine.dialect == "postgresql":
+        expected.append("SELECT pg_notify")
+    assert kinds == expected
+    assert len(kinds) <= 8
+
+
+async def test_a_push_with_domain_events_adds_one_outbox_insert(store: Store) -> None:
+    kinds = await _steady_push(store, [ev(2, "lesson.completed")])
+    assert kinds.count("INSERT outbox") == 1
+    assert kinds.count("INSERT feed") == 1
+    # Awards earned by the completion go to their tables, one statement each.
+    assert kinds.count("INSERT points_ledger") == 1
+    assert kinds[0] == "BEGIN" and kinds.count("COMMIT") == 1
 
 
 async def test_feed_pages_from_a_cursor(store: Store) -> None:

@@ -1,4 +1,4 @@
--- Waymark schema v1 (PostgreSQL). Keep in step with ../sqlite/0001_init.sql.
+-- Waymark schema v1 (SQLite and PostgreSQL).
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
