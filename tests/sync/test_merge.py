@@ -171,3 +171,75 @@ def test_any_split_of_a_batch_gives_the_same_feed_and_state(lessons: list[int], 
     assert part2.duplicates == cut
     assert split.state == whole.state
     assert split.gamify == whole.gamify
+
+
+# -- settle: what a review or a grade that decided nothing (or something) still records ----
+
+
+def _completed(who: Learner, *lessons: tuple[str, str]) -> None:
+    """Fold explicit completions into ``who`` without merging them: progress that no award
+    has looked at yet (as after a catalog change that gives points for it)."""
+    from sync.events import LessonCompleted
+    from sync.fold import apply_body
+
+    for n, (course, lesson) in enumerate(lessons, 1):
+        apply_body(who.state, (f"h{n}", "d1", n), T0 + n * 1000, LessonCompleted(course, lesson))
+
+
+def test_settle_without_decisions_records_only_the_awards_and_looks_at_no_progress() -> None:
+    who = learner()
+    _completed(who, ("c1", "l1"), ("c2", "k1"))
+    settled = settle(who, [], CTX, rules=RULES, make_code=make_code, now=NOW, hlc="h", courses=None)
+    assert all(isinstance(e, ServerEntry) for e in settled.entries)
+    assert {(e.hlc, e.at, e.tz) for e in settled.entries if isinstance(e, ServerEntry)} == {
+        ("h", NOW, "")
+    }
+    keys = [
+        e.body["key"]
+        for e in settled.entries
+        if isinstance(e, ServerEntry) and e.type == "points.awarded"
+    ]
+    assert "points:lesson-completed:c1/l1" in keys and "points:course-completed:c2" in keys
+    # No decision, so no look at progress (nothing changed it): only the awards' events,
+    # each pointing at its own entry.
+    assert who.seen == {}
+    assert [e.type for e in settled.events] == [
+        "gamification.certificate.issued",
+        "gamification.achievement.earned",
+        "gamification.level.reached",
+    ]
+    for event in settled.events:
+        entry = settled.entries[event.entry]
+        assert isinstance(entry, ServerEntry)
+        assert event.type == f"gamification.{entry.type}" and event.body == entry.body
+        assert event.at == NOW
+
+
+def test_settle_with_decisions_looks_at_the_courses_they_are_about_only() -> None:
+    who = learner()
+    _completed(who, ("c1", "l1"), ("c2", "k1"))
+    decision = Decision("competency.acquired", {"competency": "basics", "name": "B", "level": 100})
+    settled = settle(
+        who, [decision], CTX, rules=RULES, make_code=make_code, now=NOW, hlc="h", courses={"c2"}
+    )
+    first = settled.entries[0]
+    assert first == ServerEntry("competency.acquired", decision.body, "h", NOW, "")
+    progress = [e for e in settled.events if e.type.startswith("progress.")]
+    assert [e.type for e in progress] == [
+        "progress.competency.acquired",
+        "progress.lesson.completed",
+        "progress.module.completed",
+        "progress.updated",
+        "progress.course.completed",
+    ]
+    # All follow from the decision (entry 0), and say nothing of c1, which it is not about.
+    assert {e.entry for e in progress} == {0}
+    assert all(e.body.get("course", "c2") == "c2" for e in progress)
+    assert who.seen == {"lesson:c2/k1": 100, "module:c2/n1": 100, "course:c2": 100}
+    keys = [
+        e.body["key"]
+        for e in settled.entries
+        if isinstance(e, ServerEntry) and e.type == "points.awarded"
+    ]
+    assert "points:lesson-completed:c1/l1" not in keys
+    assert "points:course-completed:c2" in keys

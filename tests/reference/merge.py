@@ -1,0 +1,296 @@
+# Frozen copy of sync/merge.py at commit 52300f6: never edit (see tests/reference/__init__.py).
+"""The merge of one device's push, as one pure function (merge v2, first step).
+
+:func:`merge` runs the whole sequence for a batch: dedupe by ``seq`` against the device's
+watermark, stop at a gap, check each event against the catalog, fold the fact, decide,
+record streak activity and award. It returns an :class:`Outcome` that says everything
+that follows (the feed entries to append, in order; the new watermark; the counts the ack
+carries; the scopes the learner touched). The caller (the server's store) only loads the
+learner's state, calls this once per batch, and persists the Outcome in one transaction.
+
+:func:`settle` does the same for decisions the server makes on its own (a grade, a review
+after a catalog change): their entries, then the awards they earn.
+
+Both fold into the ``state`` and ``gamify`` they are given (the learner's slice, loaded for
+this call): after the call those hold the changed state to store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import msgspec
+
+from sync.catalog import Catalog
+from sync.events import Body, Event, Rejection, check_event, settled_stamp
+from sync.messages import EventRejection
+from tests.reference.decide import Context, Decision, decide
+from tests.reference.fold import UserState, apply_body
+from tests.reference.gamify import (
+    CodeFactory,
+    GamifyState,
+    PointsRules,
+    awards,
+    is_activity,
+    record_activity,
+)
+from tests.reference.outbox import DomainEvent, Seen, from_entry, observe
+from tests.reference.views import lesson_done
+
+_json = msgspec.json.Encoder()
+
+# Facts that change a course's percent only by completing their lesson.
+_HEARTBEATS = frozenset({"lesson.opened", "lesson.progressed"})
+
+
+class DeviceEntry(msgspec.Struct, frozen=True):
+    """An accepted device event, to append to the feed as it came."""
+
+    device_id: str
+    event: Event
+    body_json: str
+    """The event's body as JSON, as the feed stores it."""
+
+
+class ServerEntry(msgspec.Struct, frozen=True):
+    """A decision (or a rejection) the server records in the learner's feed."""
+
+    type: str
+    body: dict[str, Any]
+    hlc: str
+    at: int
+    tz: str
+
+
+Entry = DeviceEntry | ServerEntry
+
+
+class Outcome(msgspec.Struct):
+    """Everything a merge decided, in the order it is to be persisted."""
+
+    entries: list[Entry]
+    watermark: int
+    """The highest ``seq`` of the device now applied (the ack)."""
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[EventRejection] = []
+    gap_at: int | None = None
+    """The first seq that was not applied because the seq before it is missing."""
+    scopes: set[str] = set()
+    """``course:ID`` / ``path:ID`` scopes the accepted events touched."""
+    events: list[DomainEvent] = []
+    """Domain events for the outbox, each pointing at the entry it follows from."""
+
+
+class Settled(msgspec.Struct):
+    """What :func:`settle` decided: entries to append and their domain events."""
+
+    entries: list[Entry]
+    events: list[DomainEvent]
+
+
+class Learner(msgspec.Struct):
+    """The slice of one learner a merge reads and folds into."""
+
+    user_id: str
+    state: UserState
+    gamify: GamifyState
+    timezone: str = "UTC"
+    plan: str = "free"
+    seen: Seen = {}
+    """The outbox's last look at this learner's progress (:mod:`sync.outbox`)."""
+
+
+def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
+    """Validate ``event`` and encode its body for the feed (msgpack may carry values, such as
+    extension types, that JSON cannot hold: those bodies are rejected, not crashed on)."""
+    verdict = check_event(event, catalog)
+    if isinstance(verdict, Rejection):
+        return verdict, ""
+    try:
+        return verdict, _json.encode(event.body).decode()
+    except (TypeError, msgspec.EncodeError) as err:
+        return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
+
+
+def lesson_done_now(
+    catalog: Catalog, state: UserState, course: object, lesson: object
+) -> bool | None:
+    """Whether the fact's lesson counts as completed now; None if the fact names none."""
+    if not isinstance(course, str) or not isinstance(lesson, str):
+        return None
+    target = catalog.course(course)
+    return None if target is None else lesson_done(state, target, lesson)
+
+
+def newly_done(learner: Learner, course: str, lesson: str, done_now: bool) -> bool:
+    """Whether the fact's lesson is completed now and was not at the last look of awards
+    (remembered in ``learner.gamify.done``)."""
+    key, done = f"{course}/{lesson}", learner.gamify.done
+    if done_now:
+        if key in done:
+            return False
+        done.add(key)
+        return True
+    done.discard(key)
+    return False
+
+
+def _award(
+    out: Outcome | Settled,
+    learner: Learner,
+    ctx: Context,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+    stamp: tuple[str, int, str],
+    *,
+    fact_at: int | None,
+    fact_tz: str = "",
+    courses: Collection[str] | None,
+) -> None:
+    found = awards(
+        learner.state,
+        ctx.catalog,
+        learner.gamify,
+        user_tz=learner.timezone,
+        now_ms=now,
+        make_code=make_code,
+        fact_at=fact_at,
+        fact_tz=fact_tz,
+        activity=False,  # the merge records activity (it needs to know of a new day)
+        rules=rules,
+        courses=courses,
+        plan=learner.plan,
+    )
+    at = stamp[1]
+    for item in found:
+        out.events += from_entry(len(out.entries), item.type, item.body, at)
+        out.entries.append(ServerEntry(item.type, item.body, *stamp))
+
+
+def merge(
+    learner: Learner,
+    device_id: str,
+    watermark: int,
+    batch: Sequence[Event],
+    ctx: Context,
+    *,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+) -> Outcome:
+    """Merge ``batch`` (one device's events, in ``seq`` order) into ``learner``.
+
+    ``watermark`` is the device's highest applied ``seq``; ``now`` the server's time (ms),
+    used for rejections and awards' issue times, never for a fact's own time.
+    """
+    out = Outcome([], watermark)
+    for event in batch:
+        if event.seq <= out.watermark:
+            out.duplicates += 1
+            continue
+        if event.seq != out.watermark + 1:
+            out.gap_at = event.seq
+            break
+        out.watermark = event.seq
+        verdict, body_json = checked(event, ctx.catalog)
+        if isinstance(verdict, Rejection):
+            out.rejected.append(EventRejection(event.seq, verdict.code, verdict.reason))
+            body = {
+                "device_id": device_id,
+                "seq": event.seq,
+                "type": event.type,
+                "code": verdict.code,
+                "reason": verdict.reason,
+            }
+            out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
+            continue
+        out.accepted += 1
+        fact = len(out.entries)
+        out.entries.append(DeviceEntry(device_id, event, body_json))
+        out.events += from_entry(fact, event.type, event.body, event.at)
+        course = getattr(verdict, "course", None)
+        lesson = getattr(verdict, "lesson", None)
+        for name, value in (("course", course), ("path", getattr(verdict, "path", None))):
+            if isinstance(value, str):
+                out.scopes.add(f"{name}:{value}")
+        stamp = (event.hlc, device_id, event.seq)
+        apply_body(learner.state, stamp, event.at, verdict)
+        decisions = decide(learner.state, verdict, stamp, event.at, ctx)
+        fact_stamp = (event.hlc, event.at, event.tz)
+        for d in decisions:
+            out.events += from_entry(len(out.entries), d.type, d.body, event.at)
+            out.entries.append(ServerEntry(d.type, d.body, *fact_stamp))
+        new_day = False
+        if is_activity(event.type):
+            days = len(learner.gamify.days)
+            record_activity(learner.gamify, event.at, event.tz, learner.timezone)
+            new_day = len(learner.gamify.days) > days
+        done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
+        if isinstance(course, str) and (
+            decisions
+            or event.type not in _HEARTBEATS
+            or (done_now is not None and done_now != (f"lesson:{course}/{lesson}" in learner.seen))
+        ):
+            out.events += observe(
+                learner.state,
+                ctx.catalog,
+                ctx.plan,
+                learner.seen,
+                course,
+                index=fact,
+                at=event.at,
+                lesson=lesson if isinstance(lesson, str) else None,
+            )
+        # Awards look at course views, the costly part of a merge: only when something may
+        # have earned one (a decision, a first activity that day, a lesson that became
+        # completed).
+        if (
+            decisions
+            or new_day
+            or (done_now is not None and newly_done(learner, str(course), str(lesson), done_now))
+        ):
+            _award(
+                out,
+                learner,
+                ctx,
+                rules,
+                make_code,
+                now,
+                fact_stamp,
+                fact_at=event.at,
+                fact_tz=event.tz,
+                courses={course} if isinstance(course, str) else set(),
+            )
+    return out
+
+
+def settle(
+    learner: Learner,
+    decisions: Sequence[Decision],
+    ctx: Context,
+    *,
+    rules: PointsRules,
+    make_code: CodeFactory,
+    now: int,
+    hlc: str,
+    courses: Collection[str] | None,
+) -> Settled:
+    """Entries for decisions the server made on its own (already folded into
+    ``learner.state`` by :mod:`sync.decide`), stamped ``now``, then the awards they earn,
+    and their domain events (``courses``: those the decisions are about; None: all)."""
+    stamp = (hlc, now, "")
+    out = Settled([], [])
+    for d in decisions:
+        out.events += from_entry(len(out.entries), d.type, d.body, now)
+        out.entries.append(ServerEntry(d.type, d.body, *stamp))
+    if out.entries:
+        looked = courses if courses is not None else [c.id for c in ctx.catalog.courses]
+        for course in sorted(looked):
+            out.events += observe(
+                learner.state, ctx.catalog, ctx.plan, learner.seen, course, index=0, at=now
+            )
+    _award(out, learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
+    return out

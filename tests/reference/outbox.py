@@ -1,0 +1,159 @@
+# Frozen copy of sync/outbox.py at commit 52300f6: never edit (see tests/reference/__init__.py).
+"""Domain events for other systems, derived by the merge (the outbox's content).
+
+Two sources, both decided once per accepted fact, so replays and duplicates (which the
+merge never re-applies) derive nothing again:
+
+* a recorded decision or award maps to its domain event (:func:`from_entry`): a quiz
+  scored, passed or failed; an assignment graded; an enrollment changed, a path completed;
+  a milestone unlocked, started or completed; a competency acquired; an achievement
+  earned, a certificate issued, a level reached;
+* a fact that may change a course's progress is followed by a look at that course's view
+  (:func:`observe`), compared with what the learner's last look saw (``Seen``, kept with
+  the learner): a lesson, module or course that became completed, and a change of the
+  course's percent complete (``progress.updated``). The percent moves when an item
+  completes or is reset, not with every heartbeat (a heartbeat that completes nothing
+  changes no percent), so consumers are not flooded.
+
+Each event points at the feed entry it follows from (``entry``: its index in the merge's
+entries); the store numbers it ``{user_id}:{user_seq}:{n}``, a stable id.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from sync.catalog import Catalog
+from tests.reference.fold import UserState
+from tests.reference.views import course_view
+
+Seen = dict[str, int]
+"""The last look at a learner's progress: ``course:C`` and ``module:C/M`` → percent,
+``lesson:C/L`` → 100 for each completed lesson."""
+
+
+class DomainEvent(msgspec.Struct, frozen=True):
+    """One outbox event: its type, what happened (``body``), when (the fact's time)."""
+
+    entry: int
+    """Index, in the merge's entries, of the feed entry it follows from."""
+    type: str
+    body: dict[str, Any]
+    at: int
+
+
+# Decision or award type -> domain event type.
+_FROM_ENTRY: Final = {
+    "quiz.scored": "progress.quiz.scored",
+    "quiz.passed": "progress.quiz.passed",
+    "assignment.graded": "progress.assignment.graded",
+    "enrollment.changed": "progress.enrollment.changed",
+    "milestone.unlocked": "progress.milestone.unlocked",
+    "milestone.started": "progress.milestone.started",
+    "milestone.completed": "progress.milestone.completed",
+    "competency.acquired": "progress.competency.acquired",
+    "achievement.earned": "gamification.achievement.earned",
+    "certificate.issued": "gamification.certificate.issued",
+    "level.reached": "gamification.level.reached",
+}
+
+# Device facts that are domain events of their own.
+_FROM_FACT: Final = {"assignment.submitted": "progress.assignment.submitted"}
+
+TYPES: Final = frozenset(
+    {
+        *_FROM_ENTRY.values(),
+        *_FROM_FACT.values(),
+        "progress.quiz.failed",
+        "progress.path.completed",
+        "progress.lesson.completed",
+        "progress.module.completed",
+        "progress.course.completed",
+        "progress.updated",
+    }
+)
+"""Every domain event type the merge can write."""
+
+
+def from_entry(index: int, type_: str, body: dict[str, Any], at: int) -> list[DomainEvent]:
+    """The domain events of a recorded decision, award or accepted fact."""
+    out: list[DomainEvent] = []
+    name = _FROM_ENTRY.get(type_) or _FROM_FACT.get(type_)
+    if name is not None:
+        out.append(DomainEvent(index, name, dict(body), at))
+    if type_ == "quiz.scored" and body.get("counted") and not body.get("passed"):
+        out.append(DomainEvent(index, "progress.quiz.failed", dict(body), at))
+    elif type_ == "enrollment.changed" and body.get("to") == "completed":
+        out.append(DomainEvent(index, "progress.path.completed", {"path": body["path"]}, at))
+    return out
+
+
+def observe(
+    state: UserState,
+    catalog: Catalog,
+    plan: str,
+    seen: Seen,
+    course_id: str,
+    *,
+    index: int,
+    at: int,
+    lesson: str | None = None,
+) -> list[DomainEvent]:
+    """What changed in ``course_id`` since the last look (``seen``, updated in place)."""
+    course = catalog.course(course_id)
+    if course is None:
+        return []
+    view = course_view(state, course, plan)
+    out: list[DomainEvent] = []
+    where: dict[str, str] = {"course": course_id}
+    for module in view.modules:
+        for item in module.lessons:
+            key = f"lesson:{course_id}/{item.id}"
+            if item.id == lesson:
+                where["module"] = module.id
+            if item.status == "completed":
+                if key not in seen:
+                    seen[key] = 100
+                    body: dict[str, Any] = {"course": course_id, "module": module.id}
+                    body |= {"lesson": item.id, "completed_at": item.completed_at}
+                    out.append(DomainEvent(index, "progress.lesson.completed", body, at))
+            else:
+                seen.pop(key, None)
+        key = f"module:{course_id}/{module.id}"
+        before = seen.get(key, 0)
+        if module.percent != before:
+            _remember(seen, key, module.percent)
+            if module.percent == 100:
+                body = {"course": course_id, "module": module.id}
+                body["completed_at"] = module.completed_at
+                out.append(DomainEvent(index, "progress.module.completed", body, at))
+    key = f"course:{course_id}"
+    before = seen.get(key, 0)
+    if view.percent != before:
+        _remember(seen, key, view.percent)
+        if lesson is not None:
+            where["lesson"] = lesson
+        body = {**where, "percent": view.percent, "previous": before, "status": view.status}
+        out.append(DomainEvent(index, "progress.updated", body, at))
+        if view.percent == 100:
+            body = {"course": course_id, "completed_at": view.completed_at}
+            out.append(DomainEvent(index, "progress.course.completed", body, at))
+    return out
+
+
+def _remember(seen: Seen, key: str, percent: int) -> None:
+    if percent:
+        seen[key] = percent
+    else:
+        seen.pop(key, None)  # an absent key is 0: the look stays what the progress gives
+
+
+def baseline(state: UserState, catalog: Catalog, plan: str) -> Seen:
+    """The look that a learner's existing progress gives, without events (for learners
+    whose progress predates the outbox)."""
+    seen: Seen = {}
+    for course in catalog.courses:
+        observe(state, catalog, plan, seen, course.id, index=0, at=0)
+    return seen
