@@ -1,0 +1,230 @@
+"""Users, devices and plans: accounts, passwords, device tokens, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from typing import Final
+
+import msgspec
+
+from server.errors import Conflict, NotFound
+from server.storage.base import StoreBase
+from server.storage.engine import Row, Txn
+
+ROLES: Final = ("learner", "instructor", "admin")
+
+
+class User(msgspec.Struct, frozen=True):
+    id: str
+    username: str
+    role: str
+    timezone: str
+    created_at: int
+    feed_head: int
+    plan: str = "free"
+    leaderboard_opt_out: bool = False
+
+
+class Device(msgspec.Struct, frozen=True):
+    id: str
+    user_id: str
+    name: str
+    created_at: int
+    revoked_at: int | None
+    acked_seq: int
+    last_seen_at: int | None
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    scheme, salt, _ = ([*stored.split("$"), "", ""])[:3]
+    if scheme != "scrypt":
+        return False
+    return hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt)), stored)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: Row) -> User:
+    return User(
+        row["id"],
+        row["username"],
+        row["role"],
+        row["timezone"],
+        row["created_at"],
+        row["feed_head"],
+        row["plan"],
+        bool(row["leaderboard_opt_out"]),
+    )
+
+
+def _device(row: Row) -> Device:
+    return Device(
+        row["id"],
+        row["user_id"],
+        row["name"],
+        row["created_at"],
+        row["revoked_at"],
+        row["acked_seq"],
+        row["last_seen_at"],
+    )
+
+
+# A user with their feed head (users.feed_head before migration 5).
+_USER_SELECT = (
+    "SELECT u.*, s.through_seq AS feed_head FROM users u JOIN user_state s ON s.user_id = u.id "
+)
+
+
+class AccountsStore(StoreBase):
+    """Users, devices and plans."""
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str = "learner",
+        timezone: str = "UTC",
+        plan: str = "free",
+    ) -> User:
+        if await self.user_by_name(username) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        user_id = uuid.uuid4().hex
+        async with self.engine.transaction() as txn:
+            # The name's look-up row first: its key refuses a name taken meanwhile.
+            await txn.execute(
+                "INSERT INTO usernames (username, user_id) VALUES (?, ?)", username, user_id
+            )
+            await txn.execute(
+                "INSERT INTO users (id, username, password_hash, role, timezone, created_at,"
+                " plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                user_id,
+                username,
+                hash_password(password),
+                role,
+                timezone,
+                self.clock(),
+                plan,
+            )
+            # The learner's row: locked by each of their writes, holds the feed head.
+            await txn.execute(
+                "INSERT INTO user_state (user_id, through_seq, state, gamify, seen, updated_at)"
+                " VALUES (?, 0, '{}', '{}', '{}', ?)",
+                user_id,
+                self.clock(),
+            )
+        user = await self.user_by_id(user_id)
+        assert user is not None
+        return user
+
+    async def _user_id_of(self, username: str) -> str | None:
+        found = await self.engine.fetchval(
+            "SELECT user_id FROM usernames WHERE username = ?", username
+        )
+        return None if found is None else str(found)
+
+    async def user_by_name(self, username: str) -> User | None:
+        user_id = await self._user_id_of(username)
+        if user_id is None:
+            return None
+        row = await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
+        return None if row is None else _user(row)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        row = await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
+        return None if row is None else _user(row)
+
+    async def authenticate_user(self, username: str, password: str) -> User | None:
+        user_id = await self._user_id_of(username)
+        row = (
+            None
+            if user_id is None
+            else await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
+        )
+        if row is None or not check_password(password, row["password_hash"]):
+            return None
+        return _user(row)
+
+    async def register_device(self, user_id: str, name: str) -> tuple[Device, str]:
+        """Create a device for ``user_id``; returns it and its bearer token (shown once)."""
+        token = secrets.token_urlsafe(32)
+        device_id = uuid.uuid4().hex
+        async with self.engine.transaction() as txn:
+            await self._add_device_txn(txn, user_id, device_id, name, hash_token(token))
+        device = await self._device_of(user_id, device_id)
+        assert device is not None
+        return device, token
+
+    async def _add_device_txn(
+        self, txn: Txn, user_id: str, device_id: str, name: str, token_hash: str
+    ) -> None:
+        await txn.execute(
+            "INSERT INTO device_tokens (token_hash, device_id, user_id) VALUES (?, ?, ?)",
+            token_hash,
+            device_id,
+            user_id,
+        )
+        await txn.execute(
+            "INSERT INTO devices (user_id, id, name, created_at) VALUES (?, ?, ?, ?)",
+            user_id,
+            device_id,
+            name,
+            self.clock(),
+        )
+
+    async def _device_of(self, user_id: str, device_id: str) -> Device | None:
+        row = await self.engine.fetchrow(
+            "SELECT * FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
+        )
+        return None if row is None else _device(row)
+
+    async def device_by_id(self, device_id: str) -> Device | None:
+        user_id = await self.engine.fetchval(
+            "SELECT user_id FROM device_tokens WHERE device_id = ?", device_id
+        )
+        return None if user_id is None else await self._device_of(str(user_id), device_id)
+
+    async def device_by_token(self, token: str) -> Device | None:
+        row = await self.engine.fetchrow(
+            "SELECT device_id, user_id FROM device_tokens WHERE token_hash = ?", hash_token(token)
+        )
+        if row is None:
+            return None
+        return await self._device_of(str(row["user_id"]), str(row["device_id"]))
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        rows = await self.engine.fetch(
+            "SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id", user_id
+        )
+        return [_device(r) for r in rows]
+
+    async def revoke_device(self, device_id: str) -> Device:
+        found = await self.device_by_id(device_id)
+        if found is None:
+            raise NotFound(f"no device {device_id!r}")
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "UPDATE devices SET revoked_at = ? WHERE user_id = ? AND id = ?"
+                " AND revoked_at IS NULL",
+                self.clock(),
+                found.user_id,
+                device_id,
+            )
+        device = await self._device_of(found.user_id, device_id)
+        assert device is not None
+        return device
+
+    async def set_plan(self, user_id: str, plan: str) -> None:
+        async with self.engine.transaction(learner=user_id) as txn:
+            await txn.execute("UPDATE users SET plan = ? WHERE id = ?", plan, user_id)

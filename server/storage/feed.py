@@ -1,0 +1,353 @@
+"""A learner's feed and materialized state: :class:`_FeedWriter` appends inside a
+transaction that holds the learner's row; :class:`FeedStore` reads the feed and state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from server.storage.base import (
+    StoreBase,
+    _body_dec,
+    _gamify_dec,
+    _json,
+    _seen_dec,
+    _state_dec,
+    _state_enc,
+)
+from server.storage.engine import Row, Txn
+from sync.catalog import Catalog
+from sync.decide import Context, Decision
+from sync.events import MIN_AT_MS, Event
+from sync.fold import UserState
+from sync.gamify import AWARD_TYPES, GamifyState
+from sync.hlc import format_hlc
+from sync.merge import DeviceEntry, Entry, Learner, settle
+from sync.messages import FeedEntry
+from sync.outbox import DomainEvent, Seen, baseline
+
+
+def _entry(row: Row) -> FeedEntry:
+    return FeedEntry(
+        user_seq=row["user_seq"],
+        origin=row["origin"],
+        type=row["type"],
+        body=_body_dec.decode(row["body"]),
+        hlc=row["hlc"],
+        at=row["at"],
+        tz=row["tz"],
+        device_id=row["device_id"],
+        seq=row["seq"],
+    )
+
+
+def _server_hlc(now: int) -> str:
+    """HLC for an entry the server writes on its own (a grade, a review, a REST action)."""
+    return format_hlc(max(now, MIN_AT_MS), 0)
+
+
+# What a learner's writes load (aliases: u = users, s = user_state).
+_SLICE = "s.through_seq, s.state, s.gamify, s.seen, u.plan, u.timezone"
+
+_FEED_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("user_seq", "bigint"),
+    ("origin", "text"),
+    ("device_id", "text"),
+    ("seq", "bigint"),
+    ("hlc", "text"),
+    ("at", "bigint"),
+    ("tz", "text"),
+    ("type", "text"),
+    ("body", "text"),
+    ("recorded_at", "bigint"),
+)
+_OUTBOX_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("id", "text"),
+    ("user_seq", "bigint"),
+    ("n", "integer"),
+    ("type", "text"),
+    ("body", "text"),
+    ("occurred_at", "bigint"),
+    ("recorded_at", "bigint"),
+)
+_LEDGER_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("key", "text"),
+    ("points", "bigint"),
+    ("rule", "text"),
+    ("ref", "text"),
+    ("earned_at", "bigint"),
+    ("week", "text"),
+    ("awarded_at", "bigint"),
+    ("user_seq", "bigint"),
+)
+_BADGE_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("badge_id", "text"),
+    ("name", "text"),
+    ("earned_at", "bigint"),
+    ("points", "bigint"),
+    ("evidence", "text"),
+    ("user_seq", "bigint"),
+)
+_CODE_COLUMNS: Final = (("code", "text"), ("user_id", "text"))
+_CERTIFICATE_COLUMNS: Final = (
+    ("code", "text"),
+    ("user_id", "text"),
+    ("kind", "text"),
+    ("ref", "text"),
+    ("title", "text"),
+    ("issued_at", "bigint"),
+    ("user_seq", "bigint"),
+)
+_SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
+
+
+class _FeedWriter:
+    """Appends to one user's feed inside a merge transaction (the user's lock is held):
+    numbers entries, keeps the materialized state, the gamification state, the award
+    tables and the user's scopes in step."""
+
+    def __init__(
+        self,
+        user_id: str,
+        head: int,
+        plan: str,
+        state: UserState,
+        now: int,
+        *,
+        tz: str = "UTC",
+        gamify: GamifyState | None = None,
+        seen: Seen | None = None,
+    ) -> None:
+        self.user_id, self.head, self.plan, self.state, self.now = user_id, head, plan, state, now
+        self.tz = tz
+        self.gamify = gamify if gamify is not None else GamifyState()
+        self.seen: Seen = seen if seen is not None else {}
+        self.outbox: list[tuple[Any, ...]] = []
+        self.rows: list[tuple[Any, ...]] = []
+        self.scopes: set[str] = set()
+        self.ledger: list[tuple[Any, ...]] = []
+        self.badges: list[tuple[Any, ...]] = []
+        self.certificates: list[tuple[Any, ...]] = []
+
+    @classmethod
+    async def open_txn(cls, txn: Txn, user_id: str, now: int, catalog: Catalog) -> _FeedWriter:
+        """Load the learner's slice (in a transaction that holds ``learner=user_id``)."""
+        row = await txn.fetchrow(
+            f"SELECT {_SLICE} FROM user_state s JOIN users u ON u.id = s.user_id"
+            " WHERE s.user_id = ?",
+            user_id,
+        )
+        assert row is not None
+        return cls.of_row(user_id, row, now, catalog)
+
+    @classmethod
+    def of_row(cls, user_id: str, row: Row, now: int, catalog: Catalog) -> _FeedWriter:
+        """The writer for a learner from a row of :data:`_SLICE` columns."""
+        plan = str(row["plan"])
+        state = _state_dec.decode(row["state"])
+        gamify = _gamify_dec.decode(row["gamify"])
+        # NULL: progress from before the outbox: take a look, announce nothing.
+        seen = (
+            baseline(state, catalog, plan) if row["seen"] is None else _seen_dec.decode(row["seen"])
+        )
+        return cls(
+            user_id,
+            int(row["through_seq"]),
+            plan,
+            state,
+            now,
+            tz=str(row["timezone"]),
+            gamify=gamify,
+            seen=seen,
+        )
+
+    @property
+    def learner(self) -> Learner:
+        """The slice the pure merge folds into (the same state objects as this writer's)."""
+        return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan, self.seen)
+
+    def append(self, entries: Sequence[Entry], events: Sequence[DomainEvent] = ()) -> None:
+        """Number and queue what :mod:`sync.merge` decided, in its order: the entries, and
+        the domain events for the outbox (id ``user:user_seq:n``, stable across rebuilds)."""
+        first = self.head + 1
+        numbered: dict[int, int] = {}
+        for event in events:
+            user_seq = first + event.entry
+            n = numbered[user_seq] = numbered.get(user_seq, -1) + 1
+            self.outbox.append(
+                (
+                    self.user_id,
+                    f"{self.user_id}:{user_seq}:{n}",
+                    user_seq,
+                    n,
+                    event.type,
+                    _json.encode(event.body).decode(),
+                    event.at,
+                    self.now,
+                )
+            )
+        for entry in entries:
+            if isinstance(entry, DeviceEntry):
+                self.device(entry.device_id, entry.event, entry.body_json)
+            else:
+                self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
+
+    def device(self, device_id: str, event: Event, body_json: str) -> None:
+        self.head += 1
+        self.rows.append(
+            (
+                self.user_id,
+                self.head,
+                "device",
+                device_id,
+                event.seq,
+                event.hlc,
+                event.at,
+                event.tz,
+                event.type,
+                body_json,
+                self.now,
+            )
+        )
+
+    def server(self, type_: str, body: dict[str, Any], hlc: str, at: int, tz: str) -> None:
+        """Append a decision (already folded into ``state`` by ``sync.decide``)."""
+        self.head += 1
+        self.rows.append(
+            (
+                self.user_id,
+                self.head,
+                "server",
+                None,
+                None,
+                hlc,
+                at,
+                tz,
+                type_,
+                _json.encode(body).decode(),
+                self.now,
+            )
+        )
+        if type_ in AWARD_TYPES:
+            self._award_row(type_, body)
+
+    def _award_row(self, type_: str, body: dict[str, Any]) -> None:
+        """The queryable copy of an award (leaderboards, certificate lookup by code)."""
+        if type_ == "points.awarded":
+            self.ledger.append(
+                (
+                    self.user_id,
+                    body["key"],
+                    body["points"],
+                    body["rule"],
+                    body["ref"],
+                    body["at"],
+                    body["week"],
+                    self.now,
+                    self.head,
+                )
+            )
+        elif type_ == "achievement.earned":
+            self.badges.append(
+                (
+                    self.user_id,
+                    body["achievement_id"],
+                    body["name"],
+                    body["earned_at"],
+                    body["points"],
+                    _json.encode(body["evidence"]).decode(),
+                    self.head,
+                )
+            )
+        elif type_ == "certificate.issued":
+            kind = "course" if "course" in body else "path"
+            self.certificates.append(
+                (
+                    body["code"],
+                    self.user_id,
+                    kind,
+                    body[kind],
+                    body["title"],
+                    body["issued_at"],
+                    self.head,
+                )
+            )
+
+    async def flush_txn(self, txn: Txn) -> None:
+        """Write what was appended: one statement per table written (the feed, the state
+        with the new head, the outbox; award rows and new scopes when there are some)."""
+        if not self.rows:
+            return
+        await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
+        await txn.execute(
+            "UPDATE user_state SET through_seq = ?, state = ?, gamify = ?, seen = ?,"
+            " updated_at = ? WHERE user_id = ?",
+            self.head,
+            _state_enc.encode(self.state).decode(),
+            _state_enc.encode(self.gamify).decode(),
+            _state_enc.encode(self.seen).decode(),
+            self.now,
+            self.user_id,
+        )
+        # The keys make a second copy (of an event, an award) impossible: DO NOTHING keeps
+        # the first.
+        for table, columns, rows in (
+            ("outbox", _OUTBOX_COLUMNS, self.outbox),
+            ("points_ledger", _LEDGER_COLUMNS, self.ledger),
+            ("user_badges", _BADGE_COLUMNS, self.badges),
+            ("certificates", _CERTIFICATE_COLUMNS, self.certificates),
+            ("certificate_codes", _CODE_COLUMNS, [c[:2] for c in self.certificates]),
+            ("user_scopes", _SCOPE_COLUMNS, [(self.user_id, s) for s in sorted(self.scopes)]),
+        ):
+            if rows:
+                await txn.insert_rows(table, columns, rows, "ON CONFLICT DO NOTHING")
+        self.rows, self.outbox, self.ledger, self.badges, self.certificates = [], [], [], [], []
+
+
+class FeedStore(StoreBase):
+    """Feed and state."""
+
+    async def feed_after(self, user_id: str, cursor: int, limit: int) -> list[FeedEntry]:
+        rows = await self.engine.fetch(
+            "SELECT * FROM feed WHERE user_id = ? AND user_seq > ? ORDER BY user_seq LIMIT ?",
+            user_id,
+            cursor,
+            limit,
+        )
+        return [_entry(r) for r in rows]
+
+    async def feed_head(self, user_id: str) -> int:
+        head = await self.engine.fetchval(
+            "SELECT through_seq FROM user_state WHERE user_id = ?", user_id
+        )
+        return int(head or 0)
+
+    async def user_state(self, user_id: str) -> UserState:
+        body = await self.engine.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
+        return UserState() if body is None else _state_dec.decode(body)
+
+    def _append_now(
+        self,
+        feed: _FeedWriter,
+        ctx: Context,
+        decisions: Sequence[Decision],
+        *,
+        courses: set[str] | None,
+    ) -> None:
+        """Append decisions the server makes on its own (a grade, a review), stamped now,
+        then the awards they earn (:func:`sync.merge.settle`)."""
+        settled = settle(
+            feed.learner,
+            decisions,
+            ctx,
+            rules=self.rules(ctx.catalog),
+            make_code=self._code_maker(feed.user_id),
+            now=feed.now,
+            hlc=_server_hlc(feed.now),
+            courses=courses,
+        )
+        feed.append(settled.entries, settled.events)
