@@ -56,10 +56,10 @@ class StoreBase:
         self._rules: tuple[str, PointsRules] = ("", self.points)
         self._code_secret = b""
         self._device_users: dict[str, str] = {}
-        # Scopes each learner is known to have recorded (committed), so a push inserts only
-        # new ones.
-        self._scopes: dict[str, set[str]] = {}
         """device id -> its learner's id (fixed for a device's life)."""
+        self._scopes: dict[str, set[str]] = {}
+        """Scopes each learner is known to have recorded (committed), so a push inserts
+        only new ones."""
         self.signing_key: SigningKey | None = None
         """The Ed25519 key credentials are signed with (loaded by :meth:`open`)."""
 
