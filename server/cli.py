@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import msgspec
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.app import create_app
 from server.errors import ServerError
@@ -231,6 +233,74 @@ def revoke(db: str, device_id: str) -> None:
     """Revoke a device's token: it is refused from now on."""
     device = _run(_with_store(db, lambda s: s.revoke_device(device_id)))
     click.echo(f"device {device.id} ({device.name!r}) revoked")
+
+
+async def _learners(store: Store, name: str | None) -> list[tuple[str, str]]:
+    """(id, name) of the learner called ``name``, or of every user."""
+    if name is not None:
+        found = await store.user_by_name(name)
+        if found is None:
+            raise click.ClickException(f"no user {name!r}")
+        return [(found.id, found.username)]
+    users = [await store.user_by_id(user_id) for user_id in await store.learner_ids()]
+    return [(u.id, u.username) for u in users if u is not None]
+
+
+def _progress() -> Progress:
+    # On stderr: stdout stays what the command reports.
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+@admin.command("rebuild")
+@click.option("--user", "name", help="Only this learner (default: every user).")
+@click.pass_obj
+def rebuild(db: str, name: str | None) -> None:
+    """Recompute the learners' state, award tables and scopes from their feeds."""
+
+    async def run(store: Store) -> int:
+        learners = await _learners(store, name)
+        with _progress() as bar:
+            task = bar.add_task("rebuilding from the feed", total=len(learners))
+            for user_id, _ in learners:
+                await store.rebuild(user_id)
+                bar.advance(task)
+        return len(learners)
+
+    count = _run(_with_store(db, run))
+    click.echo(f"rebuilt {count} learner{'' if count == 1 else 's'} from their feeds")
+
+
+@admin.command("verify")
+@click.option("--user", "name", help="Only this learner (default: every user).")
+@click.pass_obj
+def verify(db: str, name: str | None) -> None:
+    """Recompute from the feeds and compare; exit 1 and list what differs."""
+
+    async def run(store: Store) -> tuple[int, list[str]]:
+        learners = await _learners(store, name)
+        found: list[str] = []
+        with _progress() as bar:
+            task = bar.add_task("verifying against the feed", total=len(learners))
+            for user_id, username in learners:
+                found += [f"{username}: {line}" for line in await store.verify(user_id)]
+                bar.advance(task)
+        return len(learners), found
+
+    count, found = _run(_with_store(db, run))
+    for line in found:
+        click.echo(line)
+    learners = f"{count} learner{'' if count == 1 else 's'}"
+    if found:
+        click.echo(f"{len(found)} difference(s) in {learners}; 'waymark admin rebuild' fixes them")
+        sys.exit(1)
+    click.echo(f"verified {learners}: every cache matches the feed")
 
 
 @admin.group("outbox")

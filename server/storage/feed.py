@@ -105,6 +105,28 @@ _CERTIFICATE_COLUMNS: Final = (
 _SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
 
 
+async def write_learner_row_txn(
+    txn: Txn,
+    user_id: str,
+    head: int,
+    state: UserState,
+    gamify: GamifyState,
+    seen: Seen,
+    now: int,
+) -> None:
+    """Store the learner's head, fold, gamification state and the outbox's last look."""
+    await txn.execute(
+        "UPDATE user_state SET through_seq = ?, state = ?, gamify = ?, seen = ?,"
+        " updated_at = ? WHERE user_id = ?",
+        head,
+        _state_enc.encode(state).decode(),
+        _state_enc.encode(gamify).decode(),
+        _state_enc.encode(seen).decode(),
+        now,
+        user_id,
+    )
+
+
 class _FeedWriter:
     """Appends to one user's feed inside a merge transaction (the user's lock is held):
     numbers entries, keeps the materialized state, the gamification state, the award
@@ -283,15 +305,8 @@ class _FeedWriter:
         if not self.rows:
             return
         await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
-        await txn.execute(
-            "UPDATE user_state SET through_seq = ?, state = ?, gamify = ?, seen = ?,"
-            " updated_at = ? WHERE user_id = ?",
-            self.head,
-            _state_enc.encode(self.state).decode(),
-            _state_enc.encode(self.gamify).decode(),
-            _state_enc.encode(self.seen).decode(),
-            self.now,
-            self.user_id,
+        await write_learner_row_txn(
+            txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
         )
         # The keys make a second copy (of an event, an award) impossible: DO NOTHING keeps
         # the first.

@@ -1,15 +1,74 @@
-"""What a learner's progress shows, read from their materialized state."""
+"""What a learner's progress shows, read from their materialized state; and that state
+rebuilt and verified from the feed (``waymark admin rebuild`` / ``verify``).
+
+Everything here except the feed is a cache of the feed: the learner's row (head, fold,
+gamification state, the outbox's last look), the award tables (ledger, badges,
+certificates and their codes) and the scopes the learner touched. :meth:`verify`
+recomputes them from the feed and lists what differs; :meth:`rebuild` replaces them with
+what the feed gives. The outbox is not a cache (it is what was announced) and is left
+as it is.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+
 from server.errors import NotFound
 from server.storage.accounts import AccountsStore
-from server.storage.feed import FeedStore
+from server.storage.base import _body_dec, _gamify_dec, _state_dec
+from server.storage.engine import Row
+from server.storage.feed import (
+    _BADGE_COLUMNS,
+    _CERTIFICATE_COLUMNS,
+    _CODE_COLUMNS,
+    _LEDGER_COLUMNS,
+    _SCOPE_COLUMNS,
+    FeedStore,
+    _FeedWriter,
+    write_learner_row_txn,
+)
+from sync.fold import Decision, Fact, UserState, fold
+from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
+from sync.outbox import baseline
 from sync.views import LearnerView, learner_view
+
+Fetch = Callable[..., Awaitable[list[Row]]]
+
+_CACHED_TABLES: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
+    ("points_ledger", _LEDGER_COLUMNS),
+    ("user_badges", _BADGE_COLUMNS),
+    ("certificates", _CERTIFICATE_COLUMNS),
+    ("certificate_codes", _CODE_COLUMNS),
+    ("user_scopes", _SCOPE_COLUMNS),
+)
+
+
+class Derived(NamedTuple):
+    """What a learner's feed gives: the head, the fold, the gamification state (without
+    the awards memo) and the rows of each cached table."""
+
+    head: int
+    state: UserState
+    gamify: GamifyState
+    rows: dict[str, set[tuple[Any, ...]]]
+
+
+def _differences(path: str, stored: Any, derived: Any, out: list[str], limit: int = 20) -> None:
+    """Where two JSON-like values differ, as ``path: stored X, from the feed Y`` lines."""
+    if len(out) >= limit or stored == derived:
+        return
+    if isinstance(stored, dict) and isinstance(derived, dict):
+        for key in sorted(set(stored) | set(derived), key=str):
+            _differences(f"{path}.{key}", stored.get(key), derived.get(key), out, limit)
+        return
+    out.append(f"{path}: stored {stored!r}, from the feed {derived!r}")
 
 
 class ProjectionsStore(AccountsStore, FeedStore):
-    """The learner's views."""
+    """The learner's views, and the caches of the feed rebuilt and verified."""
 
     async def learner(self, user_id: str) -> LearnerView:
         """Everything the learner's progress shows (``sync.views.learner_view``)."""
@@ -17,3 +76,97 @@ class ProjectionsStore(AccountsStore, FeedStore):
         if user is None:
             raise NotFound(f"no user {user_id!r}")
         return learner_view(await self.user_state(user_id), await self.catalog(), user.plan)
+
+    async def learner_ids(self) -> list[str]:
+        """Every user's id (each has a learner row), in a stable order."""
+        rows = await self.engine.fetch("SELECT user_id FROM user_state ORDER BY user_id")
+        return [str(r["user_id"]) for r in rows]
+
+    async def _derive(self, user_id: str, fetch: Fetch) -> Derived:
+        user = await self.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        feed = await fetch("SELECT * FROM feed WHERE user_id = ? ORDER BY user_seq", user_id)
+        facts: list[Fact] = []
+        decisions: list[Decision] = []
+        activity: list[tuple[int, str]] = []
+        awarded: list[tuple[str, dict[str, Any], int]] = []  # at the server's time
+        scopes: set[tuple[Any, ...]] = set()
+        # The award rows exactly as the merge wrote them: the same writer, replayed.
+        writer = _FeedWriter(user_id, 0, user.plan, UserState(), 0, tz=user.timezone)
+        for row in feed:
+            body = _body_dec.decode(row["body"])
+            type_, at, user_seq = str(row["type"]), int(row["at"]), int(row["user_seq"])
+            if row["origin"] == "device":
+                facts.append(Fact(row["device_id"], row["seq"], row["hlc"], at, type_, body))
+                if is_activity(type_):
+                    activity.append((at, str(row["tz"])))
+                for name in ("course", "path"):
+                    if isinstance(body.get(name), str):
+                        scopes.add((user_id, f"{name}:{body[name]}"))
+            else:
+                decisions.append(Decision(user_seq, type_, body, at))
+                if type_ in AWARD_TYPES:
+                    writer.head, writer.now = user_seq - 1, int(row["recorded_at"])
+                    writer.server(type_, body, row["hlc"], at, row["tz"])
+                    awarded.append((type_, body, writer.now))
+        gamify = gamify_fold(activity, awarded, user_tz=user.timezone)
+        rows = {
+            "points_ledger": set(writer.ledger),
+            "user_badges": set(writer.badges),
+            "certificates": set(writer.certificates),
+            "certificate_codes": {c[:2] for c in writer.certificates},
+            "user_scopes": scopes,
+        }
+        head = int(feed[-1]["user_seq"]) if feed else 0
+        return Derived(head, fold(facts, decisions), gamify, rows)
+
+    async def verify(self, user_id: str) -> list[str]:
+        """What differs between the learner's caches and their feed (empty: nothing)."""
+        derived = await self._derive(user_id, self.engine.fetch)
+        row = await self.engine.fetchrow(
+            "SELECT through_seq, state, gamify FROM user_state WHERE user_id = ?", user_id
+        )
+        assert row is not None
+        out: list[str] = []
+        if int(row["through_seq"]) != derived.head:
+            out.append(f"feed head: stored {row['through_seq']}, from the feed {derived.head}")
+        state = msgspec.to_builtins(_state_dec.decode(row["state"]))
+        _differences("state", state, msgspec.to_builtins(derived.state), out)
+        stored_gamify = msgspec.to_builtins(_gamify_dec.decode(row["gamify"]))
+        # `done` is the merge's memo of where awards already looked, not a fact to verify.
+        stored_gamify.pop("done", None)
+        derived_gamify = msgspec.to_builtins(derived.gamify)
+        derived_gamify.pop("done", None)
+        _differences("gamification", stored_gamify, derived_gamify, out)
+        for table, columns in _CACHED_TABLES:
+            names = ", ".join(name for name, _ in columns)
+            stored_rows = {
+                tuple(r)
+                for r in await self.engine.fetch(
+                    f"SELECT {names} FROM {table} WHERE user_id = ?", user_id
+                )
+            }
+            for extra in sorted(stored_rows - derived.rows[table], key=repr):
+                out.append(f"{table}: stored row {extra!r} is not in the feed")
+            for missing in sorted(derived.rows[table] - stored_rows, key=repr):
+                out.append(f"{table}: the feed's row {missing!r} is missing")
+        return out
+
+    async def rebuild(self, user_id: str) -> None:
+        """Replace the learner's caches with what their feed gives (under their lock)."""
+        async with self.engine.transaction(learner=user_id) as txn:
+            derived = await self._derive(user_id, txn.fetch)
+            user = await self.user_by_id(user_id)
+            assert user is not None
+            catalog = await self._catalog_txn(txn)
+            # The outbox's look starts from what the feed gives: nothing is announced.
+            seen = baseline(derived.state, catalog, user.plan)
+            await write_learner_row_txn(
+                txn, user_id, derived.head, derived.state, derived.gamify, seen, self.clock()
+            )
+            for table, columns in _CACHED_TABLES:
+                await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", user_id)
+                rows = sorted(derived.rows[table], key=repr)
+                if rows:
+                    await txn.insert_rows(table, columns, rows)

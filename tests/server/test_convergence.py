@@ -152,6 +152,7 @@ async def scenario(store: Store, script: list[tuple[str, int, Any]], skews: list
 
     server_state = await store.user_state(user.id)
     feed = await store.feed_after(user.id, 0, 100_000)
+    assert await store.verify(user.id) == []  # every cache (awards, scopes) is the feed's
     assert server_state == fold(
         [
             Fact(e.device_id, e.seq, e.hlc, e.at, e.type, e.body)
@@ -439,6 +440,7 @@ async def learning_scenario(
     )
     expected = learner_view(server_state, LEARN, plan)
     assert expected == await store.learner(user.id)
+    assert await store.verify(user.id) == []
     for dev in devices:
         assert dev.learner() == expected
 

@@ -129,6 +129,7 @@ def test_every_award_is_made_exactly_once_through_the_merge(
             )
             assert Counter(r["badge_id"] for r in held) == badges
 
+            assert await store.verify(user.id) == []  # the award tables are the feed's
             # Whatever the learner completed in the end was awarded under its key.
             state = await store.user_state(user.id)
             for key, lesson in state.lessons.items():
