@@ -179,3 +179,76 @@ def test_a_course_reset_reports_the_progress_it_undid() -> None:
             T0 + 1000,
         )
     ]
+
+
+# -- awards: the learner's zone, the lesson's course, settle's own rules and events ----------
+
+
+def test_a_fact_without_a_zone_is_dated_in_the_learners_zone() -> None:
+    """20:00 UTC on Sunday 7 June is Monday 8 June in Tokyo: the streak day and the week
+    its points count for are the learner's."""
+    at = 1_780_862_400_000  # 2026-06-07T20:00:00Z
+    who = Learner("u1", UserState(), GamifyState(), "Asia/Tokyo", "premium")
+    event = Event(1, f"{at:013d}-0001", at, "lesson.opened", {"course": "c1", "lesson": "l1"}, "")
+    out = merge(who, "d1", 0, [event], CTX, rules=rules_for(CAT), make_code=make_code, now=NOW)
+    refs = [
+        e.body["ref"]
+        for e in out.entries
+        if isinstance(e, ServerEntry) and e.body.get("rule") == "streak-day"
+    ]
+    assert refs == ["2026-06-08"]
+    weeks = [e.body["week"] for e in out.entries if isinstance(e, ServerEntry)]
+    assert weeks == ["2026-W24"]
+
+
+def test_the_same_lesson_id_in_two_courses_is_two_lessons_for_awards() -> None:
+    twins = msgspec.json.decode(
+        b'{"courses": [{"id": "a", "modules": [{"id": "m", "lessons": [{"id": "l1"},'
+        b' {"id": "l2"}]}]}, {"id": "b", "modules": [{"id": "m", "lessons": [{"id": "l1"},'
+        b' {"id": "l2"}]}]}]}'
+    )
+    from sync.catalog import catalog_from_builtins
+
+    cat = catalog_from_builtins(twins)
+    ctx = Context(cat, "premium")
+    dev, who = Device("d1"), learner()
+    # The first completion of the day is awarded for the new day; the next ones because
+    # their lesson became completed: a/l2, then b/l2, which is not a/l2.
+    events = [
+        complete(dev, "a", "l1", T0),
+        complete(dev, "a", "l2", T0 + 1000),
+        complete(dev, "b", "l2", T0 + 2000),
+    ]
+    out = merge(who, "d1", 0, events, ctx, rules=rules_for(cat), make_code=make_code, now=NOW)
+    keys = [e.body["key"] for e in out.entries if isinstance(e, ServerEntry) and "key" in e.body]
+    for lesson in ("a/l1", "a/l2", "b/l2"):
+        assert f"points:lesson-completed:{lesson}" in keys
+    assert who.gamify.done == {"a/l2", "b/l2"}
+
+
+def test_settle_awards_by_the_rules_it_is_given_and_keeps_every_decisions_events() -> None:
+    from sync.decide import Decision
+    from sync.gamify import PointsRules
+    from sync.merge import settle
+
+    dev, who = Device("d1"), learner()
+    push(who, [complete(dev, "c1", "l1", T0)])
+    who.gamify.ledger.clear()  # as if the completion was not yet awarded
+    rules = PointsRules(lesson_completed=77)
+    decisions = [
+        Decision("competency.acquired", {"competency": "basics", "name": "B", "level": 100}),
+        Decision("level.reached", {"level": 9, "points": 1, "at": NOW}),
+    ]
+    settled = settle(
+        who, decisions, CTX, rules=rules, make_code=make_code, now=NOW, hlc="h", courses={"c1"}
+    )
+    assert [e.type for e in settled.events][:2] == [
+        "progress.competency.acquired",
+        "gamification.level.reached",
+    ]
+    points = {
+        e.body["key"]: e.body["points"]
+        for e in settled.entries
+        if isinstance(e, ServerEntry) and e.type == "points.awarded"
+    }
+    assert points["points:lesson-completed:c1/l1"] == 77
