@@ -354,6 +354,8 @@ def _apply_decision(state: UserState, type_: str, body: dict[str, Any], at: int)
             enrollment.refused = str(body.get("reason", ""))
         case "competency.acquired":
             state.competencies.setdefault(str(body["competency"]), at)
+        case _:  # not the fold's (awards, rejections) or from a newer server
+            raise KeyError(type_)
 
 
 _RESULT_FIELDS = frozenset(AttemptResult.__struct_fields__)

@@ -531,3 +531,14 @@ def test_a_lessons_completion_counts_only_after_both_the_given_reset_and_its_own
     fresh = fold([lesson("a", 1, 10, "opened")]).lessons["c/l"]
     assert lesson_completed_at(VIEWED, fresh, stamp("z", 1, 5)) == T + 10
     assert lesson_completed_at(VIEWED, fresh, stamp("z", 1, 15)) is None
+
+
+def test_a_decision_the_fold_does_not_know_is_ignored_and_says_so() -> None:
+    from sync.fold import UserState, apply_decision
+
+    state = UserState()
+    assert apply_decision(state, "points.awarded", {"key": "k", "points": 5}, 0) is False
+    assert apply_decision(state, "from.the.future", {}, 0) is False
+    assert state == UserState()
+    assert apply_decision(state, "competency.acquired", {"competency": "c"}, 7) is True
+    assert state.competencies == {"c": 7}
