@@ -16,12 +16,10 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from server.api import AuthController, HealthController, ProgressController
+from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError
 from server.fanout import channels_plugin
-from server.gamify_api import GAMIFY_HANDLERS
-from server.learning_api import LEARNING_CONTROLLERS
 from server.storage.store import Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
 
@@ -70,14 +68,7 @@ def create_app(
         await store.close()
 
     return Litestar(
-        route_handlers=[
-            AuthController,
-            ProgressController,
-            *LEARNING_CONTROLLERS,
-            *GAMIFY_HANDLERS,
-            HealthController,
-            sync_endpoint,
-        ],
+        route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
         dependencies={"store": Provide(lambda: store, use_cache=True, sync_to_thread=False)},
         middleware=[auth_middleware()],
         plugins=[

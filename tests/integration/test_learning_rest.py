@@ -1,5 +1,5 @@
-"""The learning REST API (``server/learning_api.py``) against a real server process:
-enrollments, milestones, assessments, assignments, competencies and course progress.
+"""The learning REST API (the learning modules of ``server/api/``) against a real server
+process: enrollments, milestones, assessments, assignments, competencies and course progress.
 
 Each test signs in its own learners, so tests do not depend on each other. Every response
 goes through :func:`call`, which checks that no quiz answer is in it.

@@ -1,22 +1,16 @@
-"""REST API v1: short controllers that decode, call one store function and return a Struct."""
+"""A learner's progress (their own, or another's for staff) and the catalog."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Controller, Request, get, post
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
-from litestar.status_codes import HTTP_201_CREATED
+from litestar import Controller, get
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 
-from server.auth import Principal
-from server.errors import StoreUnavailable
+from server.api.common import AuthRequest
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
-from sync.messages import CatalogResponse, LoginRequest, LoginResponse
+from sync.messages import CatalogResponse
 from sync.views import CompetencyView, CourseView, PathView, Summary
-
-AuthRequest = Request[Principal, str, Any]
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -27,26 +21,6 @@ class Progress(msgspec.Struct, frozen=True):
     paths: list[PathView] = []
     competencies: list[CompetencyView] = []
     summary: Summary | None = None
-
-
-class Health(msgspec.Struct, frozen=True):
-    status: str
-
-
-class AuthController(Controller):
-    path = "/v1/auth"
-    tags = ["auth"]
-
-    @post("/login", status_code=HTTP_201_CREATED)
-    async def login(self, data: LoginRequest, store: Store) -> LoginResponse:
-        """Register this device for the learner and return its bearer token (shown once)."""
-        user = await store.authenticate_user(data.username, data.password)
-        if user is None:
-            raise NotAuthorizedException("wrong user name or password")
-        device, token = await store.register_device(user.id, data.device_name or "device")
-        return LoginResponse(
-            user.id, device.id, token, user.username, user.timezone, user.role, user.plan
-        )
 
 
 async def _progress(store: Store, user_id: str) -> Progress:
@@ -89,22 +63,3 @@ class ProgressController(Controller):
         """The current catalog, as cached by devices for offline use."""
         catalog = await store.catalog()
         return CatalogResponse(catalog.version, catalog_to_builtins(public_catalog(catalog)))
-
-
-class HealthController(Controller):
-    path = "/v1"
-    tags = ["health"]
-
-    @get("/health")
-    async def health(self) -> Health:
-        """The process is up."""
-        return Health("ok")
-
-    @get("/ready")
-    async def ready(self, store: Store) -> Health:
-        """The store answers; 503 problem details otherwise."""
-        try:
-            await store.ping()
-        except Exception as err:
-            raise StoreUnavailable(f"store does not answer: {err}") from None
-        return Health("ready")

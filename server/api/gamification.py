@@ -20,15 +20,13 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from server.auth import Principal
+from server.api.common import AuthRequest, errors
 from server.credentials import AchievementInfo, jwks, open_badge_credential, sign_credential
 from server.credentials import verify_credential as verify_token
 from server.errors import Forbidden, NotFound
-from server.learning_api import errors
 from server.storage.store import WEEK_PATTERN, Group, Store, User
 from sync.gamify import GamifyView, Leaderboard
 
-AuthRequest = Request[Principal, str, Any]
 ISSUER_NAME: Final = "Waymark"
 _NAMESPACE: Final = uuid.UUID("6f0b8a51-3c39-4d8e-9a55-1f0e54a7c0de")
 Week = Annotated[str, msgspec.Meta(pattern=WEEK_PATTERN, examples=["2026-W47"])]
@@ -381,12 +379,3 @@ class GroupController(Controller):
             raise NotFound(f"no user {username!r}")
         await store.set_member(group.id, user.id, member)
         return await _group(store, group.id, members=True)
-
-
-GAMIFY_HANDLERS: Final = (
-    AchievementsController,
-    CertificateController,
-    LeaderboardController,
-    GroupController,
-    well_known_jwks,
-)
