@@ -1,12 +1,11 @@
-"""The composite commands through the real command line: ``demo --script`` and ``bench``."""
+"""The composite commands through the real command line: ``demo --script`` (``bench``:
+test_bench.py), and one-line usage errors."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import PG_URL, require_pg, waymark
+from tests.conftest import waymark
 
 
 def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
@@ -18,28 +17,6 @@ def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
     assert "the server scored attempt #1: 100%, passed" in out
     assert "milestones foundations in_progress, data-literacy locked" in " ".join(out.split())
     assert "Both devices and the server show the same progress" in out
-
-
-def test_bench_reports_end_to_end_and_raw_rates_and_their_ratio(
-    request: pytest.FixtureRequest,
-) -> None:
-    require_pg(request)
-    result = waymark(
-        "bench", "--db", PG_URL, "--events", "400", "--devices", "2", "--batch", "50", "--json"
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)
-    assert figures["events"] == 400
-    assert figures["e2e_events_per_second"] > 0 and figures["raw_events_per_second"] > 0
-    assert figures["ratio"] == pytest.approx(
-        figures["e2e_events_per_second"] / figures["raw_events_per_second"]
-    )
-
-
-def test_bench_refuses_a_database_it_cannot_measure() -> None:
-    result = waymark("bench", "--db", "sqlite:///x.db")
-    assert result.returncode == 2 and "postgresql" in result.stderr.lower()
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

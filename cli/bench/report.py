@@ -1,0 +1,112 @@
+"""Figures out of per-run results: medians, spreads, the JSON object and the table."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rich.table import Table
+
+from cli.bench.scenarios import Result
+
+
+def _range(values: list[float]) -> list[float]:
+    return [min(values), max(values)]
+
+
+def summary(result: Result, db: str, baseline: str) -> dict[str, Any]:
+    """The scenario's JSON object: medians over the runs, ``…_range`` = [min, max]."""
+    e2e, base = statistics.median(result.e2e), statistics.median(result.base)
+    out: dict[str, Any] = {
+        "name": result.name,
+        "events": result.events,
+        "events_per_s": e2e,
+        "baseline_per_s": base,
+        "ratio": e2e / base,
+        "db": db,
+        "baseline": "the same push on an empty history"
+        if result.name == "long-history"
+        else baseline,
+        "runs": len(result.e2e),
+        "events_per_s_range": _range(result.e2e),
+        "baseline_per_s_range": _range(result.base),
+        "ratio_range": _range([e / b for e, b in zip(result.e2e, result.base, strict=True)]),
+    }
+    for key, values in (*result.latency.items(), *result.extra.items()):
+        out[key] = statistics.median(values)
+    for key, values in result.latency.items():
+        out[f"{key}_range"] = _range(values)
+    out.update(result.fields)
+    return out
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if value < 10_000 else f"{value / 1000:,.0f}k"
+
+
+def _rate(median: float, spread: list[float]) -> str:
+    return f"{_num(median)}\n[dim]{_num(spread[0])}-{_num(spread[1])}[/dim]"
+
+
+def table(figures: list[dict[str, Any]], title: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    out.add_column("scenario", no_wrap=True)
+    out.add_column("events", justify="right")
+    out.add_column("end-to-end ev/s", justify="right")
+    out.add_column("baseline ev/s", justify="right")
+    out.add_column("ratio", justify="right")
+    out.add_column("p50/p95/p99 ms", justify="right")
+    for f in figures:
+        latency = ""
+        if "p50_ms" in f:
+            low, high = f["p99_ms_range"]
+            latency = (
+                f"{f['p50_ms']:.1f}/{f['p95_ms']:.1f}/{f['p99_ms']:.1f}"
+                f"\n[dim]p99 {low:.1f}-{high:.1f}[/dim]"
+            )
+        out.add_row(
+            f["name"],
+            f"{f['events']:,}",
+            _rate(f["events_per_s"], f["events_per_s_range"]),
+            _rate(f["baseline_per_s"], f["baseline_per_s_range"]),
+            f"{f['ratio']:.3f}",
+            latency,
+        )
+    return out
+
+
+def notes(figures: list[dict[str, Any]]) -> list[str]:
+    """What the columns mean, for the scenarios shown."""
+    names = {f["name"] for f in figures}
+    out = ["Each cell: the median of the runs, and under it the lowest-highest run."]
+    throughput = names & {"one-learner", "many-learners", "live", "live-loaded"}
+    if throughput:
+        out.append(
+            f"baseline ({', '.join(sorted(throughput))}): {figures[0]['baseline']},"
+            " on the same database in the same run; ratio = end-to-end / baseline."
+        )
+    for f in figures:
+        if f["name"] == "long-history":
+            out.append(
+                f"long-history: baseline = the same push on an empty history; ratio = rate on"
+                f" {f['history']:,} events of history / rate on none."
+            )
+        if f["name"] == "live":
+            out.append(
+                "live: latency = push sent at device A → feed entry received at device B;"
+                f" one event per push; baseline commit p50 {f['baseline_p50_ms']:.1f} ms."
+            )
+        if f["name"] == "live-loaded":
+            load = f["load"]
+            out.append(
+                f"live-loaded: the same, with {load['active_learners']} active learners x 2"
+                f" devices pushing one event every {load['push_interval_s']:g} s"
+                f" ({load['events_per_s']:,.0f} events/s acked) and"
+                f" {load['idle_connections']:,} idle connections."
+            )
+            if load["failed_connections"] or load["errors"]:
+                out.append(
+                    f"[red]live-loaded: {load['failed_connections']} load connections failed,"
+                    f" {load['errors']} load errors: {load['first_error']}[/red]"
+                )
+    return out

@@ -1,0 +1,75 @@
+"""A real ``waymark serve`` subprocess on 127.0.0.1, one per run."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """``waymark serve --db URL --port 0``; ready once it prints its address. Its output
+    keeps being read (the last lines are kept for error messages)."""
+
+    command = (sys.executable, "-m", "cli.main", "serve")
+
+    def __init__(self, db: str) -> None:
+        self.output: collections.deque[str] = collections.deque(maxlen=20)
+        self.proc = subprocess.Popen(
+            [*self.command, "--db", db, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=os.environ.copy(),
+        )
+        assert self.proc.stdout is not None
+        url = None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+            found = re.search(r"listening on (http://\S+)", line)
+            if found:
+                url = found.group(1)
+                break
+        if url is None:
+            self.proc.wait()
+            self.proc.stdout.close()
+            raise click.ClickException(f"bench: the server did not start: {self.last_words()}")
+        self.url = url
+        self.ws_url = url.replace("http://", "ws://") + "/v1/sync"
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+
+    def last_words(self) -> str:
+        lines = [line for line in self.output if line.strip()]
+        return lines[-1] if lines else "no output"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "_drain"):
+            self._drain.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
