@@ -36,14 +36,14 @@ from sync.events import (
     PathResumed,
     QuizSubmitted,
 )
-from sync.fold import Stamp, UserState, apply_decision, lesson_key
+from sync.fold import Stamp, UserState, apply_decision
 from sync.views import (
     CourseView,
     assignment_passed,
     competency_evidence,
     competency_level,
     course_view,
-    lesson_completed,
+    lesson_done,
     milestone_content,
     policy_score,
     quiz_passed,
@@ -365,8 +365,19 @@ def _courses_of(body: Body) -> set[str]:
     return {course} if isinstance(course, str) else set()
 
 
-def decide(state: UserState, body: Body, stamp: Stamp, at: int, ctx: Context) -> list[Decision]:
-    """Decisions that follow from the fact ``body`` (already folded into ``state``)."""
+def decide(
+    state: UserState,
+    body: Body,
+    stamp: Stamp,
+    at: int,
+    ctx: Context,
+    *,
+    lesson_done: bool | None = None,
+) -> list[Decision]:
+    """Decisions that follow from the fact ``body`` (already folded into ``state``).
+
+    ``lesson_done``: whether the fact's lesson counts as completed now, when the caller
+    already knows (the merge does); None: look here."""
     decider = _Decider(state, ctx, at)
     match body:
         case QuizSubmitted():
@@ -388,16 +399,18 @@ def decide(state: UserState, body: Body, stamp: Stamp, at: int, ctx: Context) ->
     if (
         ctx.catalog.competencies
         and (touched or isinstance(body, CourseReset))
-        and (not isinstance(body, LessonRef) or _lesson_done(state, ctx.catalog, body))
+        and (
+            not isinstance(body, LessonRef)
+            or (lesson_done if lesson_done is not None else _lesson_done(state, ctx, body))
+        )
     ):
         decider.competencies(touched)
     return decider.out
 
 
-def _lesson_done(state: UserState, catalog: Catalog, body: LessonRef) -> bool:
-    lesson = catalog.lesson(body.course, body.lesson)
-    held = state.lessons.get(lesson_key(body.course, body.lesson))
-    return lesson is not None and held is not None and lesson_completed(lesson, held)
+def _lesson_done(state: UserState, ctx: Context, body: LessonRef) -> bool:
+    course = ctx.catalog.course(body.course)
+    return course is not None and lesson_done(state, course, body.lesson)
 
 
 def review(state: UserState, ctx: Context, at: int) -> list[Decision]:

@@ -27,7 +27,7 @@ from sync.events import Body, Event, Rejection, check_event, settled_stamp
 from sync.fold import UserState, apply_body
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
 from sync.messages import EventRejection
-from sync.outbox import DomainEvent, Seen, from_entry, observe
+from sync.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
 from sync.views import lesson_done
 
 _json = msgspec.json.Encoder()
@@ -210,7 +210,10 @@ def merge(
                 out.scopes.add(f"{name}:{value}")
         stamp = (event.hlc, device_id, event.seq)
         apply_body(learner.state, stamp, event.at, verdict)
-        decisions = decide(learner.state, verdict, stamp, event.at, ctx)
+        # Looked at once, for decide, the outbox and awards alike (the costly part of a
+        # heartbeat); a lesson fact's decisions never change its lesson's completion.
+        done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
+        decisions = decide(learner.state, verdict, stamp, event.at, ctx, lesson_done=done_now)
         fact_stamp = (event.hlc, event.at, event.tz)
         for d in decisions:
             out.events += from_entry(len(out.entries), d.type, d.body, event.at)
@@ -220,11 +223,10 @@ def merge(
             days = len(learner.gamify.days)
             record_activity(learner.gamify, event.at, event.tz, learner.timezone)
             new_day = len(learner.gamify.days) > days
-        done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
         if isinstance(course, str) and (
             decisions
             or event.type not in _HEARTBEATS
-            or (done_now is not None and done_now != (f"lesson:{course}/{lesson}" in learner.seen))
+            or (done_now is not None and done_now != lesson_seen(learner.seen, course, str(lesson)))
         ):
             out.events += observe(
                 learner.state,

@@ -106,23 +106,22 @@ def observe(
         return []
     view = course_view(state, course, plan)
     out: list[DomainEvent] = []
-    where: dict[str, str] = {"course": course_id}
+    body: dict[str, Any]
+    where: dict[str, Any] = {"course": course_id}
     for module in view.modules:
         for item in module.lessons:
             key = f"lesson:{course_id}/{item.id}"
             if item.id == lesson:
                 where["module"] = module.id
-            if item.status == "completed":
-                if key not in seen:
-                    seen[key] = 100
-                    body: dict[str, Any] = {"course": course_id, "module": module.id}
-                    body |= {"lesson": item.id, "completed_at": item.completed_at}
-                    out.append(DomainEvent(index, "progress.lesson.completed", body, at))
-            else:
+            if item.status != "completed":
                 seen.pop(key, None)
+            elif key not in seen:
+                seen[key] = 100
+                body = {"course": course_id, "module": module.id, "lesson": item.id}
+                body["completed_at"] = item.completed_at
+                out.append(DomainEvent(index, "progress.lesson.completed", body, at))
         key = f"module:{course_id}/{module.id}"
-        before = seen.get(key, 0)
-        if module.percent != before:
+        if module.percent != seen.get(key, 0):
             _remember(seen, key, module.percent)
             if module.percent == 100:
                 body = {"course": course_id, "module": module.id}
@@ -140,6 +139,11 @@ def observe(
             body = {"course": course_id, "completed_at": view.completed_at}
             out.append(DomainEvent(index, "progress.course.completed", body, at))
     return out
+
+
+def lesson_seen(seen: Seen, course: str, lesson: str) -> bool:
+    """Whether the last look saw ``course``'s lesson completed."""
+    return f"lesson:{course}/{lesson}" in seen
 
 
 def _remember(seen: Seen, key: str, percent: int) -> None:

@@ -15,9 +15,10 @@ import asyncio
 import hashlib
 import re
 import sqlite3
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,20 +87,30 @@ class Engine(_Reads):
     url: str
     _tracers: list[Callable[[str], None]]
 
-    @contextmanager
-    def trace(self) -> Iterator[list[str]]:
-        """``with engine.trace() as sent``: ``sent`` lists every statement sent to the
-        database meanwhile (on any connection of this engine), in order."""
+    @asynccontextmanager
+    async def trace(self) -> AsyncIterator[list[str]]:
+        """``async with engine.trace() as sent``: ``sent`` lists every statement sent to
+        the database meanwhile (on any connection of this engine), in order. The drivers'
+        hooks are set only while someone traces: untraced queries pay nothing."""
         sent: list[str] = []
+        if not self._tracers:
+            await self._hook(True)
         self._tracers.append(sent.append)
         try:
             yield sent
         finally:
+            await asyncio.sleep(0)  # asyncpg hands its query logs over with call_soon
             self._tracers.remove(sent.append)
+            if not self._tracers:
+                await self._hook(False)
 
     def _traced(self, sql: str) -> None:
         for tracer in self._tracers:
             tracer(sql)
+
+    @abstractmethod
+    async def _hook(self, on: bool) -> None:
+        """Start or stop reporting statements to :meth:`_traced`."""
 
     @abstractmethod
     async def open(self) -> None: ...
@@ -218,8 +229,6 @@ class SqliteEngine(Engine):
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=10000")
-        # Every statement SQLite starts (each row of an executemany too), for trace().
-        await conn.set_trace_callback(self._traced)
         return conn
 
     async def open(self) -> None:
@@ -229,6 +238,12 @@ class SqliteEngine(Engine):
             self._reader = await self._connect()
         except (OSError, sqlite3.Error) as err:
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {err}") from None
+
+    async def _hook(self, on: bool) -> None:
+        # Every statement SQLite starts (each row of an executemany too).
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.set_trace_callback(self._traced if on else None)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):
@@ -326,9 +341,22 @@ class PostgresEngine(Engine):
         self._pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
         self._tracers = []
+        self._connections: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(lambda query: self._traced(query.query))
+        self._connections.add(conn)
+        if self._tracers:
+            conn.add_query_logger(self._log_query)
+
+    def _log_query(self, query: asyncpg.connection.LoggedQuery) -> None:
+        self._traced(query.query)
+
+    async def _hook(self, on: bool) -> None:
+        for conn in list(self._connections):
+            if on:
+                conn.add_query_logger(self._log_query)
+            else:
+                conn.remove_query_logger(self._log_query)
 
     @staticmethod
     async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -3,7 +3,7 @@ transaction that holds the learner's row; :class:`FeedStore` reads the feed and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from server.storage.base import (
@@ -104,6 +104,18 @@ _CERTIFICATE_COLUMNS: Final = (
 )
 _SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
 
+AWARD_TABLES: Final = {
+    "points_ledger": _LEDGER_COLUMNS,
+    "user_badges": _BADGE_COLUMNS,
+    "certificates": _CERTIFICATE_COLUMNS,
+}
+"""The tables that copy award decisions, and their columns (:func:`award_row`'s order)."""
+
+
+def certificate_codes(certificates: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The look-up rows ``(code, user_id)`` of rows of ``certificates``."""
+    return [row[:2] for row in certificates]
+
 
 async def write_learner_row_txn(
     txn: Txn,
@@ -124,6 +136,48 @@ async def write_learner_row_txn(
         _state_enc.encode(seen).decode(),
         now,
         user_id,
+    )
+
+
+def award_row(
+    user_id: str, user_seq: int, recorded_at: int, type_: str, body: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The queryable copy of an award (leaderboards, certificate lookup by code): its table
+    and row, for the award recorded as feed entry ``user_seq`` at ``recorded_at``; None
+    for an award without one (``level.reached``)."""
+    if type_ == "points.awarded":
+        return "points_ledger", (
+            user_id,
+            body["key"],
+            body["points"],
+            body["rule"],
+            body["ref"],
+            body["at"],
+            body["week"],
+            recorded_at,
+            user_seq,
+        )
+    if type_ == "achievement.earned":
+        return "user_badges", (
+            user_id,
+            body["achievement_id"],
+            body["name"],
+            body["earned_at"],
+            body["points"],
+            _json.encode(body["evidence"]).decode(),
+            user_seq,
+        )
+    if type_ != "certificate.issued":
+        return None
+    kind = "course" if "course" in body else "path"
+    return "certificates", (
+        body["code"],
+        user_id,
+        kind,
+        body[kind],
+        body["title"],
+        body["issued_at"],
+        user_seq,
     )
 
 
@@ -151,9 +205,7 @@ class _FeedWriter:
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
-        self.ledger: list[tuple[Any, ...]] = []
-        self.badges: list[tuple[Any, ...]] = []
-        self.certificates: list[tuple[Any, ...]] = []
+        self.award_rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in AWARD_TABLES}
 
     @classmethod
     async def open_txn(cls, txn: Txn, user_id: str, now: int, catalog: Catalog) -> _FeedWriter:
@@ -258,46 +310,10 @@ class _FeedWriter:
             self._award_row(type_, body)
 
     def _award_row(self, type_: str, body: dict[str, Any]) -> None:
-        """The queryable copy of an award (leaderboards, certificate lookup by code)."""
-        if type_ == "points.awarded":
-            self.ledger.append(
-                (
-                    self.user_id,
-                    body["key"],
-                    body["points"],
-                    body["rule"],
-                    body["ref"],
-                    body["at"],
-                    body["week"],
-                    self.now,
-                    self.head,
-                )
-            )
-        elif type_ == "achievement.earned":
-            self.badges.append(
-                (
-                    self.user_id,
-                    body["achievement_id"],
-                    body["name"],
-                    body["earned_at"],
-                    body["points"],
-                    _json.encode(body["evidence"]).decode(),
-                    self.head,
-                )
-            )
-        elif type_ == "certificate.issued":
-            kind = "course" if "course" in body else "path"
-            self.certificates.append(
-                (
-                    body["code"],
-                    self.user_id,
-                    kind,
-                    body[kind],
-                    body["title"],
-                    body["issued_at"],
-                    self.head,
-                )
-            )
+        found = award_row(self.user_id, self.head, self.now, type_, body)
+        if found is not None:
+            table, row = found
+            self.award_rows[table].append(row)
 
     async def flush_txn(self, txn: Txn) -> None:
         """Write what was appended: one statement per table written (the feed, the state
@@ -310,17 +326,21 @@ class _FeedWriter:
         )
         # The keys make a second copy (of an event, an award) impossible: DO NOTHING keeps
         # the first.
+        awards = [(t, AWARD_TABLES[t], rows) for t, rows in self.award_rows.items()]
         for table, columns, rows in (
             ("outbox", _OUTBOX_COLUMNS, self.outbox),
-            ("points_ledger", _LEDGER_COLUMNS, self.ledger),
-            ("user_badges", _BADGE_COLUMNS, self.badges),
-            ("certificates", _CERTIFICATE_COLUMNS, self.certificates),
-            ("certificate_codes", _CODE_COLUMNS, [c[:2] for c in self.certificates]),
+            *awards,
+            (
+                "certificate_codes",
+                _CODE_COLUMNS,
+                certificate_codes(self.award_rows["certificates"]),
+            ),
             ("user_scopes", _SCOPE_COLUMNS, [(self.user_id, s) for s in sorted(self.scopes)]),
         ):
             if rows:
                 await txn.insert_rows(table, columns, rows, "ON CONFLICT DO NOTHING")
-        self.rows, self.outbox, self.ledger, self.badges, self.certificates = [], [], [], [], []
+        self.rows, self.outbox = [], []
+        self.award_rows = {table: [] for table in AWARD_TABLES}
 
 
 class FeedStore(StoreBase):

@@ -86,7 +86,6 @@ class MergeStore(AccountsStore, FeedStore):
         )
         feed.append(outcome.entries, outcome.events)
         feed.scopes = outcome.scopes - self._scopes.get(user_id, set())
-        scopes = set(feed.scopes)
         await feed.flush_txn(txn)
         await txn.execute(
             "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ? AND user_id = ?",
@@ -103,7 +102,7 @@ class MergeStore(AccountsStore, FeedStore):
             feed.head,
             outcome.gap_at,
         )
-        return result, scopes
+        return result, feed.scopes
 
     # -- actions over REST and by instructors ----------------------------------------
 

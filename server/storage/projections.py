@@ -17,17 +17,16 @@ from typing import Any, NamedTuple
 import msgspec
 
 from server.errors import NotFound
-from server.storage.accounts import AccountsStore
+from server.storage.accounts import AccountsStore, User
 from server.storage.base import _body_dec, _gamify_dec, _state_dec
 from server.storage.engine import Row
 from server.storage.feed import (
-    _BADGE_COLUMNS,
-    _CERTIFICATE_COLUMNS,
     _CODE_COLUMNS,
-    _LEDGER_COLUMNS,
     _SCOPE_COLUMNS,
+    AWARD_TABLES,
     FeedStore,
-    _FeedWriter,
+    award_row,
+    certificate_codes,
     write_learner_row_txn,
 )
 from sync.fold import Decision, Fact, UserState, fold
@@ -38,9 +37,7 @@ from sync.views import LearnerView, learner_view
 Fetch = Callable[..., Awaitable[list[Row]]]
 
 _CACHED_TABLES: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
-    ("points_ledger", _LEDGER_COLUMNS),
-    ("user_badges", _BADGE_COLUMNS),
-    ("certificates", _CERTIFICATE_COLUMNS),
+    *AWARD_TABLES.items(),
     ("certificate_codes", _CODE_COLUMNS),
     ("user_scopes", _SCOPE_COLUMNS),
 )
@@ -48,8 +45,9 @@ _CACHED_TABLES: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
 
 class Derived(NamedTuple):
     """What a learner's feed gives: the head, the fold, the gamification state (without
-    the awards memo) and the rows of each cached table."""
+    the awards memo) and the rows of each cached table; and the learner it is of."""
 
+    user: User
     head: int
     state: UserState
     gamify: GamifyState
@@ -91,9 +89,7 @@ class ProjectionsStore(AccountsStore, FeedStore):
         decisions: list[Decision] = []
         activity: list[tuple[int, str]] = []
         awarded: list[tuple[str, dict[str, Any], int]] = []  # at the server's time
-        scopes: set[tuple[Any, ...]] = set()
-        # The award rows exactly as the merge wrote them: the same writer, replayed.
-        writer = _FeedWriter(user_id, 0, user.plan, UserState(), 0, tz=user.timezone)
+        rows: dict[str, set[tuple[Any, ...]]] = {table: set() for table, _ in _CACHED_TABLES}
         for row in feed:
             body = _body_dec.decode(row["body"])
             type_, at, user_seq = str(row["type"]), int(row["at"]), int(row["user_seq"])
@@ -103,23 +99,20 @@ class ProjectionsStore(AccountsStore, FeedStore):
                     activity.append((at, str(row["tz"])))
                 for name in ("course", "path"):
                     if isinstance(body.get(name), str):
-                        scopes.add((user_id, f"{name}:{body[name]}"))
+                        rows["user_scopes"].add((user_id, f"{name}:{body[name]}"))
             else:
                 decisions.append(Decision(user_seq, type_, body, at))
                 if type_ in AWARD_TYPES:
-                    writer.head, writer.now = user_seq - 1, int(row["recorded_at"])
-                    writer.server(type_, body, row["hlc"], at, row["tz"])
-                    awarded.append((type_, body, writer.now))
+                    # The award's row exactly as the merge wrote it (same function).
+                    recorded_at = int(row["recorded_at"])
+                    awarded.append((type_, body, recorded_at))
+                    found = award_row(user_id, user_seq, recorded_at, type_, body)
+                    if found is not None:
+                        rows[found[0]].add(found[1])
+        rows["certificate_codes"] = set(certificate_codes(rows["certificates"]))
         gamify = gamify_fold(activity, awarded, user_tz=user.timezone)
-        rows = {
-            "points_ledger": set(writer.ledger),
-            "user_badges": set(writer.badges),
-            "certificates": set(writer.certificates),
-            "certificate_codes": {c[:2] for c in writer.certificates},
-            "user_scopes": scopes,
-        }
         head = int(feed[-1]["user_seq"]) if feed else 0
-        return Derived(head, fold(facts, decisions), gamify, rows)
+        return Derived(user, head, fold(facts, decisions), gamify, rows)
 
     async def verify(self, user_id: str) -> list[str]:
         """What differs between the learner's caches and their feed (empty: nothing)."""
@@ -157,11 +150,9 @@ class ProjectionsStore(AccountsStore, FeedStore):
         """Replace the learner's caches with what their feed gives (under their lock)."""
         async with self.engine.transaction(learner=user_id) as txn:
             derived = await self._derive(user_id, txn.fetch)
-            user = await self.user_by_id(user_id)
-            assert user is not None
             catalog = await self._catalog_txn(txn)
             # The outbox's look starts from what the feed gives: nothing is announced.
-            seen = baseline(derived.state, catalog, user.plan)
+            seen = baseline(derived.state, catalog, derived.user.plan)
             await write_learner_row_txn(
                 txn, user_id, derived.head, derived.state, derived.gamify, seen, self.clock()
             )

@@ -141,7 +141,7 @@ async def test_merges_and_authenticated_requests_name_the_learner(pg_url: str) -
         await store.load_catalog(GAMIFY)
         ann = await store.create_user("ann", "pw")
         laptop, token = await store.register_device(ann.id, "laptop")
-        with store.engine.trace() as merges:
+        async with store.engine.trace() as merges:
             # A device's first push, a steady one, one that completes the course and earns
             # points, badges, a certificate and a level.
             await store.merge(laptop.id, [ev(1, "lesson.opened", "l1")])
@@ -157,12 +157,11 @@ async def test_merges_and_authenticated_requests_name_the_learner(pg_url: str) -
 
     app = create_app(pg_url, clock=Clock())
     auth = {"Authorization": f"Bearer {token}"}
-    async with AsyncTestClient(app=app) as client:
-        with app.state.store.engine.trace() as requests:
-            for path in ("/v1/me/progress", "/v1/me/summary", "/v1/me/enrollments"):
-                response = await client.get(path, headers=auth)
-                assert response.status_code == 200, response.text
-            enrolled = await client.post("/v1/me/enrollments/starter", headers=auth)
-            assert enrolled.status_code == 201, enrolled.text
+    async with AsyncTestClient(app=app) as client, app.state.store.engine.trace() as requests:
+        for path in ("/v1/me/progress", "/v1/me/summary", "/v1/me/enrollments"):
+            response = await client.get(path, headers=auth)
+            assert response.status_code == 200, response.text
+        enrolled = await client.post("/v1/me/enrollments/starter", headers=auth)
+        assert enrolled.status_code == 201, enrolled.text
     assert any("INSERT INTO feed" in sql for sql in requests)  # the REST action merged
     assert offenders(requests) == []

@@ -247,7 +247,7 @@ async def _steady_push(store: Store, events: list[Event]) -> list[str]:
     notification that tells the learner's other connections."""
     user_id, device_id = await learner(store)
     await store.merge(device_id, [ev(1)])  # the first push: learns the device's learner
-    with store.engine.trace() as sent:
+    async with store.engine.trace() as sent:
         result = await store.merge(device_id, events)
         assert result.acked_seq == events[-1].seq
         if isinstance(store.engine, PostgresEngine):
