@@ -87,7 +87,46 @@ async def serve_async(db: str, sock: socket.socket, *, catalog_file: Path | None
     click.echo("Waymark stopped")
 
 
-@click.command()
+class _OneLine(click.Command):
+    """Usage errors as one line, without click's usage block (as the device commands)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+
+class _OneLineGroup(click.Group):
+    command_class = _OneLine
+    group_class = type  # its subgroups are one-line groups too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise _one_line(ctx, err) from None
+
+
+class _UsageLine(click.ClickException):
+    exit_code = 2
+
+
+def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
+    return _UsageLine(f"{err.format_message().rstrip('.')} (see '{ctx.command_path} --help')")
+
+
+@click.command(cls=_OneLine)
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
@@ -131,7 +170,7 @@ def _read_catalog(path: Path):  # type: ignore[no-untyped-def]
         raise click.ClickException(str(err)) from None
 
 
-@click.group()
+@click.group(cls=_OneLineGroup)
 @db_option
 @click.pass_context
 def admin(ctx: click.Context, db: str) -> None:
@@ -375,45 +414,7 @@ def grade(
     click.echo(_run(_with_store(db, record)))
 
 
-class _OneLine(click.Command):
-    """Usage errors as one line, without click's usage block (as the device commands)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLine
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-
-class _UsageLine(click.ClickException):
-    exit_code = 2
-
-
-def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
-    return _UsageLine(f"{err.format_message().rstrip('.')} (see '{ctx.command_path} --help')")
-
-
-@admin.group("group", cls=_OneLineGroup)
+@admin.group("group")
 def group_() -> None:
     """Manage learner groups (leaderboards of a group: waymark leaderboard --group)."""
 

@@ -29,6 +29,10 @@ def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
         ),
         (("admin", "catalog", "load", "/nonexistent.yaml"), "No such file"),
         (("admin", "user", "add", "x", "--password", "p", "--role", "king"), "king"),
+        (("serve", "--port", "abc"), "'abc' is not a valid integer"),
+        (("admin", "verify", "--bogus"), "No such option '--bogus'"),
+        (("admin", "outbox", "tail", "-n", "0"), "0 is not in the range"),
+        (("admin", "nosuch"), "No such command 'nosuch'"),
     ],
 )
 def test_bad_command_line_arguments_get_one_line_and_no_traceback(
@@ -37,6 +41,7 @@ def test_bad_command_line_arguments_get_one_line_and_no_traceback(
     result = waymark(*args)
     assert result.returncode != 0
     assert needle in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_a_malformed_catalog_is_refused_whole_with_its_location(tmp_path) -> None:  # type: ignore[no-untyped-def]
