@@ -369,6 +369,10 @@ class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def assignment(self, course_id: str, assignment_id: str) -> Assignment | None:
         return _index(self).assignments.get((course_id, assignment_id))
 
+    def lesson_module(self, course_id: str, lesson_id: str) -> str | None:
+        """The id of the module that holds the lesson."""
+        return _index(self).lesson_modules.get((course_id, lesson_id))
+
     def module(self, course_id: str, module_id: str) -> Module | None:
         return _index(self).modules.get((course_id, module_id))
 
@@ -385,6 +389,12 @@ class _Index:
         self.modules = {(c.id, m.id): m for c in catalog.courses for m in c.modules}
         self.lessons = {
             (c.id, lesson.id): lesson
+            for c in catalog.courses
+            for m in c.modules
+            for lesson in m.lessons
+        }
+        self.lesson_modules = {
+            (c.id, lesson.id): m.id
             for c in catalog.courses
             for m in c.modules
             for lesson in m.lessons

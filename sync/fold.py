@@ -39,6 +39,7 @@ from sync.events import (
     Rejection,
     decode_body,
 )
+from sync.hlc import ZERO
 
 Stamp = tuple[str, str, int]
 """Total order of facts: ``(hlc, device_id, seq)``."""
@@ -65,6 +66,28 @@ class Evidence(msgspec.Struct, array_like=True, frozen=True):
     at: int = 0
 
 
+class Base(msgspec.Struct, frozen=True):
+    """A lesson's evidence stamped below ``upto`` (the learner's settled horizon when it was
+    summed), summed for good: only the evidence a late reset could still cut is kept as a
+    list (:mod:`sync.horizon`).
+
+    It holds the evidence stamped after ``floor`` (the lesson's effective reset when it was
+    summed: later resets are stamped above ``upto``, so they cut all of it). ``rule`` is the
+    lesson's completion and duration then (``"watched:80|300"``) and ``module`` its module:
+    ``met_at`` (when the rule was first met within this evidence) is true for that rule.
+    """
+
+    upto: str
+    floor: Stamp | None
+    module: str
+    rule: str
+    seconds: int = 0
+    segments: list[tuple[int, int]] = []
+    met_at: int | None = None
+    last_at: int | None = None
+    """The latest wall time of the evidence summed."""
+
+
 class LessonState(msgspec.Struct):
     seconds: int = 0
     segments: list[tuple[int, int]] = []
@@ -74,10 +97,12 @@ class LessonState(msgspec.Struct):
     completed: Stamp | None = None
     uncompleted: Stamp | None = None
     evidence: list[Evidence] = []
+    """Evidence stamped after the lesson's uncompleted mark and at or above ``base.upto``."""
     first_at: int | None = None
     last_at: int | None = None
     opened_at: int | None = None
     completed_at: int | None = None
+    base: Base | None = None
 
 
 class AttemptState(msgspec.Struct):
@@ -167,6 +192,9 @@ class UserState(msgspec.Struct):
     """Content resets by ``course`` or ``course/module`` (course.reset, milestone.reset)."""
     competencies: dict[str, int] = {}
     """Competencies acquired (a decision), with the time."""
+    settled: str = ZERO
+    """The highest settled horizon the state was summed to (:mod:`sync.horizon`): no fact
+    is folded below it."""
 
 
 def lesson_key(course: str, lesson: str) -> str:

@@ -24,8 +24,10 @@ import msgspec
 from sync.catalog import Catalog
 from sync.decide import Context, Decision, decide
 from sync.events import Body, Event, Rejection, check_event, settled_stamp
-from sync.fold import UserState, apply_body
+from sync.fold import UserState, apply_body, lesson_key
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
+from sync.hlc import ZERO
+from sync.horizon import compact, effective_hlc
 from sync.messages import EventRejection
 from sync.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
 from sync.views import lesson_done
@@ -36,13 +38,16 @@ _json = msgspec.json.Encoder()
 _HEARTBEATS = frozenset({"lesson.opened", "lesson.progressed"})
 
 
-class DeviceEntry(msgspec.Struct, frozen=True):
+class DeviceEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     """An accepted device event, to append to the feed as it came."""
 
     device_id: str
     event: Event
     body_json: str
     """The event's body as JSON, as the feed stores it."""
+    sent_hlc: str | None = None
+    """The device's own HLC when the event was merged at the settled horizon instead
+    (``event.hlc`` is the HLC it was merged at: :func:`sync.horizon.effective_hlc`)."""
 
 
 class ServerEntry(msgspec.Struct, frozen=True):
@@ -92,6 +97,8 @@ class Learner(msgspec.Struct):
     plan: str = "free"
     seen: Seen = {}
     """The outbox's last look at this learner's progress (:mod:`sync.outbox`)."""
+    horizon: str = ZERO
+    """The learner's settled horizon as the server knows it now (:mod:`sync.horizon`)."""
 
 
 def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
@@ -179,6 +186,8 @@ def merge(
     used for rejections and awards' issue times, never for a fact's own time.
     """
     out = Outcome([], watermark)
+    horizon = max(learner.horizon, learner.state.settled)
+    lessons: set[str] = set()
     for event in batch:
         if event.seq <= out.watermark:
             out.duplicates += 1
@@ -201,7 +210,12 @@ def merge(
             continue
         out.accepted += 1
         fact = len(out.entries)
-        out.entries.append(DeviceEntry(device_id, event, body_json))
+        if event.hlc < horizon:  # late: merged as if stamped at the horizon
+            sent: str | None = event.hlc
+            event = msgspec.structs.replace(event, hlc=effective_hlc(event.hlc, horizon))
+        else:
+            sent = None
+        out.entries.append(DeviceEntry(device_id, event, body_json, sent))
         out.events += from_entry(fact, event.type, event.body, event.at)
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
@@ -210,6 +224,8 @@ def merge(
                 out.scopes.add(f"{name}:{value}")
         stamp = (event.hlc, device_id, event.seq)
         apply_body(learner.state, stamp, event.at, verdict)
+        if isinstance(course, str) and isinstance(lesson, str):
+            lessons.add(lesson_key(course, lesson))
         # Looked at once, for decide, the outbox and awards alike (the costly part of a
         # heartbeat); a lesson fact's decisions never change its lesson's completion.
         done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
@@ -258,6 +274,8 @@ def merge(
                 fact_tz=event.tz,
                 courses={course} if isinstance(course, str) else set(),
             )
+    # Evidence below the horizon is summed for good (it bounds the state, not the answers).
+    compact(learner.state, ctx.catalog, horizon, lessons)
     return out
 
 

@@ -7,7 +7,7 @@ competencies; and the user-level totals of the seeds' UserProgress model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -15,6 +15,8 @@ import msgspec
 from sync.catalog import Assignment, Catalog, Competency, Course, Lesson, Module, Quiz
 from sync.fold import (
     AssignmentState,
+    Base,
+    Evidence,
     LessonState,
     QuizState,
     Stamp,
@@ -114,13 +116,64 @@ class CourseView(msgspec.Struct, frozen=True):
 # -- lessons ------------------------------------------------------------------------------
 
 
-def _effective_reset(state: UserState, course: str, module: str, st: LessonState) -> Stamp | None:
+def effective_reset(state: UserState, course: str, module: str, st: LessonState) -> Stamp | None:
     marks = [
         m
         for m in (st.uncompleted, state.resets.get(course), state.resets.get(f"{course}/{module}"))
         if m is not None
     ]
     return max(marks) if marks else None
+
+
+def rule_key(lesson: Lesson) -> str:
+    """What a lesson's completion depends on besides its evidence (:class:`Base.rule`)."""
+    return f"{lesson.completion}|{lesson.duration}"
+
+
+def first_met(
+    lesson: Lesson,
+    evidence: Iterable[Evidence],
+    seconds: int = 0,
+    segments: Sequence[tuple[int, int]] = (),
+) -> int | None:
+    """The wall time of the first of ``evidence`` (in stamp order) at which ``lesson``'s
+    ``time`` or ``watched`` rule is met, counting from ``seconds`` and ``segments`` (the
+    summed evidence before it, which did not meet it); None if none does."""
+    rule = lesson.rule
+    if rule.kind == "time":
+        for e in evidence:
+            seconds += e.seconds
+            if seconds >= rule.threshold:
+                return e.at
+    elif rule.kind == "watched":
+        need = rule.threshold * lesson.duration
+        spans = [e for e in evidence if e.end > e.start]
+        # The whole union first (one sort): most calls are for lessons not yet watched
+        # enough, and they need no search for the moment the rule was met.
+        if covered(union(segments, ((e.start, e.end) for e in spans))) * 100 >= need:
+            held = list(segments)
+            for e in spans:
+                held = union(held, [(e.start, e.end)])
+                if covered(held) * 100 >= need:
+                    return e.at
+    return None
+
+
+def meets(lesson: Lesson, seconds: int, segments: Sequence[tuple[int, int]]) -> bool:
+    """Whether summed evidence alone meets ``lesson``'s ``time`` or ``watched`` rule."""
+    rule = lesson.rule
+    if rule.kind == "time":
+        return seconds >= rule.threshold
+    if rule.kind == "watched":
+        return covered(segments) * 100 >= rule.threshold * lesson.duration
+    return False
+
+
+def base_counts(base: Base, reset: Stamp | None) -> bool:
+    """Whether a lesson's summed evidence still counts after ``reset`` (its effective
+    reset now): it does unless a reset came after it was summed (every such reset is stamped
+    above all of it)."""
+    return reset is None or (base.floor is not None and reset <= base.floor)
 
 
 def lesson_completed_at(lesson: Lesson, st: LessonState, reset: Stamp | None = None) -> int | None:
@@ -137,26 +190,25 @@ def lesson_completed_at(lesson: Lesson, st: LessonState, reset: Stamp | None = N
     rule = lesson.rule
     if rule.kind == "viewed" and after(st.opened):
         times.append(st.opened_at or 0)
-    elif rule.kind == "time":
-        seconds = 0
-        for e in st.evidence:  # sorted by stamp: the first one that meets the rule
-            if after(e.stamp):
-                seconds += e.seconds
-                if seconds >= rule.threshold:
-                    times.append(e.at)
-                    break
-    elif rule.kind == "watched":
-        evidence = [e for e in st.evidence if after(e.stamp) and e.end > e.start]
-        need = rule.threshold * lesson.duration
-        # The whole union first (one sort): most calls are for lessons not yet watched
-        # enough, and they need no search for the moment the rule was met.
-        if covered(union([], ((e.start, e.end) for e in evidence))) * 100 >= need:
-            segments: list[tuple[int, int]] = []
-            for e in evidence:
-                segments = union(segments, [(e.start, e.end)])
-                if covered(segments) * 100 >= need:
-                    times.append(e.at)
-                    break
+    elif rule.kind in ("time", "watched"):
+        base = st.base
+        tail = (e for e in st.evidence if after(e.stamp))
+        if base is None or not base_counts(base, reset):
+            met = first_met(lesson, tail)
+        elif base.rule == rule_key(lesson):
+            met = (
+                base.met_at
+                if base.met_at is not None
+                else first_met(lesson, tail, base.seconds, base.segments)
+            )
+        elif meets(lesson, base.seconds, base.segments):
+            # Summed under another rule: the store folds the learner again after such a
+            # catalog change (sync.horizon.needs_refold); until then, the latest time known.
+            met = base.last_at
+        else:
+            met = first_met(lesson, tail, base.seconds, base.segments)
+        if met is not None:
+            times.append(met)
     return min(times) if times else None
 
 
@@ -174,7 +226,7 @@ def lesson_done(state: UserState, course: Course, lesson_id: str) -> bool:
     for module in course.modules:
         for lesson in module.lessons:
             if lesson.id == lesson_id:
-                reset = _effective_reset(state, course.id, module.id, st)
+                reset = effective_reset(state, course.id, module.id, st)
                 return lesson_completed(lesson, st, reset)
     return False
 
@@ -352,7 +404,7 @@ def module_view(state: UserState, course: Course, module: Module, plan: str = "f
         lesson_view(
             x,
             st := state.lessons.get(lesson_key(course.id, x.id)),
-            _effective_reset(state, course.id, module.id, st) if st else None,
+            effective_reset(state, course.id, module.id, st) if st else None,
         )
         for x in module.lessons
     ]

@@ -175,6 +175,8 @@ class AccountsStore(StoreBase):
             device_id,
             user_id,
         )
+        # Its mark starts at zero: until it has pushed (or been silent too long), a new device
+        # holds its learner's settled horizon back, so nothing it recorded before is late.
         await txn.execute(
             "INSERT INTO devices (user_id, id, name, created_at) VALUES (?, ?, ?, ?)",
             user_id,

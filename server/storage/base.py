@@ -17,8 +17,10 @@ from server.credentials import SigningKey
 from server.storage.engine import Engine, Txn
 from sync.catalog import Catalog, catalog_from_builtins
 from sync.decide import Policy
+from sync.events import MIN_AT_MS
 from sync.fold import UserState
 from sync.gamify import CodeFactory, GamifyState, PointsRules, certificate_code, rules_for
+from sync.hlc import format_hlc
 from sync.outbox import Seen
 
 Clock = Callable[[], int]
@@ -35,6 +37,15 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _server_hlc(now: int) -> str:
+    """HLC for an entry the server writes on its own (a grade, a review, a REST action)."""
+    return format_hlc(max(now, MIN_AT_MS), 0)
+
+
+STALE_DEVICE_MS = 30 * 86_400_000
+"""How long a silent device holds its learner's settled horizon back (30 days)."""
+
+
 class StoreBase:
     """The engine, the clock, the secrets and the caches every domain of the store uses."""
 
@@ -45,8 +56,12 @@ class StoreBase:
         clock: Clock = wall_clock_ms,
         policy: Policy | None = None,
         points: PointsRules | None = None,
+        stale_device_ms: int = STALE_DEVICE_MS,
     ) -> None:
         self.engine = engine
+        self.stale_device_ms = stale_device_ms
+        """A device silent longer than this stops holding its learner's settled horizon
+        back (:mod:`sync.horizon`); a late event from it is merged as if at the horizon."""
         self.clock = clock
         self.policy = policy or Policy()
         self.points = points or PointsRules()
@@ -57,6 +72,9 @@ class StoreBase:
         self._code_secret = b""
         self._device_users: dict[str, str] = {}
         """device id -> its learner's id (fixed for a device's life)."""
+        self._settled_under: dict[str, str] = {}
+        """learner id -> the catalog version their summed evidence was last checked
+        against (committed), so a push checks for a refold once per catalog change."""
         self._scopes: dict[str, set[str]] = {}
         """Scopes each learner is known to have recorded (committed), so a push inserts
         only new ones."""

@@ -83,6 +83,8 @@ class CatalogStore(FeedStore):
             async with self.engine.transaction(learner=user_id) as txn:
                 catalog = await self._catalog_txn(txn)
                 feed = await _FeedWriter.open_txn(txn, user_id, self.clock(), catalog)
+                # Evidence summed under a rule this catalog changed is summed again first.
+                await self._summed_under_txn(txn, feed, catalog)
                 ctx = Context(catalog, feed.plan, self.policy)
                 self._append_now(feed, ctx, review(feed.state, ctx, feed.now), courses=None)
                 await feed.flush_txn(txn)

@@ -12,16 +12,19 @@ from server.storage.base import (
     _gamify_dec,
     _json,
     _seen_dec,
+    _server_hlc,
     _state_dec,
     _state_enc,
 )
 from server.storage.engine import Row, Txn
 from sync.catalog import Catalog
 from sync.decide import Context, Decision
-from sync.events import MIN_AT_MS, Event
-from sync.fold import UserState
+from sync.events import Event
+from sync.fold import Decision as FoldDecision
+from sync.fold import Fact, UserState, fold
 from sync.gamify import AWARD_TYPES, GamifyState
-from sync.hlc import format_hlc
+from sync.hlc import ZERO
+from sync.horizon import compact, needs_refold
 from sync.merge import DeviceEntry, Entry, Learner, settle
 from sync.messages import FeedEntry
 from sync.outbox import DomainEvent, Seen, baseline
@@ -41,11 +44,6 @@ def _entry(row: Row) -> FeedEntry:
     )
 
 
-def _server_hlc(now: int) -> str:
-    """HLC for an entry the server writes on its own (a grade, a review, a REST action)."""
-    return format_hlc(max(now, MIN_AT_MS), 0)
-
-
 # What a learner's writes load (aliases: u = users, s = user_state).
 _SLICE = "s.through_seq, s.state, s.gamify, s.seen, u.plan, u.timezone"
 
@@ -61,6 +59,7 @@ _FEED_COLUMNS: Final = (
     ("type", "text"),
     ("body", "text"),
     ("recorded_at", "bigint"),
+    ("sent_hlc", "text"),
 )
 _OUTBOX_COLUMNS: Final = (
     ("user_id", "text"),
@@ -202,6 +201,10 @@ class _FeedWriter:
         self.tz = tz
         self.gamify = gamify if gamify is not None else GamifyState()
         self.seen: Seen = seen if seen is not None else {}
+        self.horizon = ZERO
+        """The learner's settled horizon now (the merge clamps to it and sums below it)."""
+        self.dirty = False
+        """Whether the state changed with no entry to append (it was folded again)."""
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
@@ -242,7 +245,9 @@ class _FeedWriter:
     @property
     def learner(self) -> Learner:
         """The slice the pure merge folds into (the same state objects as this writer's)."""
-        return Learner(self.user_id, self.state, self.gamify, self.tz, self.plan, self.seen)
+        return Learner(
+            self.user_id, self.state, self.gamify, self.tz, self.plan, self.seen, self.horizon
+        )
 
     def append(self, entries: Sequence[Entry], events: Sequence[DomainEvent] = ()) -> None:
         """Number and queue what :mod:`sync.merge` decided, in its order: the entries, and
@@ -266,11 +271,13 @@ class _FeedWriter:
             )
         for entry in entries:
             if isinstance(entry, DeviceEntry):
-                self.device(entry.device_id, entry.event, entry.body_json)
+                self.device(entry.device_id, entry.event, entry.body_json, entry.sent_hlc)
             else:
                 self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
 
-    def device(self, device_id: str, event: Event, body_json: str) -> None:
+    def device(
+        self, device_id: str, event: Event, body_json: str, sent_hlc: str | None = None
+    ) -> None:
         self.head += 1
         self.rows.append(
             (
@@ -285,6 +292,7 @@ class _FeedWriter:
                 event.type,
                 body_json,
                 self.now,
+                sent_hlc,
             )
         )
 
@@ -304,6 +312,7 @@ class _FeedWriter:
                 type_,
                 _json.encode(body).decode(),
                 self.now,
+                None,
             )
         )
         if type_ in AWARD_TYPES:
@@ -319,7 +328,13 @@ class _FeedWriter:
         """Write what was appended: one statement per table written (the feed, the state
         with the new head, the outbox; award rows and new scopes when there are some)."""
         if not self.rows:
+            if self.dirty:
+                await write_learner_row_txn(
+                    txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
+                )
+                self.dirty = False
             return
+        self.dirty = False
         await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
         await write_learner_row_txn(
             txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
@@ -343,8 +358,40 @@ class _FeedWriter:
         self.award_rows = {table: [] for table in AWARD_TABLES}
 
 
+def fold_rows(rows: Iterable[Row]) -> UserState:
+    """The fold of a learner's feed rows (``origin, device_id, seq, hlc, at, type, body,
+    user_seq``), in any order: facts by stamp, decisions by ``user_seq``."""
+    facts: list[Fact] = []
+    decisions: list[FoldDecision] = []
+    for row in rows:
+        body = _body_dec.decode(row["body"])
+        type_, at = str(row["type"]), int(row["at"])
+        if row["origin"] == "device":
+            facts.append(Fact(row["device_id"], row["seq"], row["hlc"], at, type_, body))
+        else:
+            decisions.append(FoldDecision(int(row["user_seq"]), type_, body, at))
+    return fold(facts, decisions)
+
+
 class FeedStore(StoreBase):
     """Feed and state."""
+
+    async def _summed_under_txn(self, txn: Txn, feed: _FeedWriter, catalog: Catalog) -> bool:
+        """Fold the learner again from their feed if a catalog change left evidence summed
+        under another completion rule or module (:func:`sync.horizon.needs_refold`), keeping
+        their settled horizon. Returns whether it did (``feed.dirty`` then says so too)."""
+        if not needs_refold(feed.state, catalog):
+            return False
+        rows = await txn.fetch(
+            "SELECT origin, device_id, seq, hlc, at, type, body, user_seq FROM feed"
+            " WHERE user_id = ?",
+            feed.user_id,
+        )
+        fresh = fold_rows(rows)
+        fresh.settled = feed.state.settled
+        compact(fresh, catalog, fresh.settled)
+        feed.state, feed.dirty = fresh, True
+        return True
 
     async def feed_after(self, user_id: str, cursor: int, limit: int) -> list[FeedEntry]:
         rows = await self.engine.fetch(

@@ -10,12 +10,14 @@ import msgspec
 
 from server.errors import BadRequest, DeviceRevoked, NotFound
 from server.storage.accounts import AccountsStore
+from server.storage.base import _server_hlc
 from server.storage.engine import Txn
-from server.storage.feed import _SLICE, FeedStore, _FeedWriter, _server_hlc
+from server.storage.feed import _SLICE, FeedStore, _FeedWriter
 from sync.decide import Context, Decision, decide, grade
 from sync.events import Event, Rejection, check_event
 from sync.fold import apply_body
-from sync.merge import merge
+from sync.hlc import ZERO
+from sync.merge import DeviceEntry, merge
 from sync.messages import EventRejection
 
 
@@ -48,23 +50,32 @@ class MergeStore(AccountsStore, FeedStore):
             user_id = self._device_users[device_id] = str(owner)
         # The slice read locks the learner's row and the device's: no lock statement.
         async with self.engine.transaction() as txn:
-            result, scopes = await self._merge_txn(txn, user_id, device_id, events)
+            result, scopes, version = await self._merge_txn(txn, user_id, device_id, events)
         self._scopes.setdefault(user_id, set()).update(scopes)  # committed: known from now
+        self._settled_under[user_id] = version
         return result
 
     async def _merge_txn(
         self, txn: Txn, user_id: str, device_id: str, events: Sequence[Event]
-    ) -> tuple[MergeResult, set[str]]:
+    ) -> tuple[MergeResult, set[str], str]:
         """The merge's transaction: one statement reads (and locks) the learner's slice,
         the device and the catalog's version; the pure merge decides; one statement per
-        table writes. Returns the result and the scopes it recorded."""
+        table writes. Returns the result, the scopes it recorded and the catalog version the
+        learner's state is now summed under."""
+        now = self.clock()
         row = await txn.fetchrow(
-            f"SELECT {_SLICE}, d.acked_seq, d.revoked_at,"
-            " (SELECT version FROM catalog WHERE id = 1) AS catalog_version"
+            f"SELECT {_SLICE}, d.acked_seq, d.revoked_at, d.mark,"
+            " (SELECT version FROM catalog WHERE id = 1) AS catalog_version,"
+            # The settled horizon: the lowest mark of the learner's devices heard from
+            # lately (sync.horizon).
+            " (SELECT min(x.mark) FROM devices x WHERE x.user_id = s.user_id"
+            " AND x.revoked_at IS NULL AND COALESCE(x.last_seen_at, x.created_at) >= ?)"
+            " AS horizon"
             " FROM user_state s JOIN users u ON u.id = s.user_id"
             " JOIN devices d ON d.id = ? AND d.user_id = s.user_id"
             # The learner's row and the device's: both current once locked.
             f" WHERE s.user_id = ?{txn.locking('s', 'd')}",
+            now - self.stale_device_ms,
             device_id,
             user_id,
         )
@@ -72,7 +83,10 @@ class MergeStore(AccountsStore, FeedStore):
         if row["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked by an administrator")
         catalog = await self._catalog_for(row["catalog_version"], txn.fetchval)
-        feed = _FeedWriter.of_row(user_id, row, self.clock(), catalog)
+        feed = _FeedWriter.of_row(user_id, row, now, catalog)
+        if self._settled_under.get(user_id) != catalog.version:
+            await self._summed_under_txn(txn, feed, catalog)
+        feed.horizon = str(row["horizon"] or ZERO)
         ctx = Context(catalog, feed.plan, self.policy)
         outcome = merge(
             feed.learner,
@@ -87,10 +101,16 @@ class MergeStore(AccountsStore, FeedStore):
         feed.append(outcome.entries, outcome.events)
         feed.scopes = outcome.scopes - self._scopes.get(user_id, set())
         await feed.flush_txn(txn)
+        mark = max(
+            [str(row["mark"])]
+            + [e.event.hlc for e in outcome.entries if isinstance(e, DeviceEntry)]
+        )
         await txn.execute(
-            "UPDATE devices SET acked_seq = ?, last_seen_at = ? WHERE id = ? AND user_id = ?",
+            "UPDATE devices SET acked_seq = ?, last_seen_at = ?, mark = ?"
+            " WHERE id = ? AND user_id = ?",
             outcome.watermark,
             feed.now,
+            mark,
             device_id,
             user_id,
         )
@@ -102,7 +122,7 @@ class MergeStore(AccountsStore, FeedStore):
             feed.head,
             outcome.gap_at,
         )
-        return result, feed.scopes
+        return result, feed.scopes, catalog.version
 
     # -- actions over REST and by instructors ----------------------------------------
 
@@ -127,8 +147,9 @@ class MergeStore(AccountsStore, FeedStore):
             # Made "here" for the learner: their own zone, so streaks count their day.
             zone = await txn.fetchval("SELECT timezone FROM users WHERE id = ?", user_id)
             event = Event(seq, _server_hlc(now), now, type_, body, str(zone or "UTC"))
-            result, scopes = await self._merge_txn(txn, user_id, device_id, [event])
+            result, scopes, version = await self._merge_txn(txn, user_id, device_id, [event])
         self._scopes.setdefault(user_id, set()).update(scopes)
+        self._settled_under[user_id] = version
         return result
 
     async def grade_assignment(

@@ -31,6 +31,8 @@ from server.storage.feed import (
 )
 from sync.fold import Decision, Fact, UserState, fold
 from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
+from sync.hlc import ZERO
+from sync.horizon import canonical, compact
 from sync.outbox import baseline
 from sync.views import LearnerView, learner_view
 
@@ -124,8 +126,11 @@ class ProjectionsStore(AccountsStore, FeedStore):
         out: list[str] = []
         if int(row["through_seq"]) != derived.head:
             out.append(f"feed head: stored {row['through_seq']}, from the feed {derived.head}")
-        state = msgspec.to_builtins(_state_dec.decode(row["state"]))
-        _differences("state", state, msgspec.to_builtins(derived.state), out)
+        # Each side summed as far as it goes (sync.horizon.canonical): how far the merge
+        # had summed the evidence is not a difference.
+        catalog = await self.catalog()
+        state = msgspec.to_builtins(canonical(_state_dec.decode(row["state"]), catalog))
+        _differences("state", state, msgspec.to_builtins(canonical(derived.state, catalog)), out)
         stored_gamify = msgspec.to_builtins(_gamify_dec.decode(row["gamify"]))
         # `done` is the merge's memo of where awards already looked, not a fact to verify.
         stored_gamify.pop("done", None)
@@ -151,6 +156,11 @@ class ProjectionsStore(AccountsStore, FeedStore):
         async with self.engine.transaction(learner=user_id) as txn:
             derived = await self._derive(user_id, txn.fetch)
             catalog = await self._catalog_txn(txn)
+            # Summed again to the horizon the learner's state had reached (it never goes
+            # back: no fact below it is merged any more).
+            stored = await txn.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)
+            derived.state.settled = _state_dec.decode(stored).settled if stored else ZERO
+            compact(derived.state, catalog, derived.state.settled)
             # The outbox's look starts from what the feed gives: nothing is announced.
             seen = baseline(derived.state, catalog, derived.user.plan)
             await write_learner_row_txn(

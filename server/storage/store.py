@@ -17,7 +17,7 @@ means "durably committed".
 from __future__ import annotations
 
 from server.storage.accounts import ROLES, Device, User, hash_token
-from server.storage.base import Clock, wall_clock_ms
+from server.storage.base import STALE_DEVICE_MS, Clock, wall_clock_ms
 from server.storage.catalog import CatalogStore
 from server.storage.engine import open_engine
 from server.storage.gamify import WEEK_PATTERN, GamifyStore, Group
@@ -43,5 +43,7 @@ class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore
     """Storage calls of the server. Each method's name is what shows in logs and metrics."""
 
     @classmethod
-    def for_url(cls, url: str, *, clock: Clock = wall_clock_ms) -> Store:
-        return cls(open_engine(url), clock=clock)
+    def for_url(
+        cls, url: str, *, clock: Clock = wall_clock_ms, stale_device_ms: int = STALE_DEVICE_MS
+    ) -> Store:
+        return cls(open_engine(url), clock=clock, stale_device_ms=stale_device_ms)

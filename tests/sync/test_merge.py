@@ -243,3 +243,30 @@ def test_settle_with_decisions_looks_at_the_courses_they_are_about_only() -> Non
     ]
     assert "points:lesson-completed:c1/l1" not in keys
     assert "points:course-completed:c2" in keys
+
+
+def test_a_fact_stamped_below_the_settled_horizon_is_merged_at_it() -> None:
+    """The horizon the store gives (or the one the state was summed to, if higher) clamps a
+    late fact's stamp; the entry keeps the device's own HLC beside it."""
+    dev = Device("d1")
+    late = complete(dev, "c1", "l1", T0)
+    who = learner()
+    who.horizon = "9000000000000-0000"
+    out = push(who, [late])
+    entry = out.entries[0]
+    assert isinstance(entry, DeviceEntry)
+    assert (entry.event.hlc, entry.sent_hlc) == ("9000000000000-0000", late.hlc)
+    assert who.state.lessons["c1/l1"].completed == ("9000000000000-0000", "d1", 1)
+    # The state remembers the horizon it was summed to: a lower one given later is no
+    # lower bound.
+    again = complete(dev, "c1", "l2", T0 + 1000)
+    who.horizon = late.hlc
+    entry = push(who, [again], watermark=1).entries[0]
+    assert isinstance(entry, DeviceEntry) and entry.event.hlc == "9000000000000-0000"
+    on_time = complete(Device("d2"), "c1", "l2", T0 + 1000)
+    other = learner()
+    other.horizon = on_time.hlc
+    out = push(other, [on_time])
+    entry = out.entries[0]
+    assert isinstance(entry, DeviceEntry)
+    assert (entry.event.hlc, entry.sent_hlc) == (on_time.hlc, None)

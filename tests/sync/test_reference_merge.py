@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 import sync.decide
 import sync.fold
 import sync.gamify
+import sync.horizon
 import sync.merge
 import sync.views
 import tests.reference.decide
@@ -37,7 +38,7 @@ import tests.reference.merge
 import tests.reference.views
 from sync.catalog import Catalog, parse_catalog
 from sync.events import Event
-from sync.hlc import format_hlc
+from sync.hlc import ZERO, format_hlc
 from tests.sync.test_gamify import DAY, SECRET, T0, TZ
 
 HOUR = 3_600_000
@@ -185,6 +186,10 @@ class Impl:
     make_code: Callable[[str, str], str]
     rebuild: Callable[[Sequence[tuple[int, Any]]], Any]
     """The device's fold of a feed (``(user_seq, entry)``): a fresh state."""
+    before_push: Callable[[Server], None] = lambda server: None
+    """What the store gives the merge besides the learner's state (the settled horizon)."""
+    after_catalog: Callable[[Server, Catalog], None] = lambda server, catalog: None
+    """What the store does to a learner's state after a catalog change (a refold)."""
 
 
 def _by_version(rules_for: Callable[[Catalog], Any]) -> Callable[[Catalog], Any]:
@@ -222,6 +227,23 @@ def _frozen_rebuild(feed: Sequence[tuple[int, Any]]) -> Any:
     return ref.fold.fold(facts, decisions)
 
 
+def _live_horizon(server: Server) -> None:
+    """As the store computes it: the lowest last-synced HLC over the learner's devices, all
+    registered before any event (so a device that has not pushed yet holds it at zero)."""
+    marks = [server.marks.get(name, ZERO) for name in server.devices]
+    server.learner.horizon = min(marks, default=ZERO)
+
+
+def _live_refold(server: Server, catalog: Catalog) -> None:
+    """As the store does: a state summed under a rule the catalog changed is folded again."""
+    state = server.learner.state
+    if sync.horizon.needs_refold(state, catalog):
+        server.refolds += 1
+        fresh = _live_rebuild(server.feed)
+        fresh.settled = state.settled
+        server.learner.state = fresh
+
+
 LIVE = Impl(
     new_learner=lambda tz, plan: sync.merge.Learner(
         USER, sync.fold.UserState(), sync.gamify.GamifyState(), tz, plan
@@ -236,6 +258,8 @@ LIVE = Impl(
     gamify_view=sync.gamify.gamify_view,
     make_code=functools.partial(sync.gamify.certificate_code, SECRET, USER),
     rebuild=_live_rebuild,
+    before_push=_live_horizon,
+    after_catalog=_live_refold,
 )
 
 FROZEN = Impl(
@@ -271,6 +295,10 @@ class Server:
     learner: Any = None
     watermarks: dict[str, int] = field(default_factory=dict)
     feed: list[tuple[int, Any]] = field(default_factory=list)
+    devices: Sequence[str] = ()
+    marks: dict[str, str] = field(default_factory=dict)
+    """Each device's highest HLC merged (the store's ``devices.mark``)."""
+    refolds: int = 0
 
     def __post_init__(self) -> None:
         self.learner = self.impl.new_learner(self.tz, self.plan)
@@ -283,6 +311,7 @@ class Server:
     def push(self, device: str, batch: Sequence[Event], catalog: Catalog, now: int) -> Any:
         """Store.merge: one batch of one device, at the device's acked watermark."""
         impl = self.impl
+        impl.before_push(self)
         out = impl.merge(
             self.learner,
             device,
@@ -294,6 +323,9 @@ class Server:
             now=now,
         )
         self.watermarks[device] = out.watermark
+        for entry in out.entries:
+            if type(entry).__name__ == "DeviceEntry":
+                self.marks[device] = max(self.marks.get(device, ZERO), entry.event.hlc)
         return {
             "entries": self._append(out.entries),
             "watermark": out.watermark,
@@ -325,6 +357,7 @@ class Server:
     def catalog_changed(self, catalog: Catalog, now: int) -> Any:
         """Store.recompute after Store.load_catalog: a review, settled. (Every change here
         touches the gamification section, so the store reviews every learner.)"""
+        self.impl.after_catalog(self, catalog)
         ctx = self.impl.context(catalog, self.plan)
         decisions = self.impl.review(self.learner.state, ctx, now)
         return self._settle(ctx, decisions, catalog, now, None)
@@ -531,8 +564,8 @@ def batch_for(journal: list[Event], watermark: int, step: Step) -> list[Event]:
 
 def run(history: History, impl: Impl) -> list[Any]:
     """Everything observable, step by step, of ``history`` run on ``impl``."""
-    server = Server(impl, history.plan, history.tz)
     names = sorted(history.journals)
+    server = Server(impl, history.plan, history.tz, devices=names)
     version, now = 0, T0
     seen: list[Any] = []
     for advance, step in history.schedule:
