@@ -20,7 +20,7 @@ from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError
 from server.fanout import channels_plugin
-from server.storage.store import Clock, Store, wall_clock_ms
+from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
 
 log = logging.getLogger("waymark.server")
@@ -54,9 +54,10 @@ def create_app(
     *,
     clock: Clock = wall_clock_ms,
     on_ready: Callable[[Store], None] | None = None,
+    stale_device_ms: int = STALE_DEVICE_MS,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start."""
-    store = Store.for_url(db_url, clock=clock)
+    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
 
     async def open_store(app: Litestar) -> None:
         await store.open()

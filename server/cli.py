@@ -23,7 +23,7 @@ from server.app import create_app
 from server.errors import ServerError
 from server.fanout import PooledAsyncPgBackend, user_channel
 from server.storage.engine import PostgresEngine
-from server.storage.store import ROLES, Group, OutboxEvent, Store
+from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
 
@@ -69,7 +69,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_async(db: str, sock: socket.socket, *, catalog_file: Path | None = None) -> None:
+async def serve_async(
+    db: str,
+    sock: socket.socket,
+    *,
+    catalog_file: Path | None = None,
+    stale_device_ms: int = STALE_DEVICE_MS,
+) -> None:
     host, port = sock.getsockname()[:2]
 
     def ready(store: Store) -> None:
@@ -79,7 +85,7 @@ async def serve_async(db: str, sock: socket.socket, *, catalog_file: Path | None
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready)
+    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms)
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
@@ -137,10 +143,22 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     default=None,
     help="Load this catalog file before serving.",
 )
-def serve(db: str, host: str, port: int, catalog_file: Path | None) -> None:
+@click.option(
+    "--stale-device-days",
+    envvar="WAYMARK_STALE_DEVICE_DAYS",
+    type=click.IntRange(1, 3650),
+    default=STALE_DEVICE_MS // 86_400_000,
+    show_default=True,
+    help="A device silent this long stops holding its learner's settled horizon back.",
+)
+def serve(db: str, host: str, port: int, catalog_file: Path | None, stale_device_days: int) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
-    _run(serve_async(db, sock, catalog_file=catalog_file))
+    _run(
+        serve_async(
+            db, sock, catalog_file=catalog_file, stale_device_ms=stale_device_days * 86_400_000
+        )
+    )
 
 
 def _run(coro: Awaitable[T]) -> T:

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from sync import projections
 from sync.catalog import Catalog
 from sync.decide import Context, Decision, decide
 from sync.events import Body, Event, Rejection, check_event, settled_stamp
@@ -30,6 +31,7 @@ from sync.hlc import ZERO
 from sync.horizon import compact, effective_hlc
 from sync.messages import EventRejection
 from sync.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
+from sync.projections import Rows
 from sync.views import lesson_done
 
 _json = msgspec.json.Encoder()
@@ -78,6 +80,10 @@ class Outcome(msgspec.Struct):
     """``course:ID`` / ``path:ID`` scopes the accepted events touched."""
     events: list[DomainEvent] = []
     """Domain events for the outbox, each pointing at the entry it follows from."""
+    rows: Rows = {}
+    """Projection rows the merge changed, per table (:mod:`sync.projections`), to upsert."""
+    zero_competencies: list[str] = []
+    """Competencies now at level zero: their ``user_competencies`` rows go."""
 
 
 class Settled(msgspec.Struct):
@@ -85,6 +91,8 @@ class Settled(msgspec.Struct):
 
     entries: list[Entry]
     events: list[DomainEvent]
+    rows: Rows = {}
+    zero_competencies: list[str] = []
 
 
 class Learner(msgspec.Struct):
@@ -188,6 +196,8 @@ def merge(
     out = Outcome([], watermark)
     horizon = max(learner.horizon, learner.state.settled)
     lessons: set[str] = set()
+    changed: set[str] = set()  # courses whose every row may have changed
+    wide = False  # whether paths and competencies may have
     for event in batch:
         if event.seq <= out.watermark:
             out.duplicates += 1
@@ -223,9 +233,20 @@ def merge(
             if isinstance(value, str):
                 out.scopes.add(f"{name}:{value}")
         stamp = (event.hlc, device_id, event.seq)
+        key = (
+            lesson_key(course, lesson)
+            if isinstance(course, str) and isinstance(lesson, str)
+            else ""
+        )
+        before = learner.state.lessons.get(key)
+        first_at = None if before is None else before.first_at
         apply_body(learner.state, stamp, event.at, verdict)
-        if isinstance(course, str) and isinstance(lesson, str):
-            lessons.add(lesson_key(course, lesson))
+        if key:
+            lessons.add(key)
+            after = learner.state.lessons.get(key)
+            # A lesson started (or started earlier): its module's and course's rows change.
+            if before is None or (after is not None and after.first_at != first_at):
+                changed.add(str(course))
         # Looked at once, for decide, the outbox and awards alike (the costly part of a
         # heartbeat); a lesson fact's decisions never change its lesson's completion.
         done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
@@ -234,6 +255,9 @@ def merge(
         for d in decisions:
             out.events += from_entry(len(out.entries), d.type, d.body, event.at)
             out.entries.append(ServerEntry(d.type, d.body, *fact_stamp))
+        if decisions:
+            wide = True
+            changed.update(decided_courses(decisions))
         new_day = False
         if is_activity(event.type):
             days = len(learner.gamify.days)
@@ -244,6 +268,7 @@ def merge(
             or event.type not in _HEARTBEATS
             or (done_now is not None and done_now != lesson_seen(learner.seen, course, str(lesson)))
         ):
+            changed.add(course)
             out.events += observe(
                 learner.state,
                 ctx.catalog,
@@ -276,7 +301,43 @@ def merge(
             )
     # Evidence below the horizon is summed for good (it bounds the state, not the answers).
     compact(learner.state, ctx.catalog, horizon, lessons)
+    out.rows, out.zero_competencies = _rows(learner, ctx, changed, lessons, wide=wide)
     return out
+
+
+def decided_courses(decisions: Sequence[Decision]) -> set[str]:
+    """The courses decisions change the progress of (their ``course``, or the course of
+    the content a milestone reset starts over)."""
+    out: set[str] = set()
+    for d in decisions:
+        course = d.body.get("course")
+        if isinstance(course, str):
+            out.add(course)
+        scope = d.body.get("scope")
+        if isinstance(scope, str):
+            out.add(scope.partition("/")[0])
+    return out
+
+
+def _rows(
+    learner: Learner, ctx: Context, courses: set[str], lessons: set[str], *, wide: bool
+) -> tuple[Rows, list[str]]:
+    """The projection rows a merge changed: every row of ``courses``, the rows of the other
+    ``lessons`` (heartbeats), and the learner-wide rows when any course or decision may
+    have changed them."""
+    rows = projections.empty()
+    state, catalog = learner.state, ctx.catalog
+    projections.course_rows(state, catalog, ctx.plan, learner.user_id, courses, rows)
+    beats = (
+        projections.lesson_row(state, catalog, learner.user_id, key)
+        for key in sorted(lessons)
+        if key.partition("/")[0] not in courses
+    )
+    rows["lesson_progress"] += [row for row in beats if row is not None]
+    zero: list[str] = []
+    if courses or wide:
+        zero = projections.learner_rows(state, catalog, ctx.plan, learner.user_id, rows)
+    return {t: r for t, r in rows.items() if r}, zero
 
 
 def settle(
@@ -305,4 +366,7 @@ def settle(
                 learner.state, ctx.catalog, ctx.plan, learner.seen, course, index=0, at=now
             )
     _award(out, learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
+    if out.entries:
+        looked_at = set(courses) if courses is not None else {c.id for c in ctx.catalog.courses}
+        out.rows, out.zero_competencies = _rows(learner, ctx, looked_at, set(), wide=True)
     return out

@@ -8,6 +8,7 @@ from server.storage.base import _json
 from server.storage.feed import FeedStore, _FeedWriter
 from sync.catalog import Catalog, catalog_to_builtins
 from sync.decide import Context, review
+from sync.projections import all_rows
 from sync.views import competency_evidence
 
 GAMIFICATION_SCOPE: Final = "gamification"
@@ -33,6 +34,11 @@ def changed_scopes(before: Catalog, after: Catalog) -> set[str]:
         if competency.id in changed:
             scopes |= {
                 f"course:{course}" for _, course, _ in competency_evidence(after, competency)
+            }
+    for competency in before.competencies:
+        if after.competency(competency.id) is None:  # its learners' rows go
+            scopes |= {
+                f"course:{course}" for _, course, _ in competency_evidence(before, competency)
             }
     if before.gamification != after.gamification:
         scopes.add(GAMIFICATION_SCOPE)
@@ -87,5 +93,9 @@ class CatalogStore(FeedStore):
                 await self._summed_under_txn(txn, feed, catalog)
                 ctx = Context(catalog, feed.plan, self.policy)
                 self._append_now(feed, ctx, review(feed.state, ctx, feed.now), courses=None)
+                # The catalog's structure changed: every row is made again (a lesson
+                # removed from the catalog has none any more).
+                feed.replace = all_rows(feed.state, catalog, feed.plan, user_id)
+                feed.dirty = True
                 await feed.flush_txn(txn)
         return users

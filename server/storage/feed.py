@@ -28,6 +28,8 @@ from sync.horizon import compact, needs_refold
 from sync.merge import DeviceEntry, Entry, Learner, settle
 from sync.messages import FeedEntry
 from sync.outbox import DomainEvent, Seen, baseline
+from sync.projections import KEYS, TABLES, Rows, key_of
+from sync.projections import Row as ProjectionRow
 
 
 def _entry(row: Row) -> FeedEntry:
@@ -102,6 +104,13 @@ _CERTIFICATE_COLUMNS: Final = (
     ("user_seq", "bigint"),
 )
 _SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
+
+_UPSERT: Final = {
+    table: f"ON CONFLICT ({', '.join(KEYS[table])}) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name, _ in columns if name not in KEYS[table])
+    for table, columns in TABLES.items()
+}
+"""Per projection table: an upsert's conflict clause (every column but the key is set)."""
 
 AWARD_TABLES: Final = {
     "points_ledger": _LEDGER_COLUMNS,
@@ -205,6 +214,12 @@ class _FeedWriter:
         """The learner's settled horizon now (the merge clamps to it and sums below it)."""
         self.dirty = False
         """Whether the state changed with no entry to append (it was folded again)."""
+        self.projected: dict[str, dict[ProjectionRow, ProjectionRow]] = {}
+        """Projection rows to upsert, per table, by key (:mod:`sync.projections`)."""
+        self.zero: set[str] = set()
+        """Competencies whose ``user_competencies`` row goes (level back to zero)."""
+        self.replace: Rows | None = None
+        """Every projection row of the learner, replacing what is stored (a review)."""
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
@@ -275,6 +290,39 @@ class _FeedWriter:
             else:
                 self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
 
+    def project(self, rows: Rows, zero: Sequence[str] = ()) -> None:
+        """Queue projection rows (the latest row of a key wins) and competency rows to drop."""
+        for table, items in rows.items():
+            held = self.projected.setdefault(table, {})
+            for row in items:
+                held[key_of(table, row)] = row
+                if table == "user_competencies":
+                    self.zero.discard(row[1])
+        for competency in zero:
+            self.zero.add(competency)
+            self.projected.get("user_competencies", {}).pop((self.user_id, competency), None)
+
+    async def _write_projections(self, txn: Txn) -> None:
+        if self.replace is not None:
+            for table in TABLES:
+                await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", self.user_id)
+            for table, rows in self.replace.items():
+                if rows:
+                    await txn.insert_rows(table, TABLES[table], rows)
+        else:
+            for table, held in self.projected.items():
+                if held:
+                    await txn.insert_rows(table, TABLES[table], list(held.values()), _UPSERT[table])
+            if self.zero:
+                marks = ", ".join("?" * len(self.zero))
+                await txn.execute(
+                    "DELETE FROM user_competencies WHERE user_id = ?"
+                    f" AND competency_id IN ({marks})",
+                    self.user_id,
+                    *sorted(self.zero),
+                )
+        self.projected, self.zero, self.replace = {}, set(), None
+
     def device(
         self, device_id: str, event: Event, body_json: str, sent_hlc: str | None = None
     ) -> None:
@@ -332,10 +380,12 @@ class _FeedWriter:
                 await write_learner_row_txn(
                     txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
                 )
+                await self._write_projections(txn)
                 self.dirty = False
             return
         self.dirty = False
         await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
+        await self._write_projections(txn)
         await write_learner_row_txn(
             txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
         )
@@ -433,3 +483,4 @@ class FeedStore(StoreBase):
             courses=courses,
         )
         feed.append(settled.entries, settled.events)
+        feed.project(settled.rows, settled.zero_competencies)

@@ -99,6 +99,7 @@ class MergeStore(AccountsStore, FeedStore):
             now=feed.now,
         )
         feed.append(outcome.entries, outcome.events)
+        feed.project(outcome.rows, outcome.zero_competencies)
         feed.scopes = outcome.scopes - self._scopes.get(user_id, set())
         await feed.flush_txn(txn)
         mark = max(

@@ -19,7 +19,7 @@ import msgspec
 from server.errors import NotFound
 from server.storage.accounts import AccountsStore, User
 from server.storage.base import _body_dec, _gamify_dec, _state_dec
-from server.storage.engine import Row
+from server.storage.engine import Row, Txn
 from server.storage.feed import (
     _CODE_COLUMNS,
     _SCOPE_COLUMNS,
@@ -29,11 +29,13 @@ from server.storage.feed import (
     certificate_codes,
     write_learner_row_txn,
 )
+from sync.catalog import Catalog
 from sync.fold import Decision, Fact, UserState, fold
 from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
 from sync.hlc import ZERO
 from sync.horizon import canonical, compact
 from sync.outbox import baseline
+from sync.projections import TABLES, all_rows
 from sync.views import LearnerView, learner_view
 
 Fetch = Callable[..., Awaitable[list[Row]]]
@@ -137,7 +139,9 @@ class ProjectionsStore(AccountsStore, FeedStore):
         derived_gamify = msgspec.to_builtins(derived.gamify)
         derived_gamify.pop("done", None)
         _differences("gamification", stored_gamify, derived_gamify, out)
-        for table, columns in _CACHED_TABLES:
+        derived_projections = all_rows(derived.state, catalog, derived.user.plan, user_id)
+        for table, columns in [*_CACHED_TABLES, *TABLES.items()]:
+            want = derived.rows[table] if table in derived.rows else set(derived_projections[table])
             names = ", ".join(name for name, _ in columns)
             stored_rows = {
                 tuple(r)
@@ -145,9 +149,9 @@ class ProjectionsStore(AccountsStore, FeedStore):
                     f"SELECT {names} FROM {table} WHERE user_id = ?", user_id
                 )
             }
-            for extra in sorted(stored_rows - derived.rows[table], key=repr):
+            for extra in sorted(stored_rows - want, key=repr):
                 out.append(f"{table}: stored row {extra!r} is not in the feed")
-            for missing in sorted(derived.rows[table] - stored_rows, key=repr):
+            for missing in sorted(want - stored_rows, key=repr):
                 out.append(f"{table}: the feed's row {missing!r} is missing")
         return out
 
@@ -171,3 +175,38 @@ class ProjectionsStore(AccountsStore, FeedStore):
                 rows = sorted(derived.rows[table], key=repr)
                 if rows:
                     await txn.insert_rows(table, columns, rows)
+            await _replace_projections(txn, user_id, derived.state, catalog, derived.user.plan)
+
+    async def open(self) -> list[int]:
+        """Open (and migrate) the store, then do the work migrations left for Python: the
+        projection tables of learners from before them, filled from their stored state."""
+        applied = await super().open()
+        pending = await self.engine.fetch("SELECT name FROM pending_work")
+        if any(r["name"] == "projections" for r in pending):
+            for user_id in await self.learner_ids():
+                await self.fill_projections(user_id)
+            async with self.engine.transaction() as txn:
+                await txn.execute("DELETE FROM pending_work WHERE name = 'projections'")
+        return applied
+
+    async def fill_projections(self, user_id: str) -> None:
+        """Write the learner's projection rows from their stored state (under their lock)."""
+        async with self.engine.transaction(learner=user_id) as txn:
+            row = await txn.fetchrow(
+                "SELECT s.state, u.plan FROM user_state s JOIN users u ON u.id = s.user_id"
+                " WHERE s.user_id = ?",
+                user_id,
+            )
+            assert row is not None
+            catalog = await self._catalog_txn(txn)
+            state = _state_dec.decode(row["state"])
+            await _replace_projections(txn, user_id, state, catalog, str(row["plan"]))
+
+
+async def _replace_projections(
+    txn: Txn, user_id: str, state: UserState, catalog: Catalog, plan: str
+) -> None:
+    for table, rows in all_rows(state, catalog, plan, user_id).items():
+        await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", user_id)
+        if rows:
+            await txn.insert_rows(table, TABLES[table], rows)

@@ -28,8 +28,16 @@ LEARNER_TABLES: Final = {
     "user_badges": "user_id",
     "certificates": "user_id",
     "group_members": "user_id",
+    "lesson_progress": "user_id",
+    "module_progress": "user_id",
+    "course_progress": "user_id",
+    "quiz_attempts": "user_id",
+    "learning_path_progress": "user_id",
+    "user_competencies": "user_id",
 }
 """Table → the column that names its learner (the distribution column)."""
 
 LOOKUP_TABLES: Final = frozenset({"usernames", "device_tokens", "certificate_codes"})
-GLOBAL_TABLES: Final = frozenset({"catalog", "learner_groups", "server_secrets", "schema_version"})
+GLOBAL_TABLES: Final = frozenset(
+    {"catalog", "learner_groups", "server_secrets", "schema_version", "pending_work"}
+)

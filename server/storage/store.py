@@ -27,6 +27,7 @@ from server.storage.projections import ProjectionsStore
 
 __all__ = [
     "ROLES",
+    "STALE_DEVICE_MS",
     "WEEK_PATTERN",
     "Clock",
     "Device",

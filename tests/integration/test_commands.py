@@ -33,6 +33,7 @@ def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
         (("admin", "verify", "--bogus"), "No such option '--bogus'"),
         (("admin", "outbox", "tail", "-n", "0"), "0 is not in the range"),
         (("admin", "nosuch"), "No such command 'nosuch'"),
+        (("serve", "--stale-device-days", "0"), "0 is not in the range"),
     ],
 )
 def test_bad_command_line_arguments_get_one_line_and_no_traceback(

@@ -64,7 +64,7 @@ async def test_a_database_built_by_release_0_1_migrates_keeping_every_number(
     clock = Clock()
     clock.now = expected["now"]
     store = Store.for_url(db_url, clock=clock)
-    assert await store.open() == [4, 5, 6, 7]
+    assert await store.open() == [4, 5, 6, 7, 8]
     try:
         for name, want in expected["users"].items():
             user = await store.user_by_name(name)
@@ -77,6 +77,9 @@ async def test_a_database_built_by_release_0_1_migrates_keeping_every_number(
             for cert in want["certificates"]:
                 found = await store.certificate(cert["code"])
                 assert msgspec.to_builtins(found) == cert
+            assert await store.verify(user.id) == []  # the projection tables were filled too
+        filled = await store.engine.fetchval("SELECT COUNT(*) FROM lesson_progress")
+        assert filled and filled > 0
         assert await store.authenticate_user("ann", "pw") is not None
         with pytest.raises(Conflict):
             await store.create_user("ann", "again")
@@ -257,14 +260,16 @@ async def _steady_push(store: Store, events: list[Event]) -> list[str]:
 
 async def test_a_steady_push_costs_at_most_eight_statements(store: Store) -> None:
     """Fifty heartbeats: BEGIN, one read that locks the learner's and the device's rows,
-    one insert into the feed, the state, the watermark, COMMIT, NOTIFY. Whatever the batch
-    size (one multi-row insert), and with no pool reset on the connections."""
+    one insert into the feed, the lesson's projection row (an upsert), the state, the watermark,
+    COMMIT, NOTIFY. Whatever the batch size (one multi-row insert), and with no pool reset
+    on the connections."""
     beats = [ev(n, "lesson.progressed", seconds=5) for n in range(2, 52)]
     kinds = await _steady_push(store, beats)
     expected = [
         "BEGIN",
         "SELECT user_state",
         "INSERT feed",
+        "INSERT lesson_progress",
         "UPDATE user_state",
         "UPDATE devices",
         "COMMIT",

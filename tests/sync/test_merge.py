@@ -12,7 +12,15 @@ from sync.decide import Context, Decision
 from sync.events import Event
 from sync.fold import UserState
 from sync.gamify import GamifyState, rules_for
-from sync.merge import DeviceEntry, Learner, Outcome, ServerEntry, merge, settle
+from sync.merge import (
+    DeviceEntry,
+    Learner,
+    Outcome,
+    ServerEntry,
+    decided_courses,
+    merge,
+    settle,
+)
 from sync.messages import EventRejection
 from sync.views import learner_view
 from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
@@ -270,3 +278,26 @@ def test_a_fact_stamped_below_the_settled_horizon_is_merged_at_it() -> None:
     entry = out.entries[0]
     assert isinstance(entry, DeviceEntry)
     assert (entry.event.hlc, entry.sent_hlc) == (on_time.hlc, None)
+
+
+def test_the_outcome_says_which_projection_rows_changed() -> None:
+    """A lesson's first fact rewrites its course's rows and the learner-wide ones; a
+    heartbeat after it, only its lesson's row; a decision, its course's."""
+    dev = Device("d1")
+    who = learner()
+    first = dev.event("lesson.progressed", T0, course="c1", lesson="l1", seconds=5)
+    out = push(who, [first])
+    assert {"lesson_progress", "course_progress", "module_progress"} <= set(out.rows)
+    again = dev.event("lesson.progressed", T0 + 1000, course="c1", lesson="l1", seconds=5)
+    out = push(who, [again], watermark=1)
+    assert set(out.rows) == {"lesson_progress"} and len(out.rows["lesson_progress"]) == 1
+    assert out.rows["lesson_progress"][0][:3] == ("u1", "c1", "l1")
+    assert out.zero_competencies == []
+    reset = Decision("milestone.reset", {"path": "p1", "milestone": "s1", "scope": "c2/m1"})
+    graded = Decision("assignment.graded", {"course": "c1", "assignment": "a1"})
+    assert decided_courses([reset, graded, Decision("x", {})]) == {"c1", "c2"}
+    # Settling nothing writes nothing.
+    nothing = settle(
+        learner(), [], CTX, rules=RULES, make_code=make_code, now=NOW, hlc="h", courses=None
+    )
+    assert (nothing.entries, nothing.rows) == ([], {})
