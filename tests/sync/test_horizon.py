@@ -325,3 +325,21 @@ def test_the_dense_histories_sum_evidence_and_fold_again(monkeypatch: Any) -> No
 
     run()
     assert reached["summed"] > 0 and reached["met"] > 0 and reached["refolds"] > 0, reached
+
+
+def test_one_lesson_that_cannot_be_summed_does_not_stop_the_others() -> None:
+    """A lesson the catalog no longer holds, or one without a summary, is passed over:
+    the lessons after it are still summed or checked (the dict's order puts it first)."""
+    state = fold([*beats([1], "l2", seconds=5), *beats([2, 3], "t1", seconds=50)])
+    compact(state, CAT_V2, EVERYTHING)  # l2 is not in v2; t1 is
+    base = state.lessons["c1/t1"].base
+    assert base is not None and base.seconds == 100
+    # Seconds alone (no watched intervals) are a summary too: under another rule, refold.
+    fresh = fold([*beats([1], "l1", seconds=5), *beats([2], "t1", seconds=50)])
+    compact(fresh, CAT_V1, format_hlc(T0 + 2500, 0))
+    fresh.lessons["c1/l1"].base = None
+    t1 = fresh.lessons["c1/t1"].base
+    assert t1 is not None and t1.seconds == 50
+    fresh.lessons["c1/t1"].base = msgspec.structs.replace(t1, segments=[], rule="old|0")
+    assert list(fresh.lessons) == ["c1/l1", "c1/t1"]
+    assert needs_refold(fresh, CAT_V1)
