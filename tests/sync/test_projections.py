@@ -111,3 +111,35 @@ def test_a_competency_at_level_zero_has_no_row() -> None:
     zero = learner_rows(state, CAT, "free", "u1", out)
     assert sorted(zero) == ["basics", "media"] and out["user_competencies"] == []
     assert out["learning_path_progress"] == []  # not enrolled
+
+
+def test_a_heartbeats_row_counts_the_course_and_module_resets() -> None:
+    """The row a heartbeat writes is the one the course's rows give, resets included: a
+    course reset, then a module's content starting over, each cut the lesson's completion."""
+    for scope in ("c1", "c1/m2"):
+        state = fold(
+            [
+                fact(
+                    1,
+                    "lesson.progressed",
+                    course="c1",
+                    lesson="v1",
+                    seconds=30,
+                    **{"from": 0, "to": 90},
+                ),
+                fact(
+                    3,
+                    "lesson.progressed",
+                    course="c1",
+                    lesson="v1",
+                    seconds=5,
+                    **{"from": 0, "to": 10},
+                ),
+            ]
+        )
+        state.resets[scope] = (format_hlc(T0 + 2000, 0), "d1", 1)
+        row = lesson_row(state, CAT, "u1", "c1/v1")
+        assert row is not None and row[4] == "in_progress", scope
+        out = empty()
+        course_rows(state, CAT, "free", "u1", {"c1"}, out)
+        assert out["lesson_progress"] == [row]
