@@ -343,3 +343,46 @@ def test_one_lesson_that_cannot_be_summed_does_not_stop_the_others() -> None:
     fresh.lessons["c1/t1"].base = msgspec.structs.replace(t1, segments=[], rule="old|0")
     assert list(fresh.lessons) == ["c1/l1", "c1/t1"]
     assert needs_refold(fresh, CAT_V1)
+
+
+def test_summing_passes_over_lessons_with_nothing_to_sum_or_another_rule() -> None:
+    # l1 has no evidence below the horizon; t1 was summed under v1's rule (v2 changed it);
+    # v1 comes after both in the state and must still be summed.
+    state = fold([*beats([9], "l1"), *beats([1], "t1", seconds=50), *beats([2, 3], "v1")])
+    compact(state, CAT_V1, format_hlc(T0 + 1500, 0))  # sums t1 only
+    state.lessons = {k: state.lessons[k] for k in ("c1/l1", "c1/t1", "c1/v1")}
+    compact(state, CAT_V2, format_hlc(T0 + 5000, 0))
+    v1 = state.lessons["c1/v1"].base
+    assert v1 is not None and v1.seconds == 20
+
+
+def test_a_module_reset_bounds_what_is_summed() -> None:
+    """Evidence before a module's content started over is not summed; after it, it is."""
+    state = fold(beats(range(1, 9)))  # v1 is in module m2
+    state.resets["c1/m2"] = (format_hlc(T0 + 4500, 0), "d1", 1)
+    compact(state, CAT_V1, format_hlc(T0 + 7500, 0))
+    base = state.lessons["c1/v1"].base
+    assert base is not None and base.seconds == 30  # seqs 5, 6, 7
+    assert base.floor == (format_hlc(T0 + 4500, 0), "d1", 1)
+
+
+def test_evidence_stamped_at_the_horizon_stays_a_list() -> None:
+    """A late fact is merged at the horizon exactly, and ties break by device: evidence at
+    the horizon must stay exact, so only what is strictly below it is summed."""
+    who = learner()
+    at = format_hlc(T0 + 3000, 0)
+    push(who, "d0", [heartbeat(s, T0 + s * 1000) for s in range(1, 4)], 0, CAT_V1)
+    who.horizon = at  # d0's seq 3 is stamped exactly at it
+    late = Event(
+        1, format_hlc(T0, 0), T0, "lesson.uncompleted", {"course": "c1", "lesson": "v1"}, TZ
+    )
+    push(who, "a9", [late], 0, CAT_V1)  # merged at (at, "a9", 1): before d0's seq 3
+    assert [e.stamp for e in who.state.lessons["c1/v1"].evidence] == [(at, "d0", 3)]
+    facts = [*beats(range(1, 4)), Fact("a9", 1, at, T0, late.type, late.body)]
+    assert courses(who.state) == reference_courses(facts)
+
+
+def test_canonical_keeps_what_the_catalog_holds() -> None:
+    state = fold(beats(range(1, 5)))
+    summed = canonical(state, CAT_V1).lessons["c1/v1"]
+    assert summed.base is not None and summed.base.seconds == 40
