@@ -386,3 +386,30 @@ def test_canonical_keeps_what_the_catalog_holds() -> None:
     state = fold(beats(range(1, 5)))
     summed = canonical(state, CAT_V1).lessons["c1/v1"]
     assert summed.base is not None and summed.base.seconds == 40
+
+
+def test_a_rule_met_in_a_summary_stays_met_when_more_is_summed() -> None:
+    state = fold(beats(range(1, 7), "t1", seconds=50))  # time:120: met at the third
+    compact(state, CAT_V1, format_hlc(T0 + 3500, 0))
+    compact(state, CAT_V1, format_hlc(T0 + 6500, 0))
+    base = state.lessons["c1/t1"].base
+    assert base is not None and (base.met_at, base.seconds) == (T0 + 3000, 300)
+
+
+def test_a_reset_after_a_summary_replaces_it_even_with_nothing_new() -> None:
+    """Summed, then a course reset above all of it, at the same horizon: the summary
+    counts nothing any more, so there is none (one form for the same state)."""
+    state = fold(beats(range(1, 4), "t1", seconds=50))
+    horizon = format_hlc(T0 + 3500, 0)
+    compact(state, CAT_V1, horizon)
+    assert state.lessons["c1/t1"].base is not None
+    state.resets["c1"] = (format_hlc(T0 + 3600, 0), "d1", 1)
+    compact(state, CAT_V1, horizon)
+    assert state.lessons["c1/t1"].base is None
+    # Lessons already summed this far are passed over, not a stop: v1 after t1 is summed.
+    both = fold([*beats([1], "t1", seconds=50), *beats([2, 3], "v1")])
+    later = format_hlc(T0 + 5000, 0)
+    compact(both, CAT_V1, later, ["c1/t1"])  # t1 is summed to the horizon first
+    compact(both, CAT_V1, later, ["c1/t1", "c1/v1"])
+    v1 = both.lessons["c1/v1"].base
+    assert v1 is not None and v1.seconds == 20

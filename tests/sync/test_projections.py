@@ -143,3 +143,49 @@ def test_a_heartbeats_row_counts_the_course_and_module_resets() -> None:
         out = empty()
         course_rows(state, CAT, "free", "u1", {"c1"}, out)
         assert out["lesson_progress"] == [row]
+
+
+def test_counts_of_completed_modules_lessons_and_milestones() -> None:
+    """Module m2 all done, m1 not; c2 not started; a milestone completed; the first path
+    not enrolled in (p1 comes before p2 in the catalog)."""
+    state = fold(
+        [
+            fact(
+                1,
+                "lesson.progressed",
+                course="c1",
+                lesson="v1",
+                seconds=90,
+                **{"from": 0, "to": 90},
+            ),
+            fact(2, "lesson.progressed", course="c1", lesson="t1", seconds=130),
+        ]
+    )
+    apply_decision(
+        state, "enrollment.changed", {"path": "p2", "from": "none", "to": "enrolled"}, T0
+    )
+    apply_decision(state, "milestone.completed", {"path": "p2", "milestone": "r1"}, T0 + 5000)
+    rows = all_rows(state, CAT, "free", "u1")
+    (course,) = rows["course_progress"]
+    assert course[4:8] == (2, 1, 4, 2)  # modules: 2, 1 completed; lessons: 4, 2 completed
+    modules = {r[2]: r for r in rows["module_progress"]}
+    assert modules["m2"][3:7] == ("completed", 100.0, 2, 2)
+    (path,) = rows["learning_path_progress"]
+    assert path[1] == "p2" and path[4:6] == (1, 1)
+    # Only what was started has a row: m1 of c1 has no lesson touched.
+    only_m1 = fold([fact(1, "lesson.opened", course="c1", lesson="l2")])
+    started = all_rows(only_m1, CAT, "free", "u1")
+    assert [r[2] for r in started["module_progress"]] == ["m1"]
+
+
+def test_a_completed_first_module_is_counted() -> None:
+    state = fold(
+        [
+            fact(1, "lesson.completed", course="c1", lesson="l1"),
+            fact(2, "lesson.opened", course="c1", lesson="l2"),
+            fact(3, "lesson.opened", course="c1", lesson="t1"),
+        ]
+    )
+    apply_decision(state, "quiz.passed", {"course": "c1", "quiz": "q1", "score": 1.0}, T0 + 4000)
+    (course,) = all_rows(state, CAT, "free", "u1")["course_progress"]
+    assert course[4:6] == (2, 1)  # m1 completed, m2 (after it) not
