@@ -30,7 +30,7 @@ from typing import Final
 
 import msgspec
 
-from sync.catalog import Catalog
+from sync.catalog import Catalog, Lesson
 from sync.fold import Base, UserState, union
 from sync.views import effective_reset, first_met, rule_key
 
@@ -63,7 +63,7 @@ def compact(
         if lesson is None or module is None:
             continue
         base = st.base
-        if base is not None and (base.module != module or base.rule != rule_key(lesson)):
+        if base is not None and _summed_otherwise(base, lesson, module):
             if not _empty(base):
                 continue  # summed under another rule: needs_refold says so
             base = st.base = None  # nothing was summed: nothing to fold again
@@ -107,16 +107,15 @@ def needs_refold(state: UserState, catalog: Catalog) -> bool:
             continue
         course, _, lesson_id = key.partition("/")
         lesson = catalog.lesson(course, lesson_id)
-        if (
-            lesson is not None
-            and not _empty(base)
-            and (
-                base.rule != rule_key(lesson)
-                or base.module != catalog.lesson_module(course, lesson_id)
-            )
-        ):
+        module = catalog.lesson_module(course, lesson_id)
+        if lesson is not None and not _empty(base) and _summed_otherwise(base, lesson, module):
             return True
     return False
+
+
+def _summed_otherwise(base: Base, lesson: Lesson, module: str | None) -> bool:
+    """Whether ``base`` was summed under another rule or module than the lesson's now."""
+    return base.rule != rule_key(lesson) or base.module != module
 
 
 def _empty(base: Base) -> bool:

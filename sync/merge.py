@@ -220,11 +220,10 @@ def merge(
             continue
         out.accepted += 1
         fact = len(out.entries)
-        if event.hlc < horizon:  # late: merged as if stamped at the horizon
-            sent: str | None = event.hlc
-            event = msgspec.structs.replace(event, hlc=effective_hlc(event.hlc, horizon))
-        else:
-            sent = None
+        merged_at = effective_hlc(event.hlc, horizon)
+        sent = None if merged_at == event.hlc else event.hlc
+        if sent is not None:  # late: merged as if stamped at the horizon
+            event = msgspec.structs.replace(event, hlc=merged_at)
         out.entries.append(DeviceEntry(device_id, event, body_json, sent))
         out.events += from_entry(fact, event.type, event.body, event.at)
         course = getattr(verdict, "course", None)
@@ -359,14 +358,13 @@ def settle(
     for d in decisions:
         out.events += from_entry(len(out.entries), d.type, d.body, now)
         out.entries.append(ServerEntry(d.type, d.body, *stamp))
+    looked = set(courses) if courses is not None else {c.id for c in ctx.catalog.courses}
     if out.entries:
-        looked = courses if courses is not None else [c.id for c in ctx.catalog.courses]
         for course in sorted(looked):
             out.events += observe(
                 learner.state, ctx.catalog, ctx.plan, learner.seen, course, index=0, at=now
             )
     _award(out, learner, ctx, rules, make_code, now, stamp, fact_at=None, courses=courses)
     if out.entries:
-        looked_at = set(courses) if courses is not None else {c.id for c in ctx.catalog.courses}
-        out.rows, out.zero_competencies = _rows(learner, ctx, looked_at, set(), wide=True)
+        out.rows, out.zero_competencies = _rows(learner, ctx, looked, set(), wide=True)
     return out

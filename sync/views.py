@@ -193,15 +193,12 @@ def lesson_completed_at(lesson: Lesson, st: LessonState, reset: Stamp | None = N
     elif rule.kind in ("time", "watched"):
         base = st.base
         tail = (e for e in st.evidence if after(e.stamp))
+        same_rule = base is not None and base.rule == rule_key(lesson)
         if base is None or not base_counts(base, reset):
             met = first_met(lesson, tail)
-        elif base.rule == rule_key(lesson):
-            met = (
-                base.met_at
-                if base.met_at is not None
-                else first_met(lesson, tail, base.seconds, base.segments)
-            )
-        elif meets(lesson, base.seconds, base.segments):
+        elif same_rule and base.met_at is not None:
+            met = base.met_at
+        elif not same_rule and meets(lesson, base.seconds, base.segments):
             # Summed under another rule: the store folds the learner again after such a
             # catalog change (sync.horizon.needs_refold); until then, the latest time known.
             met = base.last_at

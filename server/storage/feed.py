@@ -304,11 +304,7 @@ class _FeedWriter:
 
     async def _write_projections(self, txn: Txn) -> None:
         if self.replace is not None:
-            for table in TABLES:
-                await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", self.user_id)
-            for table, rows in self.replace.items():
-                if rows:
-                    await txn.insert_rows(table, TABLES[table], rows)
+            await replace_projections_txn(txn, self.user_id, self.replace)
         else:
             for table, held in self.projected.items():
                 if held:
@@ -375,20 +371,15 @@ class _FeedWriter:
     async def flush_txn(self, txn: Txn) -> None:
         """Write what was appended: one statement per table written (the feed, the state
         with the new head, the outbox; award rows and new scopes when there are some)."""
-        if not self.rows:
-            if self.dirty:
-                await write_learner_row_txn(
-                    txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
-                )
-                await self._write_projections(txn)
-                self.dirty = False
+        if not self.rows and not self.dirty:
             return
-        self.dirty = False
-        await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
+        if self.rows:
+            await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
         await self._write_projections(txn)
         await write_learner_row_txn(
             txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now
         )
+        self.dirty = False
         # The keys make a second copy (of an event, an award) impossible: DO NOTHING keeps
         # the first.
         awards = [(t, AWARD_TABLES[t], rows) for t, rows in self.award_rows.items()]
@@ -406,6 +397,14 @@ class _FeedWriter:
                 await txn.insert_rows(table, columns, rows, "ON CONFLICT DO NOTHING")
         self.rows, self.outbox = [], []
         self.award_rows = {table: [] for table in AWARD_TABLES}
+
+
+async def replace_projections_txn(txn: Txn, user_id: str, rows: Rows) -> None:
+    """Replace every projection row of the learner with ``rows``."""
+    for table, columns in TABLES.items():
+        await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", user_id)
+        if rows.get(table):
+            await txn.insert_rows(table, columns, rows[table])
 
 
 def fold_rows(rows: Iterable[Row]) -> UserState:

@@ -19,7 +19,7 @@ import msgspec
 from server.errors import NotFound
 from server.storage.accounts import AccountsStore, User
 from server.storage.base import _body_dec, _gamify_dec, _state_dec
-from server.storage.engine import Row, Txn
+from server.storage.engine import Row
 from server.storage.feed import (
     _CODE_COLUMNS,
     _SCOPE_COLUMNS,
@@ -27,10 +27,11 @@ from server.storage.feed import (
     FeedStore,
     award_row,
     certificate_codes,
+    fold_rows,
+    replace_projections_txn,
     write_learner_row_txn,
 )
-from sync.catalog import Catalog
-from sync.fold import Decision, Fact, UserState, fold
+from sync.fold import UserState
 from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
 from sync.hlc import ZERO
 from sync.horizon import canonical, compact
@@ -89,8 +90,6 @@ class ProjectionsStore(AccountsStore, FeedStore):
         if user is None:
             raise NotFound(f"no user {user_id!r}")
         feed = await fetch("SELECT * FROM feed WHERE user_id = ? ORDER BY user_seq", user_id)
-        facts: list[Fact] = []
-        decisions: list[Decision] = []
         activity: list[tuple[int, str]] = []
         awarded: list[tuple[str, dict[str, Any], int]] = []  # at the server's time
         rows: dict[str, set[tuple[Any, ...]]] = {table: set() for table, _ in _CACHED_TABLES}
@@ -98,25 +97,22 @@ class ProjectionsStore(AccountsStore, FeedStore):
             body = _body_dec.decode(row["body"])
             type_, at, user_seq = str(row["type"]), int(row["at"]), int(row["user_seq"])
             if row["origin"] == "device":
-                facts.append(Fact(row["device_id"], row["seq"], row["hlc"], at, type_, body))
                 if is_activity(type_):
                     activity.append((at, str(row["tz"])))
                 for name in ("course", "path"):
                     if isinstance(body.get(name), str):
                         rows["user_scopes"].add((user_id, f"{name}:{body[name]}"))
-            else:
-                decisions.append(Decision(user_seq, type_, body, at))
-                if type_ in AWARD_TYPES:
-                    # The award's row exactly as the merge wrote it (same function).
-                    recorded_at = int(row["recorded_at"])
-                    awarded.append((type_, body, recorded_at))
-                    found = award_row(user_id, user_seq, recorded_at, type_, body)
-                    if found is not None:
-                        rows[found[0]].add(found[1])
+            elif type_ in AWARD_TYPES:
+                # The award's row exactly as the merge wrote it (same function).
+                recorded_at = int(row["recorded_at"])
+                awarded.append((type_, body, recorded_at))
+                found = award_row(user_id, user_seq, recorded_at, type_, body)
+                if found is not None:
+                    rows[found[0]].add(found[1])
         rows["certificate_codes"] = set(certificate_codes(rows["certificates"]))
         gamify = gamify_fold(activity, awarded, user_tz=user.timezone)
         head = int(feed[-1]["user_seq"]) if feed else 0
-        return Derived(user, head, fold(facts, decisions), gamify, rows)
+        return Derived(user, head, fold_rows(feed), gamify, rows)
 
     async def verify(self, user_id: str) -> list[str]:
         """What differs between the learner's caches and their feed (empty: nothing)."""
@@ -175,7 +171,9 @@ class ProjectionsStore(AccountsStore, FeedStore):
                 rows = sorted(derived.rows[table], key=repr)
                 if rows:
                     await txn.insert_rows(table, columns, rows)
-            await _replace_projections(txn, user_id, derived.state, catalog, derived.user.plan)
+            await replace_projections_txn(
+                txn, user_id, all_rows(derived.state, catalog, derived.user.plan, user_id)
+            )
 
     async def open(self) -> list[int]:
         """Open (and migrate) the store, then do the work migrations left for Python: the
@@ -200,13 +198,5 @@ class ProjectionsStore(AccountsStore, FeedStore):
             assert row is not None
             catalog = await self._catalog_txn(txn)
             state = _state_dec.decode(row["state"])
-            await _replace_projections(txn, user_id, state, catalog, str(row["plan"]))
-
-
-async def _replace_projections(
-    txn: Txn, user_id: str, state: UserState, catalog: Catalog, plan: str
-) -> None:
-    for table, rows in all_rows(state, catalog, plan, user_id).items():
-        await txn.execute(f"DELETE FROM {table} WHERE user_id = ?", user_id)
-        if rows:
-            await txn.insert_rows(table, TABLES[table], rows)
+            rows = all_rows(state, catalog, str(row["plan"]), user_id)
+            await replace_projections_txn(txn, user_id, rows)
