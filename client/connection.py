@@ -304,7 +304,11 @@ class _Link:
     async def open(self) -> None:
         """Send the hello and handle the welcome."""
         cached = await self.journal.catalog(self.server_url)
-        hello = [HelloAccount(a.token, a.cursor) for a in self.accounts]
+        clock, recorded = await self.journal.tick_for_hello(self.now())
+        hello = [
+            HelloAccount(a.token, a.cursor, clock, recorded.get(a.user_id, 0))
+            for a in self.accounts
+        ]
         held = cached[0] if cached else ""
         await self._send(self.session.hello(hello, client=CLIENT, catalog_version=held))
         while True:

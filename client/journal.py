@@ -386,6 +386,17 @@ class Journal:
             watcher.set()
         return written
 
+    async def tick_for_hello(self, now_ms: int) -> tuple[str, dict[str, int]]:
+        """Tick the device's clock for a ``hello`` and return it with the highest seq
+        recorded per learner (by ``user_id``), read in the same transaction: whatever is
+        recorded afterwards is stamped above the clock (``hello.accounts[].clock``)."""
+        async with self._txn() as db:
+            clock = HybridClock(await _meta_txn(db, "hlc", ZERO))
+            stamp = clock.tick(now_ms)
+            await _set_meta_txn(db, "hlc", stamp)
+            rows = await db.execute_fetchall("SELECT user_id, next_seq FROM accounts")
+        return stamp, {str(r[0]): int(r[1]) - 1 for r in rows}
+
     async def pending(self, device_id: str, after_seq: int, limit: int = BATCH) -> list[Event]:
         """Up to ``limit`` events of ``device_id`` with seq above ``after_seq``, in order."""
         async with self._txn("DEFERRED") as db:

@@ -117,6 +117,7 @@ class SyncConnection:
                     Refusal(index, "device_revoked", "this device was revoked by an administrator")
                 )
                 continue
+            await self.store.device_heard(device, account.clock, account.recorded)
             user = await self.store.user_by_id(device.user_id)
             assert user is not None
             accounts.append(

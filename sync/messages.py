@@ -32,6 +32,12 @@ class _Msg(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=False):
 class HelloAccount(msgspec.Struct, frozen=True):
     token: Token
     cursor: Cursor = 0
+    clock: Hlc | None = None
+    """The device's clock, ticked for the hello: everything it records afterwards, for any
+    learner, is stamped above it (protocol.md, ``hello``)."""
+    recorded: Cursor = 0
+    """The highest ``seq`` the device has recorded for this learner (0: none). When the
+    server has merged all of them, ``clock`` lets the device's mark rise to it."""
 
 
 class Hello(_Msg, frozen=True, tag="hello"):

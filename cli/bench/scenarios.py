@@ -207,7 +207,9 @@ async def long_history(bench: Bench) -> Result:
 
 async def _tail_push(bench: Bench, run: int, history: int) -> float:
     """Seconds to push ``--push`` events from a learner's second device after ``history``
-    events from the first (none: a learner with one device and no history)."""
+    events from the first (none: a learner with one device and no history). The second
+    device syncs after each tenth of the history, as a phone that is opened now and then
+    does: its hello's clock then lets the server sum what came before (``sync.horizon``)."""
     opts = bench.options
     async with bench.database() as target:
         version, logins = await seed(target.url, [2 if history else 1], _noop)
@@ -217,10 +219,17 @@ async def _tail_push(bench: Bench, run: int, history: int) -> float:
             if history:
                 device = await Device.connect(server.ws_url, builder, version)
                 label = bench.label("long-history", run, f"building {history:,} events of history")
+                events = make_events(history)
+                step = -(-history // 10)
                 with bench.phase(label, history) as tick:
-                    await device.push_all(make_events(history), MAX_BATCH, tick)
+                    for start in range(0, history, step):
+                        part = events[start : start + step]
+                        await device.push_all(part, MAX_BATCH, tick)
+                        idle = await Device.connect(server.ws_url, measured, version, part[-1].hlc)
+                        await idle.close()
                 await device.close()
-            device = await Device.connect(server.ws_url, measured, version)
+            clock = events[-1].hlc if history else None
+            device = await Device.connect(server.ws_url, measured, version, clock)
             what = f"push on {history:,} events" if history else "push on an empty history"
             with bench.phase(bench.label("long-history", run, what), opts.push) as tick:
                 began = time.perf_counter()

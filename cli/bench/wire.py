@@ -34,11 +34,15 @@ class Device:
         self._batch = 0
 
     @classmethod
-    async def connect(cls, ws_url: str, login: Login, catalog_version: str) -> Device:
+    async def connect(
+        cls, ws_url: str, login: Login, catalog_version: str, clock: str | None = None
+    ) -> Device:
+        """Sign in on a new connection. ``clock``: the device's clock, sent as a real
+        device does (it has pushed everything it recorded, if anything)."""
         # No client pings: the server pings, and a busy bench must not drop its own links.
         ws = await connect(ws_url, max_size=None, open_timeout=TIMEOUT, ping_interval=None)
         hello = Hello(
-            [HelloAccount(login.token, UP_TO_DATE)],
+            [HelloAccount(login.token, UP_TO_DATE, clock)],
             client="waymark-bench",
             catalog_version=catalog_version,
         )

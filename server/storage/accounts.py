@@ -11,8 +11,9 @@ from typing import Final
 import msgspec
 
 from server.errors import Conflict, NotFound
-from server.storage.base import StoreBase
+from server.storage.base import StoreBase, _server_hlc
 from server.storage.engine import Row, Txn
+from sync.hlc import ZERO
 
 ROLES: Final = ("learner", "instructor", "admin")
 
@@ -204,6 +205,28 @@ class AccountsStore(StoreBase):
         if row is None:
             return None
         return await self._device_of(str(row["user_id"]), str(row["device_id"]))
+
+    async def device_heard(self, device: Device, clock: str | None, recorded: int) -> None:
+        """A device said hello: it was heard from now, and when the server has merged
+        everything it recorded for the learner (``recorded`` <= its watermark), its mark
+        rises to ``clock``, so an idle device stops holding the settled horizon back
+        (``sync.horizon``). Capped at the server's own time: a clock running ahead
+        cannot settle evidence that is still to come."""
+        now = self.clock()
+        mark = min(clock or ZERO, _server_hlc(now))
+        # One row's lock, as the merge's own (which locks the learner's row, then this).
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "UPDATE devices SET last_seen_at = ?,"
+                " mark = CASE WHEN mark < ? AND acked_seq >= ? THEN ? ELSE mark END"
+                " WHERE id = ? AND user_id = ?",
+                now,
+                mark,
+                recorded,
+                mark,
+                device.id,
+                device.user_id,
+            )
 
     async def devices_of(self, user_id: str) -> list[Device]:
         rows = await self.engine.fetch(

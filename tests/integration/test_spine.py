@@ -8,6 +8,7 @@ import asyncio
 import json
 import shutil
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from client.api import Device
 from client.connection import Backoff, Change
+from sync.hlc import format_hlc
 from tests.conftest import ROOT, RunningServer, waymark
 
 T0 = 1_763_790_000_000
@@ -119,6 +121,34 @@ async def test_an_uncomplete_later_by_hlc_wins_everywhere_and_an_earlier_one_los
         status = await dev.status()
         assert lesson(status, "c1", "read")["status"] == "in_progress"
         assert lesson(status, "c2", "a")["status"] == "completed"
+        await dev.__aexit__()
+
+
+async def test_an_idle_device_s_sync_releases_the_learner_s_settled_horizon(
+    start_server: Callable[..., RunningServer], sqlite_db: str, tmp_path: Path
+) -> None:
+    """A device that has recorded nothing says its clock in the hello: the server raises
+    its mark, so it no longer holds the learner's horizon at zero (protocol.md, hello)."""
+    add_users(sqlite_db, "ann")
+    server = start_server(sqlite_db)
+    a = await device(tmp_path / "a", server, "ann", Clock(T0))
+    b = await device(tmp_path / "b", server, "ann", Clock(T0 + 60_000))
+    await a.record("lesson.progressed", {"course": "c1", "lesson": "read", "seconds": 30})
+    await a.sync_once()
+    db = sqlite_db.removeprefix("sqlite:///")
+
+    def marks() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT mark FROM devices WHERE name != 'REST API'")
+            return sorted(str(r[0]) for r in rows)
+
+    assert marks()[0] == "0000000000000-0000"  # B has said nothing yet
+    await b.sync_once()
+    with sqlite3.connect(tmp_path / "b" / "journal.db") as conn:
+        (clock,) = conn.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()
+    # The hello's tick: above B's start, at most B's clock now (the feed moved it on since).
+    assert format_hlc(T0 + 60_000, 0) < marks()[1] <= clock
+    for dev in (a, b):
         await dev.__aexit__()
 
 

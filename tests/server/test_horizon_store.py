@@ -60,6 +60,35 @@ async def test_a_device_that_has_not_pushed_holds_the_horizon_then_lets_it_go(
     assert (view.seconds, view.status, view.completed_at) == (210, "completed", T0 + 12_000)
 
 
+async def test_an_idle_device_s_hello_clock_lets_the_horizon_go(store: Store) -> None:
+    """A device with nothing left to push raises its mark to its hello's clock (capped at
+    the server's time, never lowered); one with unmerged events does not."""
+    assert isinstance(store.clock, Clock)
+    store.clock.now = T0 + 1_000_000  # the server's time, after every event below
+    user_id, laptop, phone = await two_devices(store)
+    await store.merge(laptop, [beat(s, T0 + s * 1000) for s in range(1, 21)])
+    device = await store.device_by_id(phone)
+    assert device is not None
+    await store.device_heard(device, format_hlc(T0 + 50_000, 0), recorded=1)  # unpushed
+    assert (await marks(store, user_id))[phone] == ZERO
+    before = store.clock.now
+    await store.device_heard(device, format_hlc(T0 + 50_000, 0), recorded=0)
+    assert (await marks(store, user_id))[phone] == format_hlc(T0 + 50_000, 0)
+    seen = await store.device_by_id(phone)
+    assert seen is not None and seen.last_seen_at is not None and seen.last_seen_at > before
+    await store.device_heard(device, format_hlc(T0 + 40_000, 0), recorded=0)  # never lowered
+    await store.device_heard(device, None, recorded=0)
+    assert (await marks(store, user_id))[phone] == format_hlc(T0 + 50_000, 0)
+    await store.merge(laptop, [beat(21, T0 + 21_000)])  # horizon: the laptop's mark (seq 20)
+    lab = (await store.user_state(user_id)).lessons["c1/lab"]
+    assert lab.base is not None and lab.base.seconds == 190
+    assert [e.stamp[2] for e in lab.evidence] == [20, 21]
+    await store.device_heard(device, format_hlc(T0 + 9_000_000, 0), recorded=0)  # ahead
+    mark = (await marks(store, user_id))[phone]
+    assert format_hlc(T0 + 1_000_000, 0) < mark <= format_hlc(store.clock.now, 0)
+    assert await store.verify(user_id) == []
+
+
 async def test_a_device_silent_too_long_is_merged_at_the_horizon(db_url: str) -> None:
     clock = Clock()
     store = Store.for_url(db_url, clock=clock, stale_device_ms=30 * DAY)

@@ -100,6 +100,32 @@ def test_welcome_records_the_accepted_accounts(binary: bool) -> None:
     assert session.users == {"user-ada", "user-bob"}
 
 
+@pytest.mark.parametrize(
+    ("account", "path"),
+    [
+        ({"token": "t", "clock": "yesterday"}, "$.accounts[0].clock"),
+        ({"token": "t", "clock": "1763790000000-0000", "recorded": -1}, "$.accounts[0].recorded"),
+    ],
+)
+def test_a_hello_clock_must_be_an_hlc_and_recorded_a_seq(
+    binary: bool, account: dict[str, object], path: str
+) -> None:
+    frame = msgspec.json.encode({"type": "hello", "accounts": [account]})
+    if binary:
+        frame = msgspec.msgpack.encode({"type": "hello", "accounts": [account]})
+    err = refused(ServerSession(), frame if binary else frame.decode())
+    assert (err.code, err.close_code, err.path) == ("bad_message", CLOSE_BAD_MESSAGE, path)
+
+
+def test_a_hello_clock_is_optional_and_kept(binary: bool) -> None:
+    hello = Hello([HelloAccount("t", 3, "1763790000000-0000", 7)])
+    session = ServerSession()
+    assert session.receive(encode(hello, binary=binary)) == hello
+    assert decode_client(encode(Hello([HelloAccount("t")]), binary=binary)) == Hello(
+        [HelloAccount("t", 0, None, 0)]
+    )
+
+
 def test_second_hello_is_refused(server: ServerSession, binary: bool) -> None:
     err = refused(server, encode(HELLO, binary=binary))
     assert (err.code, err.close_code, err.message) == (
