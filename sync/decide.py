@@ -376,8 +376,9 @@ def decide(
 ) -> list[Decision]:
     """Decisions that follow from the fact ``body`` (already folded into ``state``).
 
-    ``lesson_done``: whether the fact's lesson counts as completed now, when the caller
-    already knows (the merge does); None: look here."""
+    ``lesson_done``: whether the fact left its lesson completed, when the caller already
+    knows; the merge passes whether it left it *newly* completed, since only then can a
+    lesson fact change a competency (levels count completed items). None: look here."""
     decider = _Decider(state, ctx, at)
     match body:
         case QuizSubmitted():
@@ -395,7 +396,7 @@ def decide(
         }:
             decider.advance(path)
     # Hot path: a lesson fact can change a competency only if it leaves the lesson
-    # completed; heartbeats on unfinished lessons skip the course views.
+    # completed (newly, as the merge knows); other heartbeats skip the course views.
     if (
         ctx.catalog.competencies
         and (touched or isinstance(body, CourseReset))

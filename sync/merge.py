@@ -239,6 +239,9 @@ def merge(
         )
         before = learner.state.lessons.get(key)
         first_at = None if before is None else before.first_at
+        done_before = before is not None and bool(
+            lesson_done_now(ctx.catalog, learner.state, course, lesson)
+        )
         apply_body(learner.state, stamp, event.at, verdict)
         if key:
             lessons.add(key)
@@ -249,7 +252,14 @@ def merge(
         # Looked at once, for decide, the outbox and awards alike (the costly part of a
         # heartbeat); a lesson fact's decisions never change its lesson's completion.
         done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
-        decisions = decide(learner.state, verdict, stamp, event.at, ctx, lesson_done=done_now)
+        decisions = decide(
+            learner.state,
+            verdict,
+            stamp,
+            event.at,
+            ctx,
+            lesson_done=None if done_now is None else done_now and not done_before,
+        )
         fact_stamp = (event.hlc, event.at, event.tz)
         for d in decisions:
             out.events += from_entry(len(out.entries), d.type, d.body, event.at)
