@@ -216,6 +216,7 @@ async def _tail_push(bench: Bench, run: int, history: int) -> float:
         measured, builder = logins[0][0], logins[0][-1]
         tail = make_events(opts.push, first=opts.history)  # the same events either way
         async with bench.server(target.url) as server:
+            clock = None  # the second device's clock: it has recorded nothing yet
             if history:
                 device = await Device.connect(server.ws_url, builder, version)
                 label = bench.label("long-history", run, f"building {history:,} events of history")
@@ -228,7 +229,7 @@ async def _tail_push(bench: Bench, run: int, history: int) -> float:
                         idle = await Device.connect(server.ws_url, measured, version, part[-1].hlc)
                         await idle.close()
                 await device.close()
-            clock = events[-1].hlc if history else None
+                clock = events[-1].hlc
             device = await Device.connect(server.ws_url, measured, version, clock)
             what = f"push on {history:,} events" if history else "push on an empty history"
             with bench.phase(bench.label("long-history", run, what), opts.push) as tick:
