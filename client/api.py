@@ -42,7 +42,7 @@ from sync.catalog import catalog_from_server
 from sync.errors import CatalogError
 from sync.events import Event
 from sync.gamify import GamifyView
-from sync.messages import CatalogResponse, LoginResponse
+from sync.protocol.messages import CatalogResponse, LoginResponse
 from sync.views import AttemptView, LearnerView, QuizView
 
 HTTP_TIMEOUT: Final = 15.0

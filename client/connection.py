@@ -1,4 +1,4 @@
-"""The WebSocket shell around :class:`sync.protocol.ClientSession`.
+"""The WebSocket shell around :class:`sync.protocol.sessions.ClientSession`.
 
 It only moves frames between the socket, the journal and the session; the message flow is
 ``/work/notes/protocol-spec.md`` (``docs/protocol.md`` once written). Call :func:`sync_once`
@@ -28,7 +28,8 @@ from client.errors import (
 )
 from client.journal import BATCH, Account, Journal
 from sync.catalog import catalog_from_server
-from sync.codec import (
+from sync.errors import CatalogError, ProtocolError
+from sync.protocol.codec import (
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
@@ -36,8 +37,7 @@ from sync.codec import (
     CLOSE_UNAUTHORIZED,
     Frame,
 )
-from sync.errors import CatalogError, ProtocolError
-from sync.messages import (
+from sync.protocol.messages import (
     MAX_ACCOUNTS,
     Ack,
     CatalogMsg,
@@ -48,7 +48,7 @@ from sync.messages import (
     ServerMessage,
     Welcome,
 )
-from sync.protocol import ClientSession
+from sync.protocol.sessions import ClientSession
 
 CLIENT: Final = "waymark-client/0.1"
 CLOSE_ABNORMAL: Final = 1006  # no close frame: the connection dropped

@@ -30,7 +30,6 @@ import msgspec
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_envelope, check_event, decode_body
-from sync.fold import Decision, Fact, UserState, apply_decision, fold
 from sync.gamify import (
     AWARD_TYPES,
     GamifyState,
@@ -41,7 +40,8 @@ from sync.gamify import (
     local_day,
 )
 from sync.hlc import ZERO, HybridClock
-from sync.messages import EventRejection, FeedEntry
+from sync.merge.fold import Decision, Fact, UserState, apply_decision, fold
+from sync.protocol.messages import EventRejection, FeedEntry
 from sync.views import LearnerView, learner_view
 
 # The schema as a numbered series of steps; a journal records the last step applied in

@@ -1,5 +1,5 @@
 """The WebSocket shell of ``/v1/sync``: moves frames between the socket, the store, the
-fan-out and :class:`sync.protocol.ServerSession`. No protocol rules live here.
+fan-out and :class:`sync.protocol.sessions.ServerSession`. No protocol rules live here.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from server.errors import DeviceRevoked, StoreUnavailable
 from server.fanout import user_channel
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
-from sync.codec import (
+from sync.errors import ProtocolError
+from sync.protocol.codec import (
     CLOSE_FORBIDDEN,
     CLOSE_INTERNAL,
     CLOSE_UNAUTHORIZED,
     Frame,
 )
-from sync.errors import ProtocolError
-from sync.messages import (
+from sync.protocol.messages import (
     FEED_PAGE,
     Ack,
     CatalogMsg,
@@ -40,7 +40,7 @@ from sync.messages import (
     Welcome,
     WelcomeAccount,
 )
-from sync.protocol import ServerSession
+from sync.protocol.sessions import ServerSession
 
 log = logging.getLogger("waymark.sync")
 CLOSE_TRY_AGAIN_LATER = 1013

@@ -6,7 +6,7 @@ are recorded): each has an idempotency key, is made only when :class:`GamifyStat
 hold that key yet, and is never revoked — uncompleting a lesson or resetting a course keeps
 the points, badges and certificates it earned.
 
-How the server wires it, per accepted fact, after :func:`sync.decide.decide`::
+How the server wires it, per accepted fact, after :func:`sync.merge.decide.decide`::
 
     gamify_state = gamify_fold(activity, gamify_decisions, user_tz=tz)   # or the cached one
     for type_, body in awards(state, catalog, gamify_state, fact_at=event.at,
@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from sync.catalog import Badge, BadgeCriteria, Catalog
-from sync.fold import UserState
+from sync.merge.fold import UserState
 from sync.views import course_view
 
 DAY_MS: Final = 86_400_000
@@ -588,7 +588,7 @@ def awards(
     """Gamification decisions the learner's state now calls for, already folded into
     ``gstate`` (append them to the feed in this order).
 
-    Call after :func:`sync.decide.decide` (its passes, path completions and competencies
+    Call after :func:`sync.merge.decide.decide` (its passes, path completions and competencies
     count here). ``fact_at``/``fact_tz``: the fact just accepted; it is recorded as
     activity for streaks when ``activity`` (see :func:`is_activity`) and times awards
     that have no better one (badges, certificates). None (a review after a catalog

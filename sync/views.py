@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from sync.catalog import Assignment, Catalog, Competency, Course, Lesson, Module, Quiz
-from sync.fold import (
+from sync.merge.fold import (
     AssignmentState,
     Base,
     Evidence,
@@ -200,7 +200,7 @@ def lesson_completed_at(lesson: Lesson, st: LessonState, reset: Stamp | None = N
             met = base.met_at
         elif not same_rule and meets(lesson, base.seconds, base.segments):
             # Summed under another rule: the store folds the learner again after such a
-            # catalog change (sync.horizon.needs_refold); until then, the latest time known.
+            # catalog change (sync.merge.horizon.needs_refold); until then, the latest time known.
             met = base.last_at
         else:
             met = first_met(lesson, tail, base.seconds, base.segments)

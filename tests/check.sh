@@ -5,8 +5,8 @@
 #
 # Creates .venv if it is missing, installs Waymark with its test extras, then runs the
 # gates in order and stops at the first that fails, exiting with that gate's code:
-# ruff format --check, ruff check, mypy, lint-imports, merge branch coverage (sync/merge.py
-# fully branch-covered by tests/sync/test_merge.py alone), pytest. Extra arguments go to pytest.
+# ruff format --check, ruff check, mypy, lint-imports, merge branch coverage (sync/merge/batch.py
+# fully branch-covered by tests/sync/merge/test_merge.py alone), pytest. Extra arguments go to pytest.
 # PostgreSQL tests use WAYMARK_TEST_PG (a URL); without it, or when the server cannot be
 # reached, they are reported as not run (and fail when CI is set).
 set -euo pipefail
@@ -49,7 +49,7 @@ step "ruff format --check ." "$VENV_BIN/ruff" format --check .
 step "ruff check ." "$VENV_BIN/ruff" check .
 step "mypy" "$VENV_BIN/mypy"
 step "lint-imports" "$VENV_BIN/lint-imports"
-step "merge branch coverage" "$VENV_BIN/python" -m pytest -q -p no:cacheprovider tests/sync/test_merge.py --cov=sync.merge --cov-branch --cov-fail-under=100 --cov-report=term-missing:skip-covered
+step "merge branch coverage" "$VENV_BIN/python" -m pytest -q -p no:cacheprovider tests/sync/merge/test_merge.py --cov=sync.merge.batch --cov-branch --cov-fail-under=100 --cov-report=term-missing:skip-covered
 
 header "pytest -q $*"
 rc=0

@@ -15,8 +15,8 @@ from textual.markup import escape
 
 from client.journal import Account
 from sync.catalog import Catalog
-from sync.decide import ACTIVE, TRANSITIONS
 from sync.gamify import BadgeView, GamifyView, Ranked, StreakView
+from sync.merge.decide import ACTIVE, TRANSITIONS
 from sync.views import (
     AssignmentView,
     CourseView,
@@ -230,7 +230,7 @@ def find_path(view: LearnerView, path: str) -> PathView | None:
 
 def path_actions(status: str) -> list[tuple[str, str]]:
     """``(event type, action)`` a learner may ask for on a path in ``status``; the server
-    decides (``sync.decide``), so this only hides what it would refuse anyway."""
+    decides (``sync.merge.decide``), so this only hides what it would refuse anyway."""
     current = "none" if status == "not_enrolled" else status
     allowed = TRANSITIONS.get(current, frozenset())
     offered = []

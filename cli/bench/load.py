@@ -27,8 +27,8 @@ from cli.bench.database import Login
 from cli.bench.server import ROOT
 from cli.bench.wire import TIMEOUT, BenchError, Device
 from cli.bench.workload import event_stream
-from sync.codec import decode_server
-from sync.messages import Ack, Error, Feed
+from sync.protocol.codec import decode_server
+from sync.protocol.messages import Ack, Error, Feed
 
 PARALLEL_CONNECTS = 50
 """Connections opened at once: the server listens with a backlog of 256."""

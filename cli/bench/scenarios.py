@@ -19,7 +19,7 @@ from cli.bench.load import LoadProcess
 from cli.bench.server import ServerProcess
 from cli.bench.wire import BenchError, Device, LiveRun, live
 from cli.bench.workload import feed_rows, make_events
-from sync.messages import MAX_BATCH
+from sync.protocol.messages import MAX_BATCH
 
 SCENARIOS: Final = ("one-learner", "many-learners", "long-history", "live")
 LIVE_WARMUP: Final = 10
@@ -209,7 +209,7 @@ async def _tail_push(bench: Bench, run: int, history: int) -> float:
     """Seconds to push ``--push`` events from a learner's second device after ``history``
     events from the first (none: a learner with one device and no history). The second
     device syncs after each tenth of the history, as a phone that is opened now and then
-    does: its hello's clock then lets the server sum what came before (``sync.horizon``)."""
+    does: its hello's clock then lets the server sum what came before (``sync.merge.horizon``)."""
     opts = bench.options
     async with bench.database() as target:
         version, logins = await seed(target.url, [2 if history else 1], _noop)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 
 from cli.bench.database import Login
-from sync.codec import decode_server, encode
 from sync.events import Event
-from sync.messages import Ack, Error, Feed, Hello, HelloAccount, Push, Welcome
+from sync.protocol.codec import decode_server, encode
+from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Push, Welcome
 
 UP_TO_DATE = 2**53
 """The hello's cursor: the device already holds the learner's feed (no backlog to send)."""

@@ -175,7 +175,7 @@ class Assessments(Learning):
         now = self.store.clock()
         if view.attempts_left == 0:
             allowed = quiz.attempts_allowed(user.plan)
-            # Worded as sync.decide words the score it would get.
+            # Worded as sync.merge.decide words the score it would get.
             free = user.plan == "free" and allowed == quiz.max_attempts_free
             plan = " for free learners" if free else ""
             raise Conflict(f"attempt limit reached: {allowed} counted attempt(s) allowed{plan}")

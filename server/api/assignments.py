@@ -23,7 +23,7 @@ from server.errors import BadRequest, NotFound
 from server.storage.store import User
 from sync.catalog import Assignment, Catalog, Module
 from sync.events import Text, Url
-from sync.fold import AssignmentState
+from sync.merge.fold import AssignmentState
 from sync.views import assignment_view
 
 AssignmentStatus = Literal["not_started", "draft", "submitted", "graded"]

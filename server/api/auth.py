@@ -7,7 +7,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.status_codes import HTTP_201_CREATED
 
 from server.storage.store import Store
-from sync.messages import LoginRequest, LoginResponse
+from sync.protocol.messages import LoginRequest, LoginResponse
 
 
 class AuthController(Controller):

@@ -34,7 +34,7 @@ from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.fanout import user_channel
 from server.storage.store import Store, User
 from sync.catalog import Catalog, Course, Path
-from sync.messages import FeedEntry
+from sync.protocol.messages import FeedEntry
 from sync.views import CourseView, LearnerView, MilestoneView, PathView
 
 AuthRequest = Request[Principal, str, Any]

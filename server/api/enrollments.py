@@ -22,8 +22,8 @@ from server.api.common import (
 from server.auth import Principal
 from server.errors import BadRequest, Forbidden, NotFound, ServerError
 from server.storage.store import User
-from sync.decide import TRANSITIONS, transition_problem
 from sync.events import Name
+from sync.merge.decide import TRANSITIONS, transition_problem
 from sync.views import LearnerView, PathView, TransitionView
 
 EnrollmentStatus = Literal["enrolled", "in_progress", "completed", "paused", "dropped"]
@@ -35,7 +35,7 @@ LearnerStatus = Literal["paused", "in_progress", "dropped"]
 AdminStatus = Literal["enrolled", "paused", "in_progress", "dropped"]
 
 
-# The learner's event for each requested enrollment status (sync.decide makes the change).
+# The learner's event for each requested enrollment status (sync.merge.decide makes the change).
 STATUS_EVENTS: Final = {
     "enrolled": "path.enrolled",
     "paused": "path.paused",

@@ -9,7 +9,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from server.api.common import AuthRequest
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
-from sync.messages import CatalogResponse
+from sync.protocol.messages import CatalogResponse
 from sync.views import CompetencyView, CourseView, PathView, Summary
 
 

@@ -210,7 +210,7 @@ class AccountsStore(StoreBase):
         """A device said hello: it was heard from now, and when the server has merged
         everything it recorded for the learner (``recorded`` <= its watermark), its mark
         rises to ``clock``, so an idle device stops holding the settled horizon back
-        (``sync.horizon``). Capped at the server's own time: a clock running ahead
+        (``sync.merge.horizon``). Capped at the server's own time: a clock running ahead
         cannot settle evidence that is still to come."""
         now = self.clock()
         mark = min(clock or ZERO, _server_hlc(now))

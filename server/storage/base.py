@@ -16,12 +16,12 @@ import msgspec
 from server.credentials import SigningKey
 from server.storage.engine import Engine, Txn
 from sync.catalog import Catalog, catalog_from_builtins
-from sync.decide import Policy
 from sync.events import MIN_AT_MS
-from sync.fold import UserState
 from sync.gamify import CodeFactory, GamifyState, PointsRules, certificate_code, rules_for
 from sync.hlc import format_hlc
-from sync.outbox import Seen
+from sync.merge.decide import Policy
+from sync.merge.fold import UserState
+from sync.merge.outbox import Seen
 
 Clock = Callable[[], int]
 
@@ -61,7 +61,7 @@ class StoreBase:
         self.engine = engine
         self.stale_device_ms = stale_device_ms
         """A device silent longer than this stops holding its learner's settled horizon
-        back (:mod:`sync.horizon`); a late event from it is merged as if at the horizon."""
+        back (:mod:`sync.merge.horizon`); a late event from it is merged as if at the horizon."""
         self.clock = clock
         self.policy = policy or Policy()
         self.points = points or PointsRules()

@@ -7,8 +7,8 @@ from typing import Final
 from server.storage.base import _json
 from server.storage.feed import FeedStore, _FeedWriter
 from sync.catalog import Catalog, catalog_to_builtins
-from sync.decide import Context, review
-from sync.projections import all_rows
+from sync.merge.decide import Context, review
+from sync.merge.projections import all_rows
 from sync.views import competency_evidence
 
 GAMIFICATION_SCOPE: Final = "gamification"

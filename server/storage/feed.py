@@ -18,18 +18,18 @@ from server.storage.base import (
 )
 from server.storage.engine import Row, Txn
 from sync.catalog import Catalog
-from sync.decide import Context, Decision
 from sync.events import Event
-from sync.fold import Decision as FoldDecision
-from sync.fold import Fact, UserState, fold
 from sync.gamify import AWARD_TYPES, GamifyState
 from sync.hlc import ZERO
-from sync.horizon import compact, needs_refold
-from sync.merge import DeviceEntry, Entry, Learner, settle
-from sync.messages import FeedEntry
-from sync.outbox import DomainEvent, Seen, baseline
-from sync.projections import KEYS, TABLES, Rows, key_of
-from sync.projections import Row as ProjectionRow
+from sync.merge.batch import DeviceEntry, Entry, Learner, settle
+from sync.merge.decide import Context, Decision
+from sync.merge.fold import Decision as FoldDecision
+from sync.merge.fold import Fact, UserState, fold
+from sync.merge.horizon import compact, needs_refold
+from sync.merge.outbox import DomainEvent, Seen, baseline
+from sync.merge.projections import KEYS, TABLES, Rows, key_of
+from sync.merge.projections import Row as ProjectionRow
+from sync.protocol.messages import FeedEntry
 
 
 def _entry(row: Row) -> FeedEntry:
@@ -215,7 +215,7 @@ class _FeedWriter:
         self.dirty = False
         """Whether the state changed with no entry to append (it was folded again)."""
         self.projected: dict[str, dict[ProjectionRow, ProjectionRow]] = {}
-        """Projection rows to upsert, per table, by key (:mod:`sync.projections`)."""
+        """Projection rows to upsert, per table, by key (:mod:`sync.merge.projections`)."""
         self.zero: set[str] = set()
         """Competencies whose ``user_competencies`` row goes (level back to zero)."""
         self.replace: Rows | None = None
@@ -265,7 +265,7 @@ class _FeedWriter:
         )
 
     def append(self, entries: Sequence[Entry], events: Sequence[DomainEvent] = ()) -> None:
-        """Number and queue what :mod:`sync.merge` decided, in its order: the entries, and
+        """Number and queue what :mod:`sync.merge.batch` decided, in its order: the entries, and
         the domain events for the outbox (id ``user:user_seq:n``, stable across rebuilds)."""
         first = self.head + 1
         numbered: dict[int, int] = {}
@@ -341,7 +341,7 @@ class _FeedWriter:
         )
 
     def server(self, type_: str, body: dict[str, Any], hlc: str, at: int, tz: str) -> None:
-        """Append a decision (already folded into ``state`` by ``sync.decide``)."""
+        """Append a decision (already folded into ``state`` by ``sync.merge.decide``)."""
         self.head += 1
         self.rows.append(
             (
@@ -427,7 +427,7 @@ class FeedStore(StoreBase):
 
     async def _summed_under_txn(self, txn: Txn, feed: _FeedWriter, catalog: Catalog) -> bool:
         """Fold the learner again from their feed if a catalog change left evidence summed
-        under another completion rule or module (:func:`sync.horizon.needs_refold`), keeping
+        under another completion rule or module (:func:`sync.merge.horizon.needs_refold`), keeping
         their settled horizon. Returns whether it did (``feed.dirty`` then says so too)."""
         if not needs_refold(feed.state, catalog):
             return False
@@ -470,7 +470,7 @@ class FeedStore(StoreBase):
         courses: set[str] | None,
     ) -> None:
         """Append decisions the server makes on its own (a grade, a review), stamped now,
-        then the awards they earn (:func:`sync.merge.settle`)."""
+        then the awards they earn (:func:`sync.merge.batch.settle`)."""
         settled = settle(
             feed.learner,
             decisions,

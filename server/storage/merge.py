@@ -13,12 +13,12 @@ from server.storage.accounts import AccountsStore
 from server.storage.base import _server_hlc
 from server.storage.engine import Txn
 from server.storage.feed import _SLICE, FeedStore, _FeedWriter
-from sync.decide import Context, Decision, decide, grade
 from sync.events import Event, Rejection, check_event
-from sync.fold import apply_body
 from sync.hlc import ZERO
-from sync.merge import DeviceEntry, merge
-from sync.messages import EventRejection
+from sync.merge.batch import DeviceEntry, merge
+from sync.merge.decide import Context, Decision, decide, grade
+from sync.merge.fold import apply_body
+from sync.protocol.messages import EventRejection
 
 
 class MergeResult(msgspec.Struct, frozen=True):
@@ -67,7 +67,7 @@ class MergeStore(AccountsStore, FeedStore):
             f"SELECT {_SLICE}, d.acked_seq, d.revoked_at, d.mark,"
             " (SELECT version FROM catalog WHERE id = 1) AS catalog_version,"
             # The settled horizon: the lowest mark of the learner's devices heard from
-            # lately (sync.horizon).
+            # lately (sync.merge.horizon).
             " (SELECT min(x.mark) FROM devices x WHERE x.user_id = s.user_id"
             " AND x.revoked_at IS NULL AND COALESCE(x.last_seen_at, x.created_at) >= ?)"
             " AS horizon"

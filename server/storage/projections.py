@@ -31,12 +31,12 @@ from server.storage.feed import (
     replace_projections_txn,
     write_learner_row_txn,
 )
-from sync.fold import UserState
 from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
 from sync.hlc import ZERO
-from sync.horizon import canonical, compact
-from sync.outbox import baseline
-from sync.projections import TABLES, all_rows
+from sync.merge.fold import UserState
+from sync.merge.horizon import canonical, compact
+from sync.merge.outbox import baseline
+from sync.merge.projections import TABLES, all_rows
 from sync.views import LearnerView, learner_view
 
 Fetch = Callable[..., Awaitable[list[Row]]]
@@ -124,7 +124,7 @@ class ProjectionsStore(AccountsStore, FeedStore):
         out: list[str] = []
         if int(row["through_seq"]) != derived.head:
             out.append(f"feed head: stored {row['through_seq']}, from the feed {derived.head}")
-        # Each side summed as far as it goes (sync.horizon.canonical): how far the merge
+        # Each side summed as far as it goes (sync.merge.horizon.canonical): how far the merge
         # had summed the evidence is not a difference.
         catalog = await self.catalog()
         state = msgspec.to_builtins(canonical(_state_dec.decode(row["state"]), catalog))

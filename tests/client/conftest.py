@@ -11,7 +11,7 @@ import pytest
 
 from client.journal import Account, Journal
 from sync.catalog import Catalog, parse_catalog
-from sync.messages import FeedEntry
+from sync.protocol.messages import FeedEntry
 from tests.client.fake_server import T0, FakeServer
 
 CATALOG: Catalog = parse_catalog(

@@ -1,8 +1,8 @@
-"""A minimal ``/v1/sync`` peer for the client tests, built on ``sync.protocol.ServerSession``.
+"""A minimal ``/v1/sync`` peer for the client tests, built on ``ServerSession``.
 
 It speaks the protocol with a dict for a store: welcome (with refusals), catalog, feed
 pages, pushes deduplicated by ``(device_id, seq)`` and acked, rejections written to the feed,
-decisions (scores, unlocks) made by ``sync.decide`` as the real server does, and new feed
+decisions (scores, unlocks) made by ``sync.merge.decide`` as the real server does, and new feed
 entries sent to every live connection of the learner. Knobs let a test drop a
 connection after a commit, lag the welcome's watermark, or close with a given code.
 """
@@ -17,10 +17,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from client.journal import Account
 from sync.catalog import Catalog, catalog_to_builtins
-from sync.decide import Context, decide
 from sync.events import Event, Rejection, check_event
-from sync.fold import UserState, apply_body
-from sync.messages import (
+from sync.merge.decide import Context, decide
+from sync.merge.fold import UserState, apply_body
+from sync.protocol.messages import (
     Ack,
     CatalogMsg,
     Error,
@@ -34,7 +34,7 @@ from sync.messages import (
     Welcome,
     WelcomeAccount,
 )
-from sync.protocol import ServerSession
+from sync.protocol.sessions import ServerSession
 
 T0 = 1_763_790_000_000
 

@@ -14,7 +14,7 @@ import pytest
 from client.api import Device
 from client.errors import BadEventArgs, LoginFailed, ServerUnreachable, UsageError
 from sync.catalog import catalog_to_builtins
-from sync.messages import EventRejection
+from sync.protocol.messages import EventRejection
 from tests.client.conftest import CATALOG, T0, Clock, account, entry
 from tests.client.test_connection import free_port
 

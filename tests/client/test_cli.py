@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from client.cli import COMMANDS, OneLineUsageError, parse_answers, parse_fields
 from client.journal import Account, Journal
 from sync.events import BODY_TYPES
-from sync.messages import FeedEntry
+from sync.protocol.messages import FeedEntry
 from tests.client.conftest import CATALOG, T0, account, entry
 from tests.client.fake_server import FakeServer
 from tests.client.test_connection import free_port

@@ -10,7 +10,7 @@ import pytest
 from client.connection import Backoff, Change, follow, sync_once, sync_url
 from client.errors import AccessDenied, DeviceRevoked, ServerUnreachable
 from client.journal import Journal
-from sync.messages import Hello
+from sync.protocol.messages import Hello
 from tests.client.conftest import T0, Clock, account
 from tests.client.fake_server import FakeServer
 

@@ -11,7 +11,7 @@ import pytest
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from client.journal import MIGRATIONS, SCHEMA_VERSION, Journal
 from sync.hlc import parse_hlc
-from sync.messages import EventRejection, FeedEntry
+from sync.protocol.messages import EventRejection, FeedEntry
 from sync.views import LearnerView, LessonView, QuizView
 from tests.client.conftest import CATALOG, T0, account, entry
 

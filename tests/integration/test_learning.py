@@ -21,11 +21,20 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.storage.store import Store
 from sync.catalog import Question, parse_catalog
-from sync.codec import decode_server, encode
 from sync.events import Event
-from sync.fold import Decision, Fact, fold
 from sync.hlc import HybridClock
-from sync.messages import Ack, CatalogMsg, Feed, FeedEntry, Hello, HelloAccount, Push, Welcome
+from sync.merge.fold import Decision, Fact, fold
+from sync.protocol.codec import decode_server, encode
+from sync.protocol.messages import (
+    Ack,
+    CatalogMsg,
+    Feed,
+    FeedEntry,
+    Hello,
+    HelloAccount,
+    Push,
+    Welcome,
+)
 from sync.views import LearnerView, learner_view
 from tests.conftest import RunningServer
 from tests.integration.wire import get_routes, login, raw_http

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from server.storage.store import Store
-from sync.messages import Feed
+from sync.protocol.messages import Feed
 from tests.conftest import RunningServer, launch_server, waymark
 from tests.integration.wire import http, login, open_session, recv
 

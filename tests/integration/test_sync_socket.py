@@ -13,8 +13,18 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from sync.codec import encode
-from sync.messages import Ack, CatalogMsg, Error, Feed, Hello, HelloAccount, Pull, Push, Welcome
+from sync.protocol.codec import encode
+from sync.protocol.messages import (
+    Ack,
+    CatalogMsg,
+    Error,
+    Feed,
+    Hello,
+    HelloAccount,
+    Pull,
+    Push,
+    Welcome,
+)
 from tests.conftest import RunningServer, launch_server, waymark
 from tests.integration.wire import event, http, login, open_session, recv, until
 

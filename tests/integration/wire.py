@@ -10,9 +10,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from sync.codec import decode_server, encode
 from sync.events import Event
-from sync.messages import Hello, HelloAccount, ServerMessage, Welcome
+from sync.protocol.codec import decode_server, encode
+from sync.protocol.messages import Hello, HelloAccount, ServerMessage, Welcome
 
 T0 = 1_763_790_000_000
 

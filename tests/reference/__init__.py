@@ -2,15 +2,16 @@
 
 These modules are verbatim copies of ``sync/fold.py``, ``sync/decide.py``,
 ``sync/views.py``, ``sync/gamify.py``, ``sync/outbox.py`` and ``sync/merge.py`` as they
-were before the fold's state representation was rewritten (commit ``52300f6``). Only
+were before the fold's state representation was rewritten (commit ``52300f6``; those
+modules now live in ``sync/merge/`` and ``sync/merge.py`` is ``sync/merge/batch.py``). Only
 their imports changed: they import each other here, so the reference folds into, decides
 on, views, awards and derives domain events from its own ``UserState`` / ``GamifyState``;
 everything that is not the fold's state (events, catalog, HLC, messages, codec, errors)
 still comes from ``sync``.
 
-``tests/sync/test_reference_merge.py`` runs random histories through ``sync.merge`` (live)
-and through ``tests.reference.merge`` (frozen) and asserts the same entries, outbox events,
-watermarks, counts and learner views.
+``tests/sync/merge/test_reference_merge.py`` runs random histories through
+``sync.merge.batch`` (live) and through ``tests.reference.merge`` (frozen) and asserts the
+same entries, outbox events, watermarks, counts and learner views.
 
 NEVER CHANGE THIS PACKAGE. It is the frozen behaviour of today's fold: the specification
 the new merge must reproduce exactly. Fixing a "bug" here would silently redefine what the

@@ -24,7 +24,7 @@ import msgspec
 
 from sync.catalog import Catalog
 from sync.events import Body, Event, Rejection, check_event, settled_stamp
-from sync.messages import EventRejection
+from sync.protocol.messages import EventRejection
 from tests.reference.decide import Context, Decision, decide
 from tests.reference.fold import UserState, apply_body
 from tests.reference.gamify import (

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from server.storage.store import Store
 from sync.catalog import parse_catalog, public_catalog
 from sync.events import Event
-from sync.fold import Decision, Fact, fold
 from sync.hlc import HybridClock
-from sync.horizon import canonical
+from sync.merge.fold import Decision, Fact, fold
+from sync.merge.horizon import canonical
 from sync.views import learner_view, progress_view
 from tests.conftest import CATALOG
 

@@ -9,9 +9,9 @@ import msgspec
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, parse_catalog
 from sync.events import Event
-from sync.fold import Fact, fold
 from sync.hlc import ZERO, format_hlc
-from sync.horizon import canonical
+from sync.merge.fold import Fact, fold
+from sync.merge.horizon import canonical
 from sync.views import learner_view
 from tests.conftest import CATALOG
 from tests.server.conftest import T0, Clock, catalog

@@ -18,10 +18,10 @@ from server.errors import BadRequest
 from server.storage.store import Store
 from sync.catalog import Catalog, Lesson, Quiz, parse_catalog, public_catalog
 from sync.events import Event
-from sync.fold import Decision, Fact, fold
 from sync.hlc import HybridClock
-from sync.horizon import canonical
-from sync.messages import FeedEntry
+from sync.merge.fold import Decision, Fact, fold
+from sync.merge.horizon import canonical
+from sync.protocol.messages import FeedEntry
 from sync.views import LearnerView, ModuleView, QuizView, learner_view
 
 T0 = 1_763_790_000_000

@@ -1,4 +1,4 @@
-"""Progress as SQL tables (``sync.projections``), on SQLite and PostgreSQL: written by the
+"""Progress as SQL tables (``sync.merge.projections``), on SQLite and PostgreSQL: written by the
 merge in its transaction, the same rows the learner's views give, kept by verify and
 rebuild, made again after a catalog change, and filled for learners from before them."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from server.storage.store import Store
 from sync.catalog import parse_catalog
 from sync.events import Event
-from sync.projections import TABLES, all_rows
+from sync.merge.projections import TABLES, all_rows
 from tests.conftest import CATALOG
 from tests.server.conftest import T0
 

@@ -18,8 +18,8 @@ from server.storage.engine import PostgresEngine, open_engine
 from server.storage.store import Store, hash_token
 from sync.catalog import parse_catalog
 from sync.events import Event
-from sync.fold import Fact, fold
 from sync.gamify import local_day
+from sync.merge.fold import Fact, fold
 from sync.views import progress_view
 from tests.server.conftest import T0, Clock, catalog
 

@@ -16,10 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.catalog import BadgeCriteria, parse_catalog
-from sync.decide import Context, decide
 from sync.errors import CatalogError
 from sync.events import Event, Rejection, check_event
-from sync.fold import UserState, apply_body
 from sync.gamify import (
     Award,
     BoardEntry,
@@ -48,6 +46,8 @@ from sync.gamify import (
     weekly_points,
 )
 from sync.hlc import format_hlc
+from sync.merge.decide import Context, decide
+from sync.merge.fold import UserState, apply_body
 
 CATALOG_YAML = """
 competencies:

@@ -25,9 +25,9 @@ from sync.catalog import (
     Question,
     Quiz,
 )
-from sync.decide import grade
-from sync.fold import Fact, UserState, apply_decision, apply_fact, fold
 from sync.hlc import format_hlc
+from sync.merge.decide import grade
+from sync.merge.fold import Fact, UserState, apply_decision, apply_fact, fold
 from sync.views import (
     AssignmentView,
     AttemptView,
@@ -49,8 +49,8 @@ from sync.views import (
     progress_view,
     quiz_view,
 )
-from tests.sync.test_decide import CAT, MIN, T0, Learner, span, with_quiz
-from tests.sync.test_rules_decide import Server
+from tests.sync.merge.test_decide import CAT, MIN, T0, Learner, span, with_quiz
+from tests.sync.merge.test_rules_decide import Server
 
 HOUR = 60 * MIN
 

@@ -2,7 +2,7 @@
 
 Module rules, statuses, percentages and times (story 7.1), resets, objectives, paths,
 competencies and the summary totals. States are made the way the server makes them
-(facts folded, decisions decided) with :class:`tests.sync.test_decide.Learner`.
+(facts folded, decisions decided) with :class:`tests.sync.merge.test_decide.Learner`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from sync.catalog import (
     Question,
     Quiz,
 )
-from sync.decide import grade
-from sync.fold import Fact, UserState, apply_fact, fold
 from sync.hlc import format_hlc
+from sync.merge.decide import grade
+from sync.merge.fold import Fact, UserState, apply_fact, fold
 from sync.views import CourseView, ModuleView, learner_view, quiz_view
-from tests.sync.test_decide import CAT, MIN, T0, Learner, span
+from tests.sync.merge.test_decide import CAT, MIN, T0, Learner, span
 
 
 def rule_catalog(rule: ModuleRule, *, lessons: int = 2, assessed: bool = True) -> Catalog:

@@ -16,7 +16,7 @@ from client.api import Device
 from client.errors import ServerUnreachable
 from client.journal import Journal
 from sync.catalog import Catalog, parse_catalog
-from sync.messages import FeedEntry
+from sync.protocol.messages import FeedEntry
 from tests.client.conftest import Clock, account, entry
 from tui.app import WaymarkApp
 

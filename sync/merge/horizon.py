@@ -13,7 +13,7 @@ holding ``H`` back). The server computes it; this module uses it:
   or whose clock is behind) is merged as if stamped at ``H``. The feed records that stamp
   (and the device's own), so every fold of the feed agrees.
 * :func:`compact`: a lesson's evidence stamped below ``H`` is summed into its
-  :class:`~sync.fold.Base` (seconds, merged watched intervals, when the rule was first met)
+  :class:`~sync.merge.fold.Base` (seconds, merged watched intervals, when the rule was first met)
   and dropped from the list; a later reset is stamped at or above ``H``, above all of it, so
   it cuts all of it, which a summary can say exactly.
 * :func:`needs_refold`: a summary is true for the rule it was summed under; after a catalog
@@ -31,7 +31,7 @@ from typing import Final
 import msgspec
 
 from sync.catalog import Catalog, Lesson
-from sync.fold import Base, UserState, union
+from sync.merge.fold import Base, UserState, union
 from sync.views import effective_reset, first_met, rule_key
 
 EVERYTHING: Final = "9999999999999-ffff"

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sync.catalog import Catalog
-from sync.fold import UserState
+from sync.merge.fold import UserState
 from sync.views import (
     CourseView,
     LessonView,

@@ -1,4 +1,4 @@
-"""sync.merge, rule by rule: what each accepted or refused event leaves in the Outcome.
+"""sync.merge.batch, rule by rule: what each accepted or refused event leaves in the Outcome.
 
 ``test_merge.py`` checks the sequence (dedupe, gaps, the order of entries); these tests pin
 the values: a rejection's body and stamp, the outbox events pointing at their entries,
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import msgspec
 
-from sync.decide import Context
 from sync.events import Event, Rejection
-from sync.fold import UserState
 from sync.gamify import GamifyState, rules_for
-from sync.merge import (
+from sync.merge.batch import (
     DeviceEntry,
     Learner,
     ServerEntry,
@@ -23,10 +21,12 @@ from sync.merge import (
     merge,
     newly_done,
 )
-from sync.outbox import DomainEvent
-from tests.sync.test_decide import CAT as LEARNING
+from sync.merge.decide import Context
+from sync.merge.fold import UserState
+from sync.merge.outbox import DomainEvent
+from tests.sync.merge.test_decide import CAT as LEARNING
+from tests.sync.merge.test_merge import CTX, NOW, learner, push
 from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
-from tests.sync.test_merge import CTX, NOW, learner, push
 
 
 def test_a_checked_event_gives_its_body_as_json_and_a_rejection_gives_none() -> None:
@@ -227,9 +227,9 @@ def test_the_same_lesson_id_in_two_courses_is_two_lessons_for_awards() -> None:
 
 
 def test_settle_awards_by_the_rules_it_is_given_and_keeps_every_decisions_events() -> None:
-    from sync.decide import Decision
     from sync.gamify import PointsRules
-    from sync.merge import settle
+    from sync.merge.batch import settle
+    from sync.merge.decide import Decision
 
     dev, who = Device("d1"), learner()
     push(who, [complete(dev, "c1", "l1", T0)])

@@ -1,10 +1,10 @@
-"""The progress tables' rows (``sync.projections``): what each row says, from the views."""
+"""The progress tables' rows (``sync.merge.projections``): what each row says, from the views."""
 
 from __future__ import annotations
 
-from sync.fold import Fact, UserState, apply_decision, fold
 from sync.hlc import format_hlc
-from sync.projections import (
+from sync.merge.fold import Fact, UserState, apply_decision, fold
+from sync.merge.projections import (
     KEYS,
     TABLES,
     all_rows,
@@ -15,8 +15,8 @@ from sync.projections import (
     lesson_row,
 )
 from sync.views import learner_view
+from tests.sync.merge.test_reference_merge import CATALOGS
 from tests.sync.test_gamify import T0
-from tests.sync.test_reference_merge import CATALOGS
 
 CAT = CATALOGS[0]
 

@@ -1,4 +1,4 @@
-"""sync.codec: every message round-trips in both formats; bad frames become DecodeError.
+"""sync.protocol.codec: every message round-trips in both formats; bad frames become DecodeError.
 
 Each test runs twice through the ``binary`` fixture: msgpack in binary frames, JSON in
 text frames.
@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.catalog import Catalog, Course, Lesson, Module, catalog_to_builtins
-from sync.codec import CLOSE_BAD_MESSAGE, Frame, decode_client, decode_server, encode
 from sync.errors import DecodeError, ProtocolError
 from sync.events import Event
-from sync.messages import (
+from sync.protocol.codec import CLOSE_BAD_MESSAGE, Frame, decode_client, decode_server, encode
+from sync.protocol.messages import (
     Ack,
     CatalogMsg,
     ClientMessage,

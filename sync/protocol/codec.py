@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from sync.errors import DecodeError, split_validation_error
-from sync.messages import ClientMessage, ServerMessage
+from sync.protocol.messages import ClientMessage, ServerMessage
 
 Frame = bytes | str
 

@@ -1,4 +1,4 @@
-"""The live merge (``sync.merge``) against the frozen reference (``tests.reference``).
+"""The live merge (``sync.merge.batch``) against the frozen reference (``tests.reference``).
 
 The fold's state representation is being rewritten; whatever it becomes, the server must
 give exactly what today's fold gives. Hypothesis draws one learner's history: 2-3 devices,
@@ -25,11 +25,11 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sync.decide
-import sync.fold
 import sync.gamify
-import sync.horizon
-import sync.merge
+import sync.merge.batch
+import sync.merge.decide
+import sync.merge.fold
+import sync.merge.horizon
 import sync.views
 import tests.reference.decide
 import tests.reference.fold
@@ -207,12 +207,12 @@ def _by_version(rules_for: Callable[[Catalog], Any]) -> Callable[[Catalog], Any]
 def _live_rebuild(feed: Sequence[tuple[int, Any]]) -> Any:
     facts, decisions = [], []
     for user_seq, entry in feed:
-        if isinstance(entry, sync.merge.DeviceEntry):
+        if isinstance(entry, sync.merge.batch.DeviceEntry):
             e = entry.event
-            facts.append(sync.fold.Fact(entry.device_id, e.seq, e.hlc, e.at, e.type, e.body))
+            facts.append(sync.merge.fold.Fact(entry.device_id, e.seq, e.hlc, e.at, e.type, e.body))
         else:
-            decisions.append(sync.fold.Decision(user_seq, entry.type, entry.body, entry.at))
-    return sync.fold.fold(facts, decisions)
+            decisions.append(sync.merge.fold.Decision(user_seq, entry.type, entry.body, entry.at))
+    return sync.merge.fold.fold(facts, decisions)
 
 
 def _frozen_rebuild(feed: Sequence[tuple[int, Any]]) -> Any:
@@ -237,7 +237,7 @@ def _live_horizon(server: Server) -> None:
 def _live_refold(server: Server, catalog: Catalog) -> None:
     """As the store does: a state summed under a rule the catalog changed is folded again."""
     state = server.learner.state
-    if sync.horizon.needs_refold(state, catalog):
+    if sync.merge.horizon.needs_refold(state, catalog):
         server.refolds += 1
         fresh = _live_rebuild(server.feed)
         fresh.settled = state.settled
@@ -245,14 +245,16 @@ def _live_refold(server: Server, catalog: Catalog) -> None:
 
 
 LIVE = Impl(
-    new_learner=lambda tz, plan: sync.merge.Learner(
-        USER, sync.fold.UserState(), sync.gamify.GamifyState(), tz, plan
+    new_learner=lambda tz, plan: sync.merge.batch.Learner(
+        USER, sync.merge.fold.UserState(), sync.gamify.GamifyState(), tz, plan
     ),
-    merge=sync.merge.merge,
-    settle=sync.merge.settle,
-    review=sync.decide.review,
-    grade=sync.decide.grade,
-    context=lambda catalog, plan: sync.decide.Context(catalog, plan, sync.decide.Policy()),
+    merge=sync.merge.batch.merge,
+    settle=sync.merge.batch.settle,
+    review=sync.merge.decide.review,
+    grade=sync.merge.decide.grade,
+    context=lambda catalog, plan: sync.merge.decide.Context(
+        catalog, plan, sync.merge.decide.Policy()
+    ),
     rules_for=_by_version(sync.gamify.rules_for),
     learner_view=sync.views.learner_view,
     gamify_view=sync.gamify.gamify_view,

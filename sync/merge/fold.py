@@ -69,7 +69,7 @@ class Evidence(msgspec.Struct, array_like=True, frozen=True):
 class Base(msgspec.Struct, frozen=True):
     """A lesson's evidence stamped below ``upto`` (the learner's settled horizon when it was
     summed), summed for good: only the evidence a late reset could still cut is kept as a
-    list (:mod:`sync.horizon`).
+    list (:mod:`sync.merge.horizon`).
 
     It holds the evidence stamped after ``floor`` (the lesson's effective reset when it was
     summed: later resets are stamped above ``upto``, so they cut all of it). ``rule`` is the
@@ -193,7 +193,7 @@ class UserState(msgspec.Struct):
     competencies: dict[str, int] = {}
     """Competencies acquired (a decision), with the time."""
     settled: str = ZERO
-    """The highest settled horizon the state was summed to (:mod:`sync.horizon`): no fact
+    """The highest settled horizon the state was summed to (:mod:`sync.merge.horizon`): no fact
     is folded below it."""
 
 

@@ -1,11 +1,13 @@
-"""sync.protocol: the sans-I/O sessions of both ends of /v1/sync."""
+"""sync.protocol.sessions: the sans-I/O sessions of both ends of /v1/sync."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from sync.codec import (
+from sync.errors import DecodeError, ProtocolError, UsageError
+from sync.events import Event
+from sync.protocol.codec import (
     CLOSE_BAD_MESSAGE,
     CLOSE_BATCH_TOO_LARGE,
     CLOSE_FORBIDDEN,
@@ -15,9 +17,7 @@ from sync.codec import (
     decode_server,
     encode,
 )
-from sync.errors import DecodeError, ProtocolError, UsageError
-from sync.events import Event
-from sync.messages import (
+from sync.protocol.messages import (
     MAX_BATCH,
     PROTOCOL_VERSION,
     Ack,
@@ -30,7 +30,7 @@ from sync.messages import (
     Welcome,
     WelcomeAccount,
 )
-from sync.protocol import ClientSession, ServerSession
+from sync.protocol.sessions import ClientSession, ServerSession
 
 T = 1_763_790_000_000
 

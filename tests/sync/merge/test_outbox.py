@@ -1,5 +1,5 @@
-"""Domain events the merge derives for the outbox (``sync.outbox`` through ``sync.merge``):
-which events, their bodies, and the feed entry each one follows from."""
+"""Domain events the merge derives for the outbox (``sync.merge.outbox``, through
+``sync.merge.batch``): which events, their bodies, and the feed entry each follows from."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.catalog import parse_catalog
-from sync.decide import Context, Decision
-from sync.fold import UserState
 from sync.gamify import GamifyState, rules_for
-from sync.merge import DeviceEntry, Learner, Outcome, ServerEntry, merge, settle
-from sync.outbox import TYPES, baseline, from_entry
+from sync.merge.batch import DeviceEntry, Learner, Outcome, ServerEntry, merge, settle
+from sync.merge.decide import Context, Decision
+from sync.merge.fold import UserState
+from sync.merge.outbox import TYPES, baseline, from_entry
 from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
 
 NOW = T0 + 3_600_000

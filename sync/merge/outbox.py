@@ -25,7 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from sync.catalog import Catalog
-from sync.fold import UserState
+from sync.merge.fold import UserState
 from sync.views import course_view
 
 Seen = dict[str, int]

@@ -21,17 +21,17 @@ from typing import Any
 
 import msgspec
 
-from sync import projections
 from sync.catalog import Catalog
-from sync.decide import Context, Decision, decide
 from sync.events import Body, Event, Rejection, check_event, settled_stamp
-from sync.fold import UserState, apply_body, lesson_key
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
 from sync.hlc import ZERO
-from sync.horizon import compact, effective_hlc
-from sync.messages import EventRejection
-from sync.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
-from sync.projections import Rows
+from sync.merge import projections
+from sync.merge.decide import Context, Decision, decide
+from sync.merge.fold import UserState, apply_body, lesson_key
+from sync.merge.horizon import compact, effective_hlc
+from sync.merge.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
+from sync.merge.projections import Rows
+from sync.protocol.messages import EventRejection
 from sync.views import lesson_done
 
 _json = msgspec.json.Encoder()
@@ -49,7 +49,7 @@ class DeviceEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     """The event's body as JSON, as the feed stores it."""
     sent_hlc: str | None = None
     """The device's own HLC when the event was merged at the settled horizon instead
-    (``event.hlc`` is the HLC it was merged at: :func:`sync.horizon.effective_hlc`)."""
+    (``event.hlc`` is the HLC it was merged at: :func:`sync.merge.horizon.effective_hlc`)."""
 
 
 class ServerEntry(msgspec.Struct, frozen=True):
@@ -81,7 +81,7 @@ class Outcome(msgspec.Struct):
     events: list[DomainEvent] = []
     """Domain events for the outbox, each pointing at the entry it follows from."""
     rows: Rows = {}
-    """Projection rows the merge changed, per table (:mod:`sync.projections`), to upsert."""
+    """Projection rows the merge changed, per table (:mod:`sync.merge.projections`), to upsert."""
     zero_competencies: list[str] = []
     """Competencies now at level zero: their ``user_competencies`` rows go."""
 
@@ -104,9 +104,9 @@ class Learner(msgspec.Struct):
     timezone: str = "UTC"
     plan: str = "free"
     seen: Seen = {}
-    """The outbox's last look at this learner's progress (:mod:`sync.outbox`)."""
+    """The outbox's last look at this learner's progress (:mod:`sync.merge.outbox`)."""
     horizon: str = ZERO
-    """The learner's settled horizon as the server knows it now (:mod:`sync.horizon`)."""
+    """The learner's settled horizon as the server knows it now (:mod:`sync.merge.horizon`)."""
 
 
 def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
@@ -361,7 +361,7 @@ def settle(
     courses: Collection[str] | None,
 ) -> Settled:
     """Entries for decisions the server made on its own (already folded into
-    ``learner.state`` by :mod:`sync.decide`), stamped ``now``, then the awards they earn,
+    ``learner.state`` by :mod:`sync.merge.decide`), stamped ``now``, then the awards they earn,
     and their domain events (``courses``: those the decisions are about; None: all)."""
     stamp = (hlc, now, "")
     out = Settled([], [])

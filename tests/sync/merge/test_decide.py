@@ -1,4 +1,4 @@
-"""sync.decide: the decisions the server records while folding a learner's facts.
+"""sync.merge.decide: the decisions the server records while folding a learner's facts.
 
 Every test drives the pure core the way the store does (check the event against the
 catalog, fold it, decide) and reads the decisions and the learner view. The catalog is
@@ -14,7 +14,9 @@ import msgspec
 import pytest
 
 from sync.catalog import Catalog, Quiz, parse_catalog
-from sync.decide import (
+from sync.events import Event, Rejection, check_event
+from sync.hlc import format_hlc
+from sync.merge.decide import (
     TRANSITIONS,
     Context,
     Decision,
@@ -24,15 +26,13 @@ from sync.decide import (
     review,
     transition_problem,
 )
-from sync.events import Event, Rejection, check_event
-from sync.fold import Decision as FeedDecision
-from sync.fold import Fact, UserState, apply_body, fold
-from sync.hlc import format_hlc
+from sync.merge.fold import Decision as FeedDecision
+from sync.merge.fold import Fact, UserState, apply_body, fold
 from sync.views import LearnerView, QuizView, learner_view
 
 T0 = 1_763_790_000_000
 MIN = 60_000
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "learning_acceptance.yaml"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "learning_acceptance.yaml"
 CAT = parse_catalog(FIXTURE.read_text(), "yaml")
 
 # Right and wrong choices of the fixture's quizzes, by question.

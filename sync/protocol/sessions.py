@@ -8,7 +8,9 @@ and closes. See ``docs/protocol.md`` for the message flow.
 
 from __future__ import annotations
 
-from sync.codec import (
+from sync.errors import ProtocolError, UsageError
+from sync.events import Event
+from sync.protocol.codec import (
     CLOSE_BAD_MESSAGE,
     CLOSE_BATCH_TOO_LARGE,
     CLOSE_FORBIDDEN,
@@ -18,9 +20,7 @@ from sync.codec import (
     decode_server,
     encode,
 )
-from sync.errors import ProtocolError, UsageError
-from sync.events import Event
-from sync.messages import (
+from sync.protocol.messages import (
     MAX_BATCH,
     PROTOCOL_VERSION,
     ClientMessage,

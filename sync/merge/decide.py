@@ -36,7 +36,7 @@ from sync.events import (
     PathResumed,
     QuizSubmitted,
 )
-from sync.fold import Stamp, UserState, apply_decision
+from sync.merge.fold import Stamp, UserState, apply_decision
 from sync.views import (
     CourseView,
     assignment_passed,

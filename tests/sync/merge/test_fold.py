@@ -1,4 +1,4 @@
-"""sync.fold: the merge rules, the progress view, and the laws of the fold."""
+"""sync.merge.fold: the merge rules, the progress view, and the laws of the fold."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.catalog import Catalog, Course, Lesson, Module
-from sync.fold import (
+from sync.hlc import format_hlc
+from sync.merge.fold import (
     Fact,
     UserState,
     apply_fact,
@@ -20,7 +21,6 @@ from sync.fold import (
     lesson_key,
     union,
 )
-from sync.hlc import format_hlc
 from sync.views import LessonView, progress_view
 
 T = 1_763_790_000_000

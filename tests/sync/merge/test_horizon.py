@@ -1,4 +1,4 @@
-"""The settled horizon (``sync.horizon``): a learner's state stays bounded by the catalog
+"""The settled horizon (``sync.merge.horizon``): a learner's state stays bounded by the catalog
 while every answer stays exactly the reference fold's, late resets included."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sync.merge
+import sync.merge.batch
 import tests.reference.fold
 import tests.reference.views
 from sync.catalog import Catalog
-from sync.decide import Context
 from sync.events import Event
-from sync.fold import Base, Fact, UserState, fold
 from sync.gamify import GamifyState, certificate_code, rules_for
 from sync.hlc import ZERO, format_hlc
-from sync.horizon import EVERYTHING, canonical, compact, effective_hlc, needs_refold
-from sync.merge import DeviceEntry, Learner, Outcome, merge
+from sync.merge.batch import DeviceEntry, Learner, Outcome, merge
+from sync.merge.decide import Context
+from sync.merge.fold import Base, Fact, UserState, fold
+from sync.merge.horizon import EVERYTHING, canonical, compact, effective_hlc, needs_refold
 from sync.views import learner_view, lesson_view
-from tests.sync import test_reference_merge as ref
+from tests.sync.merge import test_reference_merge as ref
 from tests.sync.test_gamify import SECRET, T0, TZ
 
 CAT_V1, CAT_V2 = ref.CATALOGS
@@ -309,7 +309,7 @@ def test_the_dense_histories_sum_evidence_and_fold_again(monkeypatch: Any) -> No
         ref._live_refold(server, catalog)
         reached["refolds"] += server.refolds - before
 
-    monkeypatch.setattr(sync.merge, "compact", spy)
+    monkeypatch.setattr(sync.merge.batch, "compact", spy)
     live = ref.Impl(**{**ref.LIVE.__dict__, "after_catalog": refold})
 
     @settings(

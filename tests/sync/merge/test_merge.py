@@ -1,4 +1,4 @@
-"""The pure merge of a push (``sync.merge``): dedupe, gaps, rejections, fold, decide, award,
+"""The pure merge of a push (``sync.merge.batch``): dedupe, gaps, rejections, fold, decide, award,
 and what its Outcome says, without any storage."""
 
 from __future__ import annotations
@@ -8,11 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.decide import Context, Decision
 from sync.events import Event
-from sync.fold import UserState
 from sync.gamify import GamifyState, rules_for
-from sync.merge import (
+from sync.merge.batch import (
     DeviceEntry,
     Learner,
     Outcome,
@@ -21,7 +19,9 @@ from sync.merge import (
     merge,
     settle,
 )
-from sync.messages import EventRejection
+from sync.merge.decide import Context, Decision
+from sync.merge.fold import UserState
+from sync.protocol.messages import EventRejection
 from sync.views import learner_view
 from tests.sync.test_gamify import CAT, T0, TZ, Device, complete, make_code, quiz_events
 
@@ -188,7 +188,7 @@ def _completed(who: Learner, *lessons: tuple[str, str]) -> None:
     """Fold explicit completions into ``who`` without merging them: progress that no award
     has looked at yet (as after a catalog change that gives points for it)."""
     from sync.events import LessonCompleted
-    from sync.fold import apply_body
+    from sync.merge.fold import apply_body
 
     for n, (course, lesson) in enumerate(lessons, 1):
         apply_body(who.state, (f"h{n}", "d1", n), T0 + n * 1000, LessonCompleted(course, lesson))

@@ -1,4 +1,4 @@
-"""sync.decide, rule by rule: the exact decisions (type and body) each fact calls for.
+"""sync.merge.decide, rule by rule: the exact decisions (type and body) each fact calls for.
 
 ``test_decide.py`` drives the rules through its ``Learner``, whose facts reach the server
 the moment they are made. Here a fact may also arrive later than it was made (``arrive``):
@@ -25,13 +25,13 @@ from sync.catalog import (
     Question,
     Quiz,
 )
-from sync.decide import Context, Decision, decide, grade, review
 from sync.events import Event, LessonCompleted, QuizSubmitted, Rejection, check_event
-from sync.fold import Decision as FeedDecision
-from sync.fold import Fact, MilestoneState, apply_body, apply_decision
 from sync.hlc import format_hlc
+from sync.merge.decide import Context, Decision, decide, grade, review
+from sync.merge.fold import Decision as FeedDecision
+from sync.merge.fold import Fact, MilestoneState, apply_body, apply_decision
 from sync.views import learner_view
-from tests.sync.test_decide import CAT, MIN, RIGHT, T0, WRONG, Learner, span, with_quiz
+from tests.sync.merge.test_decide import CAT, MIN, RIGHT, T0, WRONG, Learner, span, with_quiz
 
 HOUR = 60 * MIN
 

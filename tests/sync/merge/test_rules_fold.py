@@ -1,4 +1,4 @@
-"""sync.fold, rule by rule: the exact state each fact and each decision leaves.
+"""sync.merge.fold, rule by rule: the exact state each fact and each decision leaves.
 
 Where ``test_fold.py`` checks the laws (order, duplicates) through the lesson view, these
 tests pin the folded state itself: every field a fact or a decision sets, with its time,
@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from sync.catalog import Lesson
-from sync.fold import (
+from sync.hlc import format_hlc
+from sync.merge.fold import (
     AssignmentState,
     AttemptResult,
     AttemptState,
@@ -34,7 +35,6 @@ from sync.fold import (
     apply_fact,
     fold,
 )
-from sync.hlc import format_hlc
 from sync.views import lesson_completed_at, lesson_view
 
 T = 1_763_790_000_000
@@ -534,7 +534,7 @@ def test_a_lessons_completion_counts_only_after_both_the_given_reset_and_its_own
 
 
 def test_a_decision_the_fold_does_not_know_is_ignored_and_says_so() -> None:
-    from sync.fold import UserState, apply_decision
+    from sync.merge.fold import UserState, apply_decision
 
     state = UserState()
     assert apply_decision(state, "points.awarded", {"key": "k", "points": 5}, 0) is False
