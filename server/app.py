@@ -19,7 +19,8 @@ from litestar.plugins.problem_details import (
 from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError
-from server.fanout import channels_plugin
+from server.fanout import Hub, Listener
+from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
 
@@ -58,22 +59,31 @@ def create_app(
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
+    hub = Hub(store)
+    listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
 
     async def open_store(app: Litestar) -> None:
         await store.open()
+        if listener is not None:
+            await listener.start()
         app.state.store = store
+        app.state.hub = hub
         if on_ready is not None:
             on_ready(store)
 
     async def close_store() -> None:
+        if listener is not None:
+            await listener.stop()
         await store.close()
 
     return Litestar(
         route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
-        dependencies={"store": Provide(lambda: store, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
+            "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
+        },
         middleware=[auth_middleware()],
         plugins=[
-            channels_plugin(store.engine),
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
                     exception_to_problem_detail_map={

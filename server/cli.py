@@ -21,8 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from server.app import create_app
 from server.errors import ServerError
-from server.fanout import PooledAsyncPgBackend, user_channel
-from server.storage.engine import PostgresEngine
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
@@ -420,7 +418,6 @@ def grade(
         decisions = await store.grade_assignment(
             found.id, course, assignment, score=score, feedback=feedback, graded_by=graded_by
         )
-        await _poke(store, found.id)
         passed = "passed" if score >= item.passing_score else "not passed"
         others = [d.type for d in decisions if d.type != "assignment.graded"]
         then = f"; then {', '.join(others)}" if others else ""
@@ -528,14 +525,6 @@ def group_list(db: str) -> None:
         click.echo("no groups")
     for group in groups:
         click.echo(f"{_members(group)} (created by {group.created_by})")
-
-
-async def _poke(store: Store, user_id: str) -> None:
-    """Tell the learner's connected devices to pull, when the server can hear it: through
-    PostgreSQL NOTIFY. On SQLite pokes stay inside the server process, so devices see the
-    change at their next sync."""
-    if isinstance(store.engine, PostgresEngine):
-        await PooledAsyncPgBackend(store.engine).publish(user_id.encode(), [user_channel(user_id)])
 
 
 COMMANDS = [serve, admin]

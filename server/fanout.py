@@ -1,44 +1,224 @@
-"""Pokes between connections: "this user's feed grew, pull from your cursor".
+"""Fan-out: new feed entries to every connection of their learner, on every instance.
 
-In-process through Litestar's channels plugin with its memory backend on SQLite, and
-across instances with its asyncpg backend (PostgreSQL LISTEN/NOTIFY) on PostgreSQL.
+The :class:`Hub` of an instance knows its connections per learner (each a
+:class:`Follower`) and the highest feed entry it has handed them per learner. When a merge
+commits on this instance, the hub hands the entries it just wrote (the merge's result, no
+read) to every connection of the learner, the pusher's included: that is its echo, sent
+once. Every feed write also sends a PostgreSQL ``NOTIFY`` on :data:`FEED_CHANNEL` at commit
+(``"<user_id> <head>"``); the :class:`Listener` hears those of every instance, and when
+this hub's connections of that learner are behind the head, it reads the new entries once
+for all of them. So a commit costs one feed read per other instance that has a connection
+of the learner, and none where it was made.
+
+A connection applies what it is handed only when it continues what it has sent; anything
+else (a gap: entries handed out of order, or after a lost notification) makes it read from
+its own cursor. So the fan-out can be late, never wrong. On SQLite one process owns the
+database and there is no listener: the hub alone is the fan-out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
-from litestar.channels.backends.memory import MemoryChannelsBackend
+import asyncpg
 
-from server.storage.engine import Engine, PostgresEngine
+from server.storage.feed import FEED_CHANNEL
+from server.storage.store import Store
+from sync.protocol.messages import FEED_PAGE, FeedEntry
 
+__all__ = ["FEED_CHANNEL", "Follower", "Hub", "Listener"]
 
-def user_channel(user_id: str) -> str:
-    return f"waymark_u_{user_id}"
-
-
-class PooledAsyncPgBackend(AsyncPgChannelsBackend):
-    """The stock backend, but NOTIFY goes through the store's pool.
-
-    The stock ``publish`` opens a new connection per message, which would cost a TCP and
-    auth round trip on every merge; LISTEN still uses the backend's own connection.
-    """
-
-    def __init__(self, engine: PostgresEngine) -> None:
-        super().__init__(dsn=engine.url)
-        self._engine = engine
-
-    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
-        async with self._engine.pool.acquire() as conn:
-            for channel in channels:
-                await conn.execute("SELECT pg_notify($1, $2)", channel, data.decode())
+log = logging.getLogger("waymark.fanout")
 
 
-def channels_plugin(engine: Engine) -> ChannelsPlugin:
-    if isinstance(engine, PostgresEngine):
-        backend: AsyncPgChannelsBackend | MemoryChannelsBackend = PooledAsyncPgBackend(engine)
-    else:
-        backend = MemoryChannelsBackend()
-    return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+class Follower(Protocol):
+    """A connection that sends a learner's feed entries (``server.sync_socket``)."""
+
+    def position(self, user_id: str) -> int:
+        """The highest ``user_seq`` of ``user_id`` sent (or about to be) on it."""
+        ...
+
+    def offer(self, user_id: str, entries: list[FeedEntry] | None) -> None:
+        """New entries of ``user_id``, in order (``None``: read from your cursor). Must not
+        block: the connection sends them from its own task."""
+        ...
+
+
+class Hub:
+    """This instance's connections per learner, and what it handed them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._followers: defaultdict[str, set[Follower]] = defaultdict(set)
+        self._handed: dict[str, int] = {}
+        """Per learner: the highest user_seq handed to every connection of it."""
+        self._wanted: dict[str, int] = {}
+        """Per learner: the highest head announced that this hub has not handed yet."""
+        self._reading: dict[str, asyncio.Task[None]] = {}
+        self._local: dict[str, int] = {}
+        """Per learner: writes in progress on this instance (their hand-off is coming)."""
+        self.reads = 0
+        """Feed reads made for the fan-out (tests count them)."""
+        self.listening = True
+        """Whether commits of other instances are heard (``/v1/ready``)."""
+        self.last_heard: dict[str, int] = {}
+        """Per learner: the head of the last announcement heard."""
+        self.news = asyncio.Event()
+        """Set at each announcement heard (for whoever waits on one)."""
+
+    def follow(self, follower: Follower, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            self._followers[user_id].add(follower)
+
+    def unfollow(self, follower: Follower) -> None:
+        for user_id in [u for u, f in self._followers.items() if follower in f]:
+            self._followers[user_id].discard(follower)
+            if not self._followers[user_id]:
+                del self._followers[user_id]
+                self._handed.pop(user_id, None)
+
+    @contextlib.contextmanager
+    def local_write(self, user_id: str) -> Iterator[None]:
+        """Around a write of ``user_id``'s feed on this instance and its :meth:`committed`:
+        its own announcement may be heard before the write returns, and must not cause a
+        read of what is about to be handed over."""
+        self._local[user_id] = self._local.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._local[user_id] -= 1
+            if not self._local[user_id]:
+                del self._local[user_id]
+                if self._wanted.get(user_id, 0) > self._handed.get(user_id, 0):
+                    self._read_soon(user_id)
+
+    def committed(self, user_id: str, entries: list[FeedEntry] | None) -> None:
+        """A write of ``user_id``'s feed committed on this instance: hand its entries
+        (``None`` when the writer did not keep them: every connection reads once)."""
+        followers = self._followers.get(user_id)
+        if not followers:
+            return
+        if entries is None:
+            self._wanted[user_id] = self._handed.get(user_id, 0) + 1
+            self._read_soon(user_id)
+            return
+        if not entries:
+            return
+        head = entries[-1].user_seq
+        self._handed[user_id] = max(self._handed.get(user_id, 0), head)
+        for follower in followers:
+            follower.offer(user_id, entries)
+
+    def heard(self, user_id: str, head: int) -> None:
+        """A commit of ``user_id``'s feed up to ``head`` was announced (by any instance)."""
+        self.last_heard[user_id] = head
+        self.news.set()
+        if user_id not in self._followers or head <= self._handed.get(user_id, 0):
+            return
+        self._wanted[user_id] = max(self._wanted.get(user_id, 0), head)
+        if user_id not in self._local:  # else: once the local write has handed its entries
+            self._read_soon(user_id)
+
+    def resync(self) -> None:
+        """Announcements may have been missed (the listener was down): every connection
+        catches up from its own cursor."""
+        for user_id, followers in list(self._followers.items()):
+            for follower in followers:
+                follower.offer(user_id, None)
+
+    def _read_soon(self, user_id: str) -> None:
+        if user_id not in self._reading:
+            self._reading[user_id] = asyncio.create_task(self._read(user_id))
+
+    async def _read(self, user_id: str) -> None:
+        try:
+            while self._wanted.get(user_id, 0) > self._handed.get(user_id, 0):
+                followers = self._followers.get(user_id)
+                if not followers:
+                    break
+                after = min(f.position(user_id) for f in followers)
+                self.reads += 1
+                entries = await self.store.feed_after(user_id, after, FEED_PAGE)
+                if not entries:
+                    break
+                head = entries[-1].user_seq
+                self._handed[user_id] = max(self._handed.get(user_id, 0), head)
+                for follower in self._followers.get(user_id, ()):
+                    follower.offer(user_id, entries)
+        except Exception:
+            # The connections are told to read themselves: late, never lost.
+            log.exception("fan-out read failed")
+            for follower in self._followers.get(user_id, ()):
+                follower.offer(user_id, None)
+        finally:
+            self._wanted.pop(user_id, None)
+            del self._reading[user_id]
+
+
+class Listener:
+    """``LISTEN`` on :data:`FEED_CHANNEL` over a connection of its own, re-established
+    after it drops (a PostgreSQL restart), after which the hub's connections catch up."""
+
+    def __init__(self, url: str, hub: Hub, *, retry_s: tuple[float, float] = (0.05, 2.0)) -> None:
+        self.url = url
+        self.hub = hub
+        self.retry_s = retry_s
+        self._conn: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.connected = asyncio.Event()
+        """Set while listening (tests wait on it)."""
+
+    async def start(self) -> None:
+        await self._connect()
+        self._task = asyncio.create_task(self._keep())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=5)
+
+    async def _connect(self) -> None:
+        conn = await asyncpg.connect(self.url, timeout=10)
+        conn.add_termination_listener(self._terminated)
+        await conn.add_listener(FEED_CHANNEL, self._notified)
+        self._conn = conn
+        self._lost.clear()
+        self.hub.listening = True
+        self.connected.set()
+
+    def _terminated(self, _conn: Any) -> None:
+        self.hub.listening = False
+        self.connected.clear()
+        self._lost.set()
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        user_id, _, head = payload.rpartition(" ")
+        if user_id and head.isdigit():
+            self.hub.heard(user_id, int(head))
+
+    async def _keep(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("fan-out: the LISTEN connection dropped; reconnecting")
+            delay = self.retry_s[0]
+            while True:
+                try:
+                    await self._connect()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                    log.warning("fan-out: cannot listen yet (%s); retrying", err)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.retry_s[1])
+                    continue
+                log.info("fan-out: listening again")
+                self.hub.resync()
+                break

@@ -11,11 +11,10 @@ from collections import defaultdict
 from typing import Any, NoReturn
 
 from litestar import WebSocket, websocket
-from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.exceptions import WebSocketDisconnect
 
 from server.errors import DeviceRevoked, StoreUnavailable
-from server.fanout import user_channel
+from server.fanout import Hub
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
 from sync.errors import ProtocolError
@@ -32,6 +31,7 @@ from sync.protocol.messages import (
     ClientMessage,
     Error,
     Feed,
+    FeedEntry,
     Hello,
     Pull,
     Push,
@@ -51,16 +51,18 @@ class _Closed(Exception):
 
 
 class SyncConnection:
-    def __init__(
-        self, socket: WebSocket[Any, Any, Any], store: Store, channels: ChannelsPlugin
-    ) -> None:
+    """One device's socket; a :class:`~server.fanout.Follower` of its learners' feeds."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], store: Store, hub: Hub) -> None:
         self.socket = socket
         self.store = store
-        self.channels = channels
+        self.hub = hub
         self.session = ServerSession()
         self.sent: dict[str, int] = {}  # user_id -> highest user_seq sent on this socket
         self._send_lock = asyncio.Lock()
         self._feed_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._offered: list[tuple[str, list[FeedEntry] | None]] = []
+        self._wake = asyncio.Event()
 
     async def run(self) -> None:
         await self.socket.accept()
@@ -68,22 +70,75 @@ class SyncConnection:
             hello = await self._receive()
             assert isinstance(hello, Hello)  # the session refuses anything else first
             users = await self._hello(hello)
-            # Subscribe before reading the backlog, so no poke can fall between the two.
-            channels = [user_channel(u) for u in users]
-            async with self.channels.start_subscription(channels) as subscriber:
-                pokes = asyncio.create_task(self._pokes(subscriber))
-                try:
-                    for user_id in users:
-                        await self._send_feed(user_id)
-                    while True:
-                        await self._dispatch(await self._receive())
-                finally:
-                    pokes.cancel()
+            # Follow before reading the backlog, so no commit can fall between the two.
+            self.hub.follow(self, users)
+            deliveries = asyncio.create_task(self._deliver())
+            try:
+                for user_id in users:
+                    await self._send_feed(user_id)
+                while True:
+                    await self._dispatch(await self._receive())
+            finally:
+                self.hub.unfollow(self)
+                deliveries.cancel()
         except (_Closed, WebSocketDisconnect):
             pass
+        except StoreUnavailable as err:
+            # The database went away (a hello, a feed read): the device retries later.
+            with contextlib.suppress(_Closed):
+                await self._fail(
+                    ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
+                )
         except Exception:
             log.exception("sync connection failed")
             await self._close(CLOSE_INTERNAL, "internal error")
+
+    # -- a follower of the hub -----------------------------------------------------------
+
+    def position(self, user_id: str) -> int:
+        return self.sent.get(user_id, 0)
+
+    def offer(self, user_id: str, entries: list[FeedEntry] | None) -> None:
+        self._offered.append((user_id, entries))
+        self._wake.set()
+
+    async def _deliver(self) -> None:
+        """Send what the hub offers, in order, from this connection's own task (a slow
+        socket holds up nobody else)."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                offered, self._offered = self._offered, []
+                for user_id, entries in offered:
+                    await self._send_offered(user_id, entries)
+        except _Closed:
+            pass
+        except StoreUnavailable as err:
+            # A catch-up read failed: close; the device reconnects and resumes from its cursor.
+            with contextlib.suppress(_Closed):
+                await self._fail(
+                    ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
+                )
+        except Exception:
+            log.exception("sync delivery failed")
+            await self._close(CLOSE_INTERNAL, "internal error")
+
+    async def _send_offered(self, user_id: str, entries: list[FeedEntry] | None) -> None:
+        async with self._feed_locks[user_id]:
+            sent = self.sent[user_id]
+            fresh = [e for e in entries or () if e.user_seq > sent]
+            if entries is not None and not fresh:
+                return  # sent already
+            if not fresh or fresh[0].user_seq != sent + 1:
+                # Not a continuation (handed out of order, or told to catch up): read.
+                await self._send_feed_locked(user_id, sent, always=False)
+                return
+            for start in range(0, len(fresh), FEED_PAGE):
+                page = fresh[start : start + FEED_PAGE]
+                more = start + FEED_PAGE < len(fresh)
+                await self._send(Feed(user_id, page, fresh[-1].user_seq, more))
+                self.sent[user_id] = page[-1].user_seq
 
     async def _receive(self) -> ClientMessage:
         message = await self.socket.receive()
@@ -155,23 +210,29 @@ class SyncConnection:
 
     async def _push(self, push: Push) -> None:
         user_id = self.session.devices[push.device_id]
-        try:
-            result = await self.store.merge(push.device_id, push.events)
-        except DeviceRevoked as err:
-            await self._fail(ProtocolError("device_revoked", err.detail, CLOSE_FORBIDDEN))
-        except StoreUnavailable as err:
-            await self._fail(ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER))
-        await self._send(
-            Ack(
-                push.batch,
-                push.device_id,
-                result.acked_seq,
-                result.accepted,
-                result.duplicates,
-                result.rejected,
-                result.feed_head,
+        with self.hub.local_write(user_id):
+            try:
+                result = await self.store.merge(push.device_id, push.events)
+            except DeviceRevoked as err:
+                await self._fail(ProtocolError("device_revoked", err.detail, CLOSE_FORBIDDEN))
+            except StoreUnavailable as err:
+                await self._fail(
+                    ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
+                )
+            await self._send(
+                Ack(
+                    push.batch,
+                    push.device_id,
+                    result.acked_seq,
+                    result.accepted,
+                    result.duplicates,
+                    result.rejected,
+                    result.feed_head,
+                )
             )
-        )
+            # The echo (to this socket) and the fan-out, from what the merge wrote; the
+            # next message is read without waiting for either.
+            self.hub.committed(user_id, result.entries)
         if result.gap_at is not None:
             await self._send(
                 Error(
@@ -180,35 +241,28 @@ class SyncConnection:
                     f"resend from {result.acked_seq + 1}",
                 )
             )
-        if result.accepted or result.rejected:
-            await self.channels.wait_published(user_id.encode(), user_channel(user_id))
-
-    async def _pokes(self, subscriber: Subscriber) -> None:
-        try:
-            async for data in subscriber.iter_events():
-                user_id = data.decode()
-                if user_id in self.sent:
-                    await self._send_feed(user_id)
-        except _Closed:
-            pass
 
     async def _send_feed(
         self, user_id: str, *, cursor: int | None = None, always: bool = False
     ) -> None:
         async with self._feed_locks[user_id]:
             position = self.sent[user_id] if cursor is None else cursor
-            while True:
-                entries = await self.store.feed_after(user_id, position, FEED_PAGE)
-                if not entries and not always:
-                    break
-                head = await self.store.feed_head(user_id)
-                position = entries[-1].user_seq if entries else position
-                more = position < head and len(entries) == FEED_PAGE
-                await self._send(Feed(user_id, entries, head, more))
-                always = False
-                if not more:
-                    break
-            self.sent[user_id] = max(self.sent[user_id], position)
+            await self._send_feed_locked(user_id, position, always=always)
+
+    async def _send_feed_locked(self, user_id: str, position: int, *, always: bool) -> None:
+        """Send the feed after ``position`` from the store, in pages (the feed lock held)."""
+        while True:
+            entries = await self.store.feed_after(user_id, position, FEED_PAGE)
+            if not entries and not always:
+                break
+            head = await self.store.feed_head(user_id)
+            position = entries[-1].user_seq if entries else position
+            more = position < head and len(entries) == FEED_PAGE
+            await self._send(Feed(user_id, entries, head, more))
+            always = False
+            if not more:
+                break
+        self.sent[user_id] = max(self.sent[user_id], position)
 
     async def _send(self, msg: ServerMessage) -> None:
         await self._send_frame(self.session.send(msg))
@@ -239,8 +293,6 @@ class SyncConnection:
 
 
 @websocket("/v1/sync")
-async def sync_endpoint(
-    socket: WebSocket[Any, Any, Any], store: Store, channels: ChannelsPlugin
-) -> None:
+async def sync_endpoint(socket: WebSocket[Any, Any, Any], store: Store, hub: Hub) -> None:
     """The sync protocol (``docs/protocol.md``); authentication happens in the hello."""
-    await SyncConnection(socket, store, channels).run()
+    await SyncConnection(socket, store, hub).run()

@@ -171,7 +171,7 @@ class Assignments(Learning):
             feedback=grade.feedback,
             graded_by=principal.user.username,
         )
-        await self._poke(user.id)
+        self._poke(user.id)
         detail = await self._assignment_of(user.id, course_id, assignment_id)
         return GradeResult(user.username, detail, [d.type for d in decisions])
 

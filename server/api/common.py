@@ -25,13 +25,12 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Controller, Request
-from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.openapi import ResponseSpec
 
 from server.auth import Principal
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
-from server.fanout import user_channel
+from server.fanout import Hub
 from server.storage.store import Store, User
 from sync.catalog import Catalog, Course, Path
 from sync.protocol.messages import FeedEntry
@@ -148,16 +147,18 @@ class Learning:
     :class:`~server.errors.Conflict` (a refusal, with the server's reason) or
     :class:`~server.errors.Forbidden`."""
 
-    def __init__(self, store: Store, channels: ChannelsPlugin) -> None:
+    def __init__(self, store: Store, hub: Hub) -> None:
         self.store = store
-        self.channels = channels
+        self.hub = hub
 
     async def _act(self, user_id: str, type_: str, body: dict[str, Any]) -> list[FeedEntry]:
         """Record one learner action through the merge; returns the decisions it caused.
         A rejected event raises (404 for an unknown id, 400 otherwise)."""
         head = await self.store.feed_head(user_id)
-        result = await self.store.record_action(user_id, type_, body)
-        await self._poke(user_id)  # the feed grew either way: the event or its rejection
+        with self.hub.local_write(user_id):
+            result = await self.store.record_action(user_id, type_, body)
+            # The feed grew either way (the event or its rejection): the devices get it.
+            self.hub.committed(user_id, result.entries)
         if result.rejected:
             rejection = result.rejected[0]
             error = NotFound if rejection.code in NOT_FOUND_CODES else BadRequest
@@ -165,9 +166,9 @@ class Learning:
         entries = await self.store.feed_after(user_id, head, max(1, result.feed_head - head))
         return _caused(entries, result.feed_head)
 
-    async def _poke(self, user_id: str) -> None:
-        # As server/sync_socket.py does after a push: the learner's devices pull the feed.
-        await self.channels.wait_published(user_id.encode(), user_channel(user_id))
+    def _poke(self, user_id: str) -> None:
+        """The learner's feed grew by a write that kept no entries: their devices read it."""
+        self.hub.committed(user_id, None)
 
     async def _user(self, principal: Principal, name: str, what: str) -> User:
         """``name``'s account, if the caller may see it (themselves, or staff)."""
@@ -182,8 +183,8 @@ class Learning:
 def learning_dependency(service: type[Learning]) -> dict[str, Provide]:
     """A learning controller's ``learning`` dependency: its feature's service."""
 
-    def provide_learning(store: Store, channels: ChannelsPlugin) -> Learning:
-        return service(store, channels)
+    def provide_learning(store: Store, hub: Hub) -> Learning:
+        return service(store, hub)
 
     return {"learning": Provide(provide_learning, sync_to_thread=False)}
 

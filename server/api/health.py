@@ -6,6 +6,7 @@ import msgspec
 from litestar import Controller, get
 
 from server.errors import StoreUnavailable
+from server.fanout import Hub
 from server.storage.store import Store
 
 
@@ -23,10 +24,13 @@ class HealthController(Controller):
         return Health("ok")
 
     @get("/ready")
-    async def ready(self, store: Store) -> Health:
-        """The store answers; 503 problem details otherwise."""
+    async def ready(self, store: Store, hub: Hub) -> Health:
+        """The store answers and commits of other instances are heard (the fan-out's
+        ``LISTEN``); 503 problem details otherwise."""
         try:
             await store.ping()
         except Exception as err:
             raise StoreUnavailable(f"store does not answer: {err}") from None
+        if not hub.listening:
+            raise StoreUnavailable("fan-out is down: not hearing other instances' commits")
         return Health("ready")

@@ -62,6 +62,10 @@ class Txn(_Reads):
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> None: ...
 
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every listener on ``channel``, at commit (PostgreSQL ``NOTIFY``). Where one
+        process owns the database (SQLite) there is nobody else to tell: nothing is sent."""
+
     @abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
@@ -304,6 +308,9 @@ class _PgTxn(Txn):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.conn.executemany(_pg_sql(sql), rows)
 
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
     async def insert_rows(
         self,
         table: str,
@@ -330,13 +337,30 @@ def lock_key(name: str) -> int:
     )
 
 
+_GONE = (
+    OSError,
+    asyncpg.InterfaceError,  # the connection closed under us
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+)
+"""What a PostgreSQL that went away (restart, network) raises: 503 / close 1013, not 500."""
+
+
+def _reason(err: BaseException) -> str:
+    return str(err) or type(err).__name__
+
+
 class PostgresEngine(Engine):
     """Production engine over an asyncpg pool; per-user merges take an advisory lock."""
 
     dialect = "postgresql"
     multi_process_locks = True
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 0, max_size: int = 10) -> None:
+        # No floor: connections open on demand and stay pooled while in use (an idle one
+        # closes after asyncpg's 5 minutes). A floor would have asyncpg log a traceback
+        # every second while PostgreSQL is away, restoring it.
         self.url = url
         self._pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
@@ -391,19 +415,25 @@ class PostgresEngine(Engine):
     async def transaction(
         self, lock: str | None = None, *, learner: str | None = None
     ) -> AsyncIterator[Txn]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if learner is not None:
-                # Serializes one learner's writes across every server instance (and every
-                # node of a sharded database); released at commit.
-                await conn.execute(
-                    "SELECT 1 FROM user_state WHERE user_id = $1 FOR UPDATE", learner
-                )
-            if lock is not None:
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
-            yield _PgTxn(conn)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if learner is not None:
+                    # Serializes one learner's writes across every server instance (and
+                    # every node of a sharded database); released at commit.
+                    await conn.execute(
+                        "SELECT 1 FROM user_state WHERE user_id = $1 FOR UPDATE", learner
+                    )
+                if lock is not None:
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
+                yield _PgTxn(conn)
+        except _GONE as err:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return list(await self.pool.fetch(_pg_sql(sql), *args))
+        try:
+            return list(await self.pool.fetch(_pg_sql(sql), *args))
+        except _GONE as err:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 
     async def _script_txn(self, txn: Txn, sql: str) -> None:
         assert isinstance(txn, _PgTxn)

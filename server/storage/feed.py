@@ -46,6 +46,16 @@ def _entry(row: Row) -> FeedEntry:
     )
 
 
+def _written(row: tuple[Any, ...]) -> FeedEntry:
+    """The feed entry of a row of :data:`_FEED_COLUMNS`, as :func:`_entry` reads it back."""
+    _, user_seq, origin, device_id, seq, hlc, at, tz, type_, body, _, _ = row
+    return FeedEntry(user_seq, origin, type_, _body_dec.decode(body), hlc, at, tz, device_id, seq)
+
+
+FEED_CHANNEL: Final = "waymark_feed"
+"""The NOTIFY channel of feed commits; the payload is ``"<user_id> <head>"``."""
+
+
 # What a learner's writes load (aliases: u = users, s = user_state).
 _SLICE = "s.through_seq, s.state, s.gamify, s.seen, u.plan, u.timezone"
 
@@ -224,6 +234,9 @@ class _FeedWriter:
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
         self.award_rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in AWARD_TABLES}
+        self.written: list[FeedEntry] = []
+        """The feed entries this writer's flushes wrote, in order: once committed, what the
+        ack, the echo and the fan-out send (no read back)."""
 
     @classmethod
     async def open_txn(cls, txn: Txn, user_id: str, now: int, catalog: Catalog) -> _FeedWriter:
@@ -375,6 +388,10 @@ class _FeedWriter:
             return
         if self.rows:
             await txn.insert_rows("feed", _FEED_COLUMNS, self.rows)
+            self.written.extend(_written(row) for row in self.rows)
+            # Delivered at commit, and only then (PostgreSQL's NOTIFY is transactional):
+            # the learner's connections on every instance hear of the new head.
+            await txn.notify(FEED_CHANNEL, f"{self.user_id} {self.head}")
         await self._write_projections(txn)
         await write_learner_row_txn(
             txn, self.user_id, self.head, self.state, self.gamify, self.seen, self.now

@@ -18,7 +18,7 @@ from sync.hlc import ZERO
 from sync.merge.batch import DeviceEntry, merge
 from sync.merge.decide import Context, Decision, decide, grade
 from sync.merge.fold import apply_body
-from sync.protocol.messages import EventRejection
+from sync.protocol.messages import EventRejection, FeedEntry
 
 
 class MergeResult(msgspec.Struct, frozen=True):
@@ -29,6 +29,8 @@ class MergeResult(msgspec.Struct, frozen=True):
     feed_head: int
     gap_at: int | None = None
     """The first seq that was not applied because the seq before it is missing."""
+    entries: list[FeedEntry] = []
+    """The feed entries the merge appended, in order (what the echo and fan-out send)."""
 
 
 class MergeStore(AccountsStore, FeedStore):
@@ -122,6 +124,7 @@ class MergeStore(AccountsStore, FeedStore):
             outcome.rejected,
             feed.head,
             outcome.gap_at,
+            feed.written,
         )
         return result, feed.scopes, catalog.version
 
