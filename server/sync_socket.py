@@ -81,16 +81,19 @@ class SyncConnection:
             finally:
                 self.hub.unfollow(self)
                 deliveries.cancel()
-        except (_Closed, WebSocketDisconnect):
-            pass
-        except StoreUnavailable as err:
+        except Exception as err:
+            await self._end(err)
+
+    async def _end(self, err: Exception) -> None:
+        """Close for the error that ended this connection's reading or sending."""
+        if isinstance(err, StoreUnavailable):
             # The database went away (a hello, a feed read): the device retries later.
             with contextlib.suppress(_Closed):
                 await self._fail(
                     ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
                 )
-        except Exception:
-            log.exception("sync connection failed")
+        elif not isinstance(err, _Closed | WebSocketDisconnect):
+            log.error("sync connection failed", exc_info=err)
             await self._close(CLOSE_INTERNAL, "internal error")
 
     # -- a follower of the hub -----------------------------------------------------------
@@ -112,17 +115,8 @@ class SyncConnection:
                 offered, self._offered = self._offered, []
                 for user_id, entries in offered:
                     await self._send_offered(user_id, entries)
-        except _Closed:
-            pass
-        except StoreUnavailable as err:
-            # A catch-up read failed: close; the device reconnects and resumes from its cursor.
-            with contextlib.suppress(_Closed):
-                await self._fail(
-                    ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
-                )
-        except Exception:
-            log.exception("sync delivery failed")
-            await self._close(CLOSE_INTERNAL, "internal error")
+        except Exception as err:  # the device reconnects and resumes from its cursor
+            await self._end(err)
 
     async def _send_offered(self, user_id: str, entries: list[FeedEntry] | None) -> None:
         async with self._feed_locks[user_id]:
