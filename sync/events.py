@@ -8,6 +8,7 @@ dropped), so a newer client can talk to an older server.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -228,6 +229,34 @@ def settled_stamp(event: Event, now_ms: int) -> tuple[str, int, str]:
         hlc = ZERO
     at = event.at if MIN_AT_MS <= event.at <= MAX_AT_MS else now_ms
     return hlc, at, event.tz if len(event.tz) <= 64 else ""
+
+
+def json_problem(value: Any, path: str = "$.body") -> str | None:
+    """Why ``value`` (a decoded body) cannot be stored as the JSON the feed holds, with the
+    path of the first value at fault; ``None`` if it can. MessagePack can carry binary,
+    extension types, timestamps, non-string map keys and non-finite floats: each would be
+    changed or refused by JSON, so the event is rejected instead (protocol.md §5)."""
+    if isinstance(value, str | bool | int | None):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"a number JSON cannot hold at `{path}`"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"a map key that is not a string at `{path}`"
+            if (problem := json_problem(item, f"{path}.{key}")) is not None:
+                return problem
+        return None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (problem := json_problem(item, f"{path}[{index}]")) is not None:
+                return problem
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"a binary value at `{path}` (bodies hold JSON values only)"
+    if isinstance(value, msgspec.msgpack.Ext):
+        return f"a MessagePack extension value at `{path}` (bodies hold JSON values only)"
+    return f"a value JSON cannot hold at `{path}` ({type(value).__name__})"
 
 
 def check_event(event: Event, catalog: Catalog) -> Body | Rejection:

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from sync.catalog import Catalog
-from sync.events import Body, Event, Rejection, check_event, settled_stamp
+from sync.events import Body, Event, Rejection, check_event, json_problem, settled_stamp
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
 from sync.hlc import ZERO
 from sync.merge import projections
@@ -115,10 +115,9 @@ def checked(event: Event, catalog: Catalog) -> tuple[Body | Rejection, str]:
     verdict = check_event(event, catalog)
     if isinstance(verdict, Rejection):
         return verdict, ""
-    try:
-        return verdict, _json.encode(event.body).decode()
-    except (TypeError, msgspec.EncodeError) as err:
-        return Rejection("invalid_body", f"{event.type}: body cannot be stored: {err}"), ""
+    if (problem := json_problem(event.body)) is not None:
+        return Rejection("invalid_body", f"{event.type}: {problem}"), ""
+    return verdict, _json.encode(event.body).decode()
 
 
 def lesson_done_now(

@@ -156,6 +156,7 @@ async def test_rest_shows_other_learners_only_to_instructors(server: RunningServ
         ("lesson.opened", {"lesson": "nope"}, "unknown_lesson"),
         ("lesson.progressed", {"seconds": -5}, "invalid_body"),
         ("lesson.progressed", {"seconds": 10**9}, "invalid_body"),
+        ("lesson.opened", {"note": b"\x00"}, "invalid_body"),  # MessagePack bin
         ("lesson.progressed", {"lesson": "video", "position": 5000}, "invalid_value"),
         ("lesson.progressed", {"lesson": "video", "from": 50, "to": 10}, "invalid_value"),
     ],
@@ -170,6 +171,7 @@ async def test_bad_events_are_rejected_for_good_and_the_connection_goes_on(
     ack = await until(ws, Ack)
     assert ack.acked_seq == 2 and ack.accepted == 1
     assert [(r.seq, r.code) for r in ack.rejected] == [(1, code)]
+    assert "msgspec" not in ack.rejected[0].reason  # says what is wrong, in our words
     msg = await until(ws, Feed)  # the rejection is also in the learner's feed
     assert msg.entries[0].type == "event.rejected" and msg.entries[0].body["code"] == code
     await ws.send(encode(Push(2, device, [event(3)]), binary=True))

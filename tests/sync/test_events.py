@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import msgspec
@@ -47,6 +48,7 @@ from sync.events import (
     Rejection,
     check_event,
     decode_body,
+    json_problem,
     settled_stamp,
 )
 from sync.hlc import parse_hlc
@@ -683,3 +685,37 @@ def test_invalid_learning_bodies_are_rejected_naming_the_path(
 ) -> None:
     result = check_event(Event(1, HLC, T, type_, body), CATALOG)
     assert result == Rejection("invalid_body", f"{type_}: {problem} - at `{path}`")
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"x": b"\x00"}, "a binary value at `$.body.x` (bodies hold JSON values only)"),
+        (
+            {"x": [1, {"y": msgspec.msgpack.Ext(5, b"x")}]},
+            "a MessagePack extension value at `$.body.x[1].y` (bodies hold JSON values only)",
+        ),
+        ({"x": {1: "one"}}, "a map key that is not a string at `$.body.x`"),
+        ({"x": float("nan")}, "a number JSON cannot hold at `$.body.x`"),
+        ({"x": float("inf")}, "a number JSON cannot hold at `$.body.x`"),
+        (
+            {"x": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)},
+            "a value JSON cannot hold at `$.body.x` (datetime)",
+        ),
+        ({"x": [1, 2.5, "s", True, None, {"y": []}]}, None),
+    ],
+)
+def test_a_body_is_stored_only_if_json_holds_it_unchanged(
+    body: dict[str, object], problem: str | None
+) -> None:
+    assert json_problem(body) == problem
+
+
+def test_a_msgpack_timestamp_or_binary_decodes_to_a_value_json_problem_names() -> None:
+    """What MessagePack bodies really decode to: bin → bytes, timestamp ext → datetime."""
+    packed = msgspec.msgpack.encode(
+        {"b": b"\x01", "t": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)}
+    )
+    body = msgspec.msgpack.decode(packed, type=dict[str, Any])
+    assert json_problem({"b": body["b"]}) is not None
+    assert json_problem({"t": body["t"]}) is not None
