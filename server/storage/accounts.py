@@ -163,9 +163,11 @@ class AccountsStore(StoreBase):
         device_id = uuid.uuid4().hex
         async with self.engine.transaction() as txn:
             await self._add_device_txn(txn, user_id, device_id, name, hash_token(token))
-        device = await self._device_of(user_id, device_id)
-        assert device is not None
-        return device, token
+            row = await txn.fetchrow(
+                "SELECT * FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
+            )
+        assert row is not None
+        return _device(row), token
 
     async def _add_device_txn(
         self, txn: Txn, user_id: str, device_id: str, name: str, token_hash: str

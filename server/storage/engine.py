@@ -272,8 +272,10 @@ class SqliteEngine(Engine):
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         assert self._reader is not None, "engine not opened"
-        async with self._reader.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())  # type: ignore[arg-type]
+        # Executed and read to the end in one step of aiosqlite's thread: a statement left
+        # open between two steps would hold its read snapshot for every other read of this
+        # connection meanwhile, and those would miss what was committed since.
+        return list(await self._reader.execute_fetchall(sql, args))  # type: ignore[arg-type]
 
     async def _script_txn(self, txn: Txn, sql: str) -> None:
         # executescript() would COMMIT our transaction first; run statement by statement.
