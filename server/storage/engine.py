@@ -122,6 +122,12 @@ class Engine(_Reads):
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def read_feed(self, sql: str, *args: Any) -> list[Row]:
+        """A read of feed entries to send to devices (backlog, catch-up, fan-out). On
+        PostgreSQL it has a pool of its own, so a burst of them never waits for merges'
+        connections, nor they for it; SQLite reads on its reader connection anyway."""
+        return await self.fetch(sql, *args)
+
     @abstractmethod
     def transaction(self, lock: str | None = None, *, learner: str | None = None) -> Any:
         """``async with engine.transaction(learner=user_id) as txn``: commit on success.
@@ -353,6 +359,10 @@ def _reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+FEED_READ_CONNECTIONS = 4
+"""PostgreSQL connections for reads of the feed to send (``Engine.read_feed``)."""
+
+
 class PostgresEngine(Engine):
     """Production engine over an asyncpg pool; per-user merges take an advisory lock."""
 
@@ -365,6 +375,7 @@ class PostgresEngine(Engine):
         # every second while PostgreSQL is away, restoring it.
         self.url = url
         self._pool: asyncpg.Pool | None = None
+        self._feed_pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
         self._tracers = []
         self._connections: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
@@ -398,20 +409,25 @@ class PostgresEngine(Engine):
 
     async def open(self) -> None:
         try:
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                min_size=self._sizes[0],
-                max_size=self._sizes[1],
-                init=self._init_connection,
-                reset=self._keep_session,
-            )
+            self._pool, self._feed_pool = [
+                await asyncpg.create_pool(
+                    self.url,
+                    min_size=self._sizes[0],
+                    max_size=size,
+                    init=self._init_connection,
+                    reset=self._keep_session,
+                )
+                for size in (self._sizes[1], FEED_READ_CONNECTIONS)
+            ]
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            await self.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {err}") from None
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._feed_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._feed_pool = None
 
     @asynccontextmanager
     async def transaction(
@@ -432,8 +448,16 @@ class PostgresEngine(Engine):
             raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._fetch(self.pool, sql, args)
+
+    async def read_feed(self, sql: str, *args: Any) -> list[Row]:
+        assert self._feed_pool is not None, "engine not opened"
+        return await self._fetch(self._feed_pool, sql, args)
+
+    @staticmethod
+    async def _fetch(pool: asyncpg.Pool, sql: str, args: tuple[Any, ...]) -> list[Row]:
         try:
-            return list(await self.pool.fetch(_pg_sql(sql), *args))
+            return list(await pool.fetch(_pg_sql(sql), *args))
         except _GONE as err:
             raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 

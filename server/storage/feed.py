@@ -460,7 +460,7 @@ class FeedStore(StoreBase):
         return True
 
     async def feed_after(self, user_id: str, cursor: int, limit: int) -> list[FeedEntry]:
-        rows = await self.engine.fetch(
+        rows = await self.engine.read_feed(
             "SELECT * FROM feed WHERE user_id = ? AND user_seq > ? ORDER BY user_seq LIMIT ?",
             user_id,
             cursor,
@@ -469,10 +469,10 @@ class FeedStore(StoreBase):
         return [_entry(r) for r in rows]
 
     async def feed_head(self, user_id: str) -> int:
-        head = await self.engine.fetchval(
+        rows = await self.engine.read_feed(
             "SELECT through_seq FROM user_state WHERE user_id = ?", user_id
         )
-        return int(head or 0)
+        return int(rows[0]["through_seq"]) if rows else 0
 
     async def user_state(self, user_id: str) -> UserState:
         body = await self.engine.fetchval("SELECT state FROM user_state WHERE user_id = ?", user_id)

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from server.fanout import Hub, Listener
+from server.storage.engine import PostgresEngine
 from server.storage.store import Store
 from sync.protocol.messages import FeedEntry
 from tests.server.conftest import Clock, catalog
@@ -153,3 +154,24 @@ async def test_another_instance_reads_a_commit_once_for_all_its_connections(
             await listener.stop()
         await here.close()
         await there.close()
+
+
+async def test_feed_reads_do_not_wait_for_the_merges_connections(pg_url: str) -> None:
+    """Reads of the feed to send have a pool of their own (PostgreSQL): with every
+    connection of the merges' pool taken, a device's feed is still read."""
+    store = Store.for_url(pg_url, clock=Clock())
+    await store.open()
+    await store.load_catalog(catalog())
+    user_id, device_id = await learner(store)
+    await store.merge(device_id, [ev(1)])
+    engine = store.engine
+    assert isinstance(engine, PostgresEngine)
+    held = [await engine.pool.acquire() for _ in range(engine.pool.get_max_size())]
+    try:
+        entries = await asyncio.wait_for(store.feed_after(user_id, 0, 10), 30)
+        assert entries[0].seq == 1
+        assert await asyncio.wait_for(store.feed_head(user_id), 30) == entries[-1].user_seq
+    finally:
+        for conn in held:
+            await engine.pool.release(conn)
+        await store.close()
