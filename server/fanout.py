@@ -62,21 +62,15 @@ class Hub:
         self._reading: dict[str, asyncio.Task[None]] = {}
         self._local: dict[str, int] = {}
         """Per learner: writes in progress on this instance (their hand-off is coming)."""
-        self.reads = 0
-        """Feed reads made for the fan-out (tests count them)."""
         self.listening = True
         """Whether commits of other instances are heard (``/v1/ready``)."""
-        self.last_heard: dict[str, int] = {}
-        """Per learner: the head of the last announcement heard."""
-        self.news = asyncio.Event()
-        """Set at each announcement heard (for whoever waits on one)."""
 
     def follow(self, follower: Follower, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
             self._followers[user_id].add(follower)
 
-    def unfollow(self, follower: Follower) -> None:
-        for user_id in [u for u, f in self._followers.items() if follower in f]:
+    def unfollow(self, follower: Follower, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
             self._followers[user_id].discard(follower)
             if not self._followers[user_id]:
                 del self._followers[user_id]
@@ -116,8 +110,6 @@ class Hub:
 
     def heard(self, user_id: str, head: int) -> None:
         """A commit of ``user_id``'s feed up to ``head`` was announced (by any instance)."""
-        self.last_heard[user_id] = head
-        self.news.set()
         if user_id not in self._followers or head <= self._handed.get(user_id, 0):
             return
         self._wanted[user_id] = max(self._wanted.get(user_id, 0), head)
@@ -142,7 +134,6 @@ class Hub:
                 if not followers:
                     break
                 after = min(f.position(user_id) for f in followers)
-                self.reads += 1
                 entries = await self.store.feed_after(user_id, after, FEED_PAGE)
                 if not entries:
                     break
@@ -171,8 +162,6 @@ class Listener:
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
-        self.connected = asyncio.Event()
-        """Set while listening (tests wait on it)."""
 
     async def start(self) -> None:
         await self._connect()
@@ -194,11 +183,9 @@ class Listener:
         self._conn = conn
         self._lost.clear()
         self.hub.listening = True
-        self.connected.set()
 
     def _terminated(self, _conn: Any) -> None:
         self.hub.listening = False
-        self.connected.clear()
         self._lost.set()
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:

@@ -79,7 +79,7 @@ class SyncConnection:
                 while True:
                     await self._dispatch(await self._receive())
             finally:
-                self.hub.unfollow(self)
+                self.hub.unfollow(self, users)
                 deliveries.cancel()
         except Exception as err:
             await self._end(err)
@@ -209,10 +209,6 @@ class SyncConnection:
                 result = await self.store.merge(push.device_id, push.events)
             except DeviceRevoked as err:
                 await self._fail(ProtocolError("device_revoked", err.detail, CLOSE_FORBIDDEN))
-            except StoreUnavailable as err:
-                await self._fail(
-                    ProtocolError("store_unavailable", err.detail, CLOSE_TRY_AGAIN_LATER)
-                )
             await self._send(
                 Ack(
                     push.batch,

@@ -46,21 +46,25 @@ def _probe_pg() -> str | None:
 
 def require_pg(request: pytest.FixtureRequest) -> None:
     problem = _probe_pg()
-    if problem is None:
-        return
-    message = f"PostgreSQL not reachable at {PG_URL} ({problem})"
+    if problem is not None:
+        could_not_run(request, f"PostgreSQL not reachable at {PG_URL} ({problem})")
+
+
+def could_not_run(request: pytest.FixtureRequest, why: str) -> None:
+    """This PostgreSQL test cannot run here: it fails under CI (which must run every one),
+    and elsewhere it is skipped and listed at the end of the run."""
     if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must run every PostgreSQL test")
-    _not_run.append(request.node.nodeid)
-    pytest.skip(message)
+        pytest.fail(f"{why}; CI must run every PostgreSQL test")
+    _not_run.append(f"{request.node.nodeid}: {why}")
+    pytest.skip(why)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if _not_run:
-        terminalreporter.section("tests NOT run: PostgreSQL unreachable", sep="!")
-        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL tests could not run ({PG_URL}):")
-        for nodeid in _not_run:
-            terminalreporter.write_line(f"  {nodeid}")
+        terminalreporter.section("tests NOT run: PostgreSQL unavailable", sep="!")
+        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL tests could not run:")
+        for line in _not_run:
+            terminalreporter.write_line(f"  {line}")
 
 
 @pytest.fixture

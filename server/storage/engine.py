@@ -409,19 +409,20 @@ class PostgresEngine(Engine):
 
     async def open(self) -> None:
         try:
-            self._pool, self._feed_pool = [
-                await asyncpg.create_pool(
-                    self.url,
-                    min_size=self._sizes[0],
-                    max_size=size,
-                    init=self._init_connection,
-                    reset=self._keep_session,
-                )
-                for size in (self._sizes[1], FEED_READ_CONNECTIONS)
-            ]
+            self._pool = await self._create_pool(self._sizes[1])
+            self._feed_pool = await self._create_pool(FEED_READ_CONNECTIONS)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
             await self.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {err}") from None
+
+    async def _create_pool(self, max_size: int) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            self.url,
+            min_size=self._sizes[0],
+            max_size=max_size,
+            init=self._init_connection,
+            reset=self._keep_session,
+        )
 
     async def close(self) -> None:
         for pool in (self._pool, self._feed_pool):

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Push
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, could_not_run
 from tests.integration.test_spine import add_users, free_port
 from tests.integration.wire import event, http, login, open_session, recv, until
 
@@ -55,11 +55,11 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    if BIN is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the PostgreSQL restart test: no initdb here")
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) on this machine")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    if BIN is None:
+        could_not_run(request, "no PostgreSQL server binaries (initdb, pg_ctl) here")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        could_not_run(request, "running as root without runuser: PostgreSQL refuses root")
     # Not under pytest's temporary folder: the postgres user cannot enter root's.
     root = Path(tempfile.mkdtemp(prefix="waymark-pg-"))
     try:
