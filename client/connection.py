@@ -1,8 +1,9 @@
 """The WebSocket shell around :class:`sync.protocol.sessions.ClientSession`.
 
-It only moves frames between the socket, the journal and the session; the message flow is
-``/work/notes/protocol-spec.md`` (``docs/protocol.md`` once written). Call :func:`sync_once`
-to catch up and return, or :func:`follow` to stay connected and hear about other devices.
+It carries out what the session asks: moves frames between the socket and the session, and
+reads and writes the journal. The message flow is ``docs/protocol.md``. Call
+:func:`sync_once` to catch up and return, or :func:`follow` to stay connected and hear
+about other devices.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -26,48 +28,31 @@ from client.errors import (
     ServerUnreachable,
     SyncProtocolError,
 )
-from client.journal import BATCH, Account, Journal
-from sync.catalog import catalog_from_server
-from sync.errors import CatalogError, ProtocolError
-from sync.protocol.codec import (
-    CLOSE_FORBIDDEN,
-    CLOSE_GOING_AWAY,
-    CLOSE_INTERNAL,
-    CLOSE_NORMAL,
-    CLOSE_UNAUTHORIZED,
-    Frame,
+from client.journal import Account, Journal
+from sync.errors import ProtocolError
+from sync.protocol.codec import Frame
+from sync.protocol.messages import MAX_ACCOUNTS, FeedEntry
+from sync.protocol.sessions import (
+    CLOSE_ABNORMAL,
+    ApplyFeed,
+    Changed,
+    ClientEffect,
+    ClientSession,
+    Login,
+    MarkAcked,
+    ReadPending,
+    Refused,
+    ResetFeed,
+    Send,
+    SetPlan,
+    SetSynced,
+    StoreCatalog,
 )
-from sync.protocol.messages import (
-    MAX_ACCOUNTS,
-    Ack,
-    CatalogMsg,
-    Error,
-    Feed,
-    FeedEntry,
-    HelloAccount,
-    ServerMessage,
-    Welcome,
-)
-from sync.protocol.sessions import ClientSession
 
 CLIENT: Final = "waymark-client/0.1"
-CLOSE_ABNORMAL: Final = 1006  # no close frame: the connection dropped
-# Closes after which connecting again later is worth it: normal, going away, dropped,
-# internal error, service restart, try again later.
-RETRYABLE: Final = frozenset(
-    {CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_ABNORMAL, CLOSE_INTERNAL, 1012, 1013}
-)
 OPEN_TIMEOUT: Final = 10.0
 
 log = logging.getLogger(__name__)
-
-
-class Refused(msgspec.Struct, frozen=True):
-    """A learner the server did not accept in the welcome (spec flow step 2)."""
-
-    username: str
-    code: str
-    reason: str
 
 
 class SyncReport(msgspec.Struct):
@@ -132,10 +117,8 @@ async def sync_once(
             async with asyncio.timeout(timeout), _connect(url) as ws:
                 link = _Link(ws, journal, accounts, lambda: now_ms, report)
                 await link.open()
-                await link.push()
                 while not await link.settle():
                     await link.receive(await link.recv())
-                    await link.push()
         except TimeoutError:
             raise ServerUnreachable(f"{url} did not complete the sync in {timeout:g} s") from None
     return report
@@ -199,11 +182,11 @@ async def _follow_server(
         link = None
         try:
             async with _connect(accounts[0].server_url) as ws:
-                link = _Link(ws, journal, accounts, clock, SyncReport())
+                link = _Link(ws, journal, accounts, clock, SyncReport(), on_change)
                 await link.open()
                 for refused in link.report.refused:
                     log.warning("%s was refused: %s", refused.username, refused.reason)
-                await _stay(link, on_change, stop, poll)
+                await _stay(link, stop, poll)
         except (ServerUnreachable, AccessDenied) as err:
             # One learner cut off mid-connection (4403) closes it for every learner on it;
             # the next welcome refuses only that one, so the others connect again.
@@ -218,30 +201,27 @@ async def _follow_server(
             await _first(backoff.sleep(delay), stop.wait())
 
 
-async def _stay(
-    link: _Link, on_change: Callable[[Change], object], stop: asyncio.Event, poll: float
-) -> None:
+async def _stay(link: _Link, stop: asyncio.Event, poll: float) -> None:
     wake = link.journal.watch()
     stopping = asyncio.ensure_future(stop.wait())
     woken = asyncio.ensure_future(wake.wait())
     receiving = asyncio.ensure_future(link.recv())
     try:
         while True:
-            await link.push()
             await link.settle()
             done, _ = await asyncio.wait(
                 {stopping, woken, receiving}, timeout=poll, return_when=asyncio.FIRST_COMPLETED
             )
             if stopping in done:
                 return
-            if woken in done:
-                wake.clear()  # before push() reads the journal, so no record is missed
+            if woken in done or not done:  # recorded here, or maybe by another process
+                wake.clear()  # before the session reads the journal, so no record is missed
                 woken = asyncio.ensure_future(wake.wait())
+                await link.recorded()
             if receiving in done:
                 frame = receiving.result()
                 receiving = asyncio.ensure_future(link.recv())
-                for change in await link.receive(frame):
-                    on_change(change)
+                await link.receive(frame)
     finally:
         for task in (stopping, woken, receiving):
             task.cancel()
@@ -273,7 +253,8 @@ async def _connect(server_url: str) -> AsyncIterator[ClientConnection]:
 
 
 class _Link:
-    """One connection: its session and what it learned (watermarks, cursors, heads)."""
+    """One connection: carries out what its :class:`ClientSession` asks (send, read and
+    write the journal, report changes). No protocol rule lives here."""
 
     def __init__(
         self,
@@ -282,136 +263,106 @@ class _Link:
         accounts: list[Account],
         now: Callable[[], int],
         report: SyncReport,
+        on_change: Callable[[Change], object] = lambda change: None,
     ) -> None:
         self.ws = ws
         self.journal = journal
         self.accounts = accounts
         self.server_url = accounts[0].server_url
-        self.own = {a.device_id for a in accounts}
         self.now = now
         self.report = report
-        self.session = ClientSession()
-        self.devices: dict[str, Account] = {}  # accepted learners by device_id
-        self.users: dict[str, Account] = {}  # ... and by user_id
-        self.acked: dict[str, int] = {}  # device_id -> the server's watermark
-        self.cursor: dict[str, int] = {}  # user_id -> highest user_seq held
-        self.head: dict[str, int] = {}  # user_id -> highest feed head heard of
-        self.error: Error | None = None  # the server's last word before it closes
-        self.dirty = True  # something changed since synced_at was written
-        self.synced = False  # settled at least once
-        self.catalog_due = False  # the welcome announced a catalog not received yet
+        self.on_change = on_change
+        self.session: ClientSession | None = None
+        self._counted = (0, 0)  # the session's counts already in the report
+
+    @property
+    def users(self) -> list[str]:
+        return self.session.users if self.session else []
+
+    @property
+    def synced(self) -> bool:
+        return self.session is not None and self.session.synced
+
+    @property
+    def settled(self) -> bool:
+        return self.session is not None and self.session.settled
 
     async def open(self) -> None:
-        """Send the hello and handle the welcome."""
+        """Send the hello; returns once the welcome was handled."""
         cached = await self.journal.catalog(self.server_url)
         clock, recorded = await self.journal.tick_for_hello(self.now())
-        hello = [
-            HelloAccount(a.token, a.cursor, clock, recorded.get(a.user_id, 0))
+        logins = [
+            Login(
+                a.token,
+                a.username,
+                a.user_id,
+                a.device_id,
+                a.cursor,
+                recorded.get(a.user_id, 0),
+                a.plan,
+            )
             for a in self.accounts
         ]
-        held = cached[0] if cached else ""
-        await self._send(self.session.hello(hello, client=CLIENT, catalog_version=held))
-        while True:
-            match self._decode(await self.recv()):
-                case Welcome() as welcome:
-                    break
-                case Error() as error:
-                    self.error = error  # every learner refused: the close follows
-                case other:
-                    raise SyncProtocolError(f"expected a welcome, got {type(other).__name__}")
-        # A newer catalog follows the welcome (spec flow step 3): not in sync without it.
-        self.catalog_due = bool(welcome.catalog_version) and welcome.catalog_version != held
-        for refusal in welcome.refused:
-            name = (
-                self.accounts[refusal.index].username if refusal.index < len(self.accounts) else "?"
-            )
-            self.report.refused.append(Refused(name, refusal.code, refusal.reason))
-        by_device = {a.device_id: a for a in self.accounts}
-        for accepted in welcome.accounts:
-            account = by_device.get(accepted.device_id)
-            if account is None:
-                raise SyncProtocolError(f"welcome for a device not signed in: {accepted.device_id}")
-            self.devices[accepted.device_id] = self.users[accepted.user_id] = account
-            self.acked[accepted.device_id] = accepted.acked_seq
-            cursor = account.cursor
-            if cursor > accepted.feed_head:
-                # The server was restored from a backup: what this device holds of the feed
-                # may differ from the server's anywhere, so read it all again.
-                await self.journal.truncate_feed(accepted.user_id, 0)
-                await self._send(self.session.pull(accepted.user_id, 0))
-                cursor = 0
-            self.cursor[accepted.user_id] = cursor
-            self.head[accepted.user_id] = accepted.feed_head
-            await self.journal.mark_acked(accepted.device_id, accepted.acked_seq)
-            if accepted.plan != account.plan:  # e.g. upgraded to premium since the login
-                await self.journal.set_plan(accepted.user_id, accepted.plan)
+        catalog_version = cached[0] if cached else ""
+        self.session = ClientSession(
+            logins, catalog_version=catalog_version, clock=clock, client=CLIENT
+        )
+        await self._do(self.session.start())
+        while not self.session.welcomed:
+            await self.receive(await self.recv())
+        self.report.refused.extend(self.session.refused)
 
-    async def push(self) -> None:
-        """Send the next batch of every device that has none in flight (one at a time, so
-        each batch starts right after the watermark of the last ack)."""
-        busy = {device_id for device_id, _ in self.session.in_flight.values()}
-        for device_id in [d for d in self.devices if d not in busy]:
-            events = await self.journal.pending(device_id, self.acked[device_id], BATCH)
-            if events:
-                _, frame = self.session.push(device_id, events)
-                await self._send(frame)
-                self.report.pushed += len(events)
+    async def recorded(self) -> None:
+        """The journal has new events: push them."""
+        await self._do(self._session.recorded())
 
     async def settle(self) -> bool:
-        """Whether nothing is in flight, every feed is at its head and an announced catalog
-        arrived; notes the sync time."""
-        if (
-            self.catalog_due
-            or self.session.in_flight
-            or any(self.cursor[u] < h for u, h in self.head.items())
-        ):
-            return False
-        if self.dirty:
-            await self.journal.set_synced(self.users, self.now())
-            self.dirty = False
-        self.synced = True
-        return True
+        """Whether everything is pushed and acked, every feed is at its head and an
+        announced catalog arrived; notes the sync time."""
+        await self._do(self._session.settle())
+        return self._session.settled
 
-    async def receive(self, frame: Frame) -> list[Change]:
-        """Handle one frame; returns the feed entries from other devices or the server."""
-        match self._decode(frame):
-            case CatalogMsg(version=version, catalog=data):
-                try:
-                    catalog = catalog_from_server(data)
-                except CatalogError as err:
-                    raise SyncProtocolError(f"the server sent a bad catalog: {err}") from None
-                await self.journal.store_catalog(self.server_url, version, catalog)
-                self.catalog_due = False
-            case Feed(user_id=user_id, entries=entries, head=head):
-                account = self.users.get(user_id)
-                if account is None:
-                    raise SyncProtocolError(f"feed for a learner not signed in: {user_id}")
-                new = await self.journal.apply_feed(user_id, entries, now_ms=self.now())
-                held = max((e.user_seq for e in entries), default=0)
-                self.cursor[user_id] = max(self.cursor[user_id], held)
-                self.head[user_id] = max(self.head[user_id], head)
-                self.report.received += len(new)
-                self.dirty = True
-                return [
-                    Change(account.username, e)
-                    for e in new
-                    if e.origin == "server" or e.device_id not in self.own
-                ]
-            case Ack(device_id=device_id) as ack:
-                account = self.devices.get(device_id)
-                if account is None:
-                    raise SyncProtocolError(f"ack for a device not signed in: {device_id}")
-                await self.journal.mark_acked(device_id, ack.acked_seq, ack.rejected)
-                self.acked[device_id] = ack.acked_seq
-                self.head[account.user_id] = max(self.head[account.user_id], ack.feed_head)
-                self.dirty = True
-            case Error(code="seq_gap"):
-                pass  # the ack before it carries the watermark; push() resumes from there
-            case Error() as error:
-                self.error = error  # the close follows; recv() reports it
-            case Welcome():
-                raise SyncProtocolError("the server sent a second welcome")
-        return []
+    async def receive(self, frame: Frame) -> None:
+        """Handle one frame from the server."""
+        try:
+            effects = self._session.receive(frame)
+        except ProtocolError as err:
+            raise SyncProtocolError(str(err)) from None
+        await self._do(effects)
+
+    @property
+    def _session(self) -> ClientSession:
+        assert self.session is not None, "open() first"
+        return self.session
+
+    async def _do(self, effects: list[ClientEffect]) -> None:
+        session = self._session
+        queue = deque(effects)
+        while queue:
+            match queue.popleft():
+                case Send(frame=frame):
+                    await self._send(frame)
+                case ReadPending(device_id=device_id, after=after, limit=limit) as read:
+                    events = await self.journal.pending(device_id, after, limit)
+                    queue.extend(session.pending_read(read, events))
+                case ApplyFeed(user_id=user_id, entries=entries) as apply:
+                    new = await self.journal.apply_feed(user_id, entries, now_ms=self.now())
+                    queue.extend(session.feed_applied(apply, new))
+                case MarkAcked(device_id=device_id, acked_seq=acked_seq, rejected=rejected):
+                    await self.journal.mark_acked(device_id, acked_seq, rejected)
+                case StoreCatalog(catalog_version=version, catalog=catalog):
+                    await self.journal.store_catalog(self.server_url, version, catalog)
+                case ResetFeed(user_id=user_id):
+                    await self.journal.truncate_feed(user_id, 0)
+                case SetPlan(user_id=user_id, plan=plan):
+                    await self.journal.set_plan(user_id, plan)
+                case SetSynced(user_ids=user_ids):
+                    await self.journal.set_synced(user_ids, self.now())
+                case Changed(username=username, entry=entry):
+                    self.on_change(Change(username, entry))
+        self.report.pushed += session.pushed - self._counted[0]
+        self.report.received += session.received - self._counted[1]
+        self._counted = (session.pushed, session.received)
 
     async def recv(self) -> Frame:
         """The next frame; a close becomes the matching :class:`ClientError`."""
@@ -426,22 +377,24 @@ class _Link:
         except ConnectionClosed as closed:
             raise self._closed(closed) from None
 
-    def _decode(self, frame: Frame) -> ServerMessage:
-        try:
-            return self.session.receive(frame)
-        except ProtocolError as err:
-            raise SyncProtocolError(f"unreadable message from the server: {err}") from None
-
     def _closed(self, closed: ConnectionClosed) -> ClientError:
-        code = closed.rcvd.code if closed.rcvd else CLOSE_ABNORMAL
-        reason = self.error.message if self.error else (closed.rcvd.reason if closed.rcvd else "")
-        if code == CLOSE_FORBIDDEN:
-            return DeviceRevoked(
-                f"the server refused this device: {reason or 'revoked'}; log in again"
-            )
-        if code == CLOSE_UNAUTHORIZED:
-            return AccessDenied(f"the server does not know this device: {reason}; log in again")
-        if code in RETRYABLE:
-            why = f": {reason}" if reason else ""
-            return ServerUnreachable(f"{self.server_url} closed the connection ({code}{why})")
-        return SyncProtocolError(f"{self.server_url} closed the connection ({code}): {reason}")
+        code = closed.rcvd.code if closed.rcvd else None
+        reason = closed.rcvd.reason if closed.rcvd else ""
+        if self.session is None:
+            kind, why = ("retry", reason)
+        else:
+            kind, why = self.session.closed(code, reason)
+        shown = CLOSE_ABNORMAL if code is None else code
+        match kind:
+            case "revoked":
+                return DeviceRevoked(
+                    f"the server refused this device: {why or 'revoked'}; log in again"
+                )
+            case "unauthorized":
+                return AccessDenied(f"the server does not know this device: {why}; log in again")
+            case "retry":
+                detail = f": {why}" if why else ""
+                return ServerUnreachable(
+                    f"{self.server_url} closed the connection ({shown}{detail})"
+                )
+        return SyncProtocolError(f"{self.server_url} closed the connection ({shown}): {why}")

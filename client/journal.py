@@ -104,7 +104,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-BATCH = 200
+BATCH = 500  # events per push: the protocol's most (MAX_BATCH)
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Errors of the server, each mapped to one HTTP status (problem details) and one
-WebSocket close code by :func:`http_status` / the sync shell.
+"""Errors of the server. Each has an error ``code``; :data:`sync.errors.ERROR_CODES` maps
+it to one HTTP status (problem details) and one WebSocket close code (the sync session).
 
 ::
 
@@ -17,9 +17,12 @@ WebSocket close code by :func:`http_status` / the sync shell.
 
 from __future__ import annotations
 
+from sync.errors import ERROR_CODES
+
 
 class ServerError(Exception):
-    status = 500
+    code = "internal"
+    status = ERROR_CODES[code].status
     title = "Internal error"
 
     def __init__(self, detail: str) -> None:
@@ -28,38 +31,48 @@ class ServerError(Exception):
 
 
 class StoreUnavailable(ServerError):
-    status = 503
+    code = "store_unavailable"
+    status = ERROR_CODES[code].status
     title = "Store unavailable"
 
 
 class BadRequest(ServerError):
-    status = 400
+    code = "bad_request"
+    status = ERROR_CODES[code].status
     title = "Bad request"
 
 
 class CatalogRejected(BadRequest):
+    code = "catalog_rejected"
+    status = ERROR_CODES[code].status
     title = "Catalog rejected"
 
 
 class Unauthorized(ServerError):
-    status = 401
+    code = "unauthorized"
+    status = ERROR_CODES[code].status
     title = "Unauthorized"
 
 
 class Forbidden(ServerError):
-    status = 403
+    code = "forbidden"
+    status = ERROR_CODES[code].status
     title = "Forbidden"
 
 
 class DeviceRevoked(Forbidden):
+    code = "device_revoked"
+    status = ERROR_CODES[code].status
     title = "Device revoked"
 
 
 class NotFound(ServerError):
-    status = 404
+    code = "not_found"
+    status = ERROR_CODES[code].status
     title = "Not found"
 
 
 class Conflict(ServerError):
-    status = 409
+    code = "conflict"
+    status = ERROR_CODES[code].status
     title = "Conflict"

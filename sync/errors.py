@@ -11,7 +11,44 @@
 
 from __future__ import annotations
 
+from typing import Final, NamedTuple
+
 import msgspec
+
+
+class Disposition(NamedTuple):
+    """How an error code ends a request: its HTTP status, and its WebSocket close code
+    (``None``: the code is never sent over ``/v1/sync``)."""
+
+    status: int
+    close: int | None
+
+
+ERROR_CODES: Final[dict[str, Disposition]] = {
+    # The sync protocol's codes (docs/protocol.md §8) ...
+    "bad_frame": Disposition(400, 4400),
+    "bad_message": Disposition(400, 4400),
+    "unsupported_protocol": Disposition(400, 4406),
+    "unauthorized": Disposition(401, 4401),
+    "device_revoked": Disposition(403, 4403),
+    "forbidden": Disposition(403, 4403),
+    "batch_too_large": Disposition(413, 4413),
+    "store_unavailable": Disposition(503, 1013),
+    "internal": Disposition(500, 1011),
+    # ... and the REST API's others.
+    "bad_request": Disposition(400, None),
+    "catalog_rejected": Disposition(400, None),
+    "not_found": Disposition(404, None),
+    "conflict": Disposition(409, None),
+}
+"""The one mapping from error codes (the server's domain errors and the protocol's
+refusals) to HTTP statuses and WebSocket close codes."""
+
+
+def close_code_for(code: str) -> int:
+    """The WebSocket close code for error ``code`` (1011 for one never sent there)."""
+    close = ERROR_CODES[code].close if code in ERROR_CODES else None
+    return 1011 if close is None else close
 
 
 class WaymarkError(Exception):
@@ -26,14 +63,17 @@ class ProtocolError(WaymarkError):
     """A peer broke the sync protocol.
 
     ``code`` is the stable error code sent in an ``error`` message and ``close_code`` the
-    WebSocket close code documented in ``docs/protocol.md``.
+    WebSocket close code documented in ``docs/protocol.md`` (by default the code's, from
+    :data:`ERROR_CODES`).
     """
 
-    def __init__(self, code: str, message: str, close_code: int, path: str | None = None):
+    def __init__(
+        self, code: str, message: str, close_code: int | None = None, path: str | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.close_code = close_code
+        self.close_code = close_code_for(code) if close_code is None else close_code
         self.path = path
 
 

@@ -1,10 +1,12 @@
-"""A minimal ``/v1/sync`` peer for the client tests, built on ``ServerSession``.
+"""A ``/v1/sync`` peer for the client tests: the real ``ServerSession`` with dicts for a
+store.
 
-It speaks the protocol with a dict for a store: welcome (with refusals), catalog, feed
-pages, pushes deduplicated by ``(device_id, seq)`` and acked, rejections written to the feed,
-decisions (scores, unlocks) made by ``sync.merge.decide`` as the real server does, and new feed
-entries sent to every live connection of the learner. Knobs let a test drop a
-connection after a commit, lag the welcome's watermark, or close with a given code.
+The session decides everything said on the wire (welcome, refusals, catalog, pages, acks,
+close codes); this shell only answers its effects: credentials from ``learners``, a merge
+that deduplicates by ``(device_id, seq)``, writes rejections to the feed and makes decisions
+(scores, unlocks) with ``sync.merge.decide`` as the real server does, and a fan-out to
+every live connection of the learner. Knobs let a test drop a connection after a commit,
+lag the welcome's watermark, or close at the hello with a given code.
 """
 
 from __future__ import annotations
@@ -16,25 +18,23 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from client.journal import Account
-from sync.catalog import Catalog, catalog_to_builtins
+from server.storage.merge import MergeResult
+from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_event
 from sync.merge.decide import Context, decide
 from sync.merge.fold import UserState, apply_body
-from sync.protocol.messages import (
-    Ack,
-    CatalogMsg,
-    Error,
-    EventRejection,
-    Feed,
-    FeedEntry,
-    Hello,
-    Pull,
-    Push,
-    Refusal,
-    Welcome,
-    WelcomeAccount,
+from sync.protocol.messages import FEED_PAGE, EventRejection, FeedEntry, Hello, Push
+from sync.protocol.sessions import (
+    Authenticate,
+    Close,
+    Credential,
+    Follow,
+    Merge,
+    Publish,
+    ReadFeed,
+    Send,
+    ServerSession,
 )
-from sync.protocol.sessions import ServerSession
 
 T0 = 1_763_790_000_000
 
@@ -134,68 +134,76 @@ class FakeServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         session = ServerSession()
-        hello = session.receive(await ws.recv())
-        assert isinstance(hello, Hello)
-        self.hellos.append(hello)
-        if self.close_at_hello:
-            await ws.close(*self.close_at_hello.pop(0))
-            return
-        accepted: list[tuple[Learner, int]] = []
-        refused = []
-        for index, item in enumerate(hello.accounts):
-            learner = self.learners.get(item.token)
-            if learner is None:
-                refused.append(Refusal(index, "unauthorized", "unknown token"))
-            elif learner.revoked:
-                refused.append(Refusal(index, "device_revoked", "revoked by an admin"))
-            else:
-                accepted.append((learner, item.cursor))
-        if not accepted:
-            revoked = any(r.code == "device_revoked" for r in refused)
-            code, close = ("device_revoked", 4403) if revoked else ("unauthorized", 4401)
-            await ws.send(session.send(Error(code, refused[0].reason)))
-            await ws.close(close, code)
-            return
-        welcome = Welcome(
-            [
-                WelcomeAccount(
-                    learner.user_id,
-                    learner.username,
-                    learner.device_id,
-                    self.welcome_acked.pop(learner.device_id, self.watermark(learner.device_id)),
-                    len(self.feeds[learner.user_id]),
-                    plan=learner.plan,
-                )
-                for learner, _ in accepted
-            ],
-            refused,
-            catalog_version=self.catalog.version,
-        )
-        await ws.send(session.welcome(welcome))
-        if hello.catalog_version != self.catalog.version:
-            catalog = catalog_to_builtins(self.catalog)
-            await ws.send(session.send(CatalogMsg(self.catalog.version, catalog)))
-        for learner, cursor in accepted:
-            await self._send_feed(ws, session, learner.user_id, cursor)
-        for learner, _ in accepted:
-            self._sockets.setdefault(learner.user_id, []).append((ws, session))
-        self.live.put_nowait(len(self.hellos))
         try:
             async for frame in ws:
-                match session.receive(frame):
-                    case Push() as push:
-                        if not await self._push(ws, session, push):
-                            return
-                    case Pull(user_id=user_id, cursor=cursor):
-                        await self._send_feed(ws, session, user_id, cursor)
+                for effect in session.receive(frame):
+                    if not await self._do(ws, session, effect):
+                        return
         finally:
             for sockets in self._sockets.values():
                 if (ws, session) in sockets:
                     sockets.remove((ws, session))
 
-    async def _push(self, ws: ServerConnection, session: ServerSession, push: Push) -> bool:
+    async def _do(self, ws: ServerConnection, session: ServerSession, effect: Any) -> bool:
+        """Carry out one effect of the session (and those it leads to); False: closed."""
+        match effect:
+            case Send(frame=frame):
+                await ws.send(frame)
+            case Close(code=code, reason=reason):
+                await ws.close(code, reason)
+                return False
+            case Authenticate(accounts=accounts):
+                assert session.hello is not None
+                self.hellos.append(session.hello)
+                if self.close_at_hello:
+                    await ws.close(*self.close_at_hello.pop(0))
+                    return False
+                found = [self._credential(a.token) for a in accounts]
+                for then in session.authenticated(found, self.catalog):
+                    if not await self._do(ws, session, then):
+                        return False
+                self.live.put_nowait(len(self.hellos))
+            case Follow(user_ids=user_ids):
+                for user_id in user_ids:
+                    self._sockets.setdefault(user_id, []).append((ws, session))
+            case ReadFeed(user_id=user_id, after=after) as read:
+                feed = self.feeds[user_id]
+                page = feed[after : after + FEED_PAGE]
+                for then in session.feed_read(read, page, len(feed)):
+                    if not await self._do(ws, session, then):
+                        return False
+            case Merge(push=push, user_id=user_id) as merge:
+                result = self._merge(push, user_id)
+                if self.drop_after_commit:
+                    self.drop_after_commit -= 1
+                    ws.transport.abort()
+                    self.pushed.put_nowait(push)
+                    return False
+                for then in session.merged(merge, result):
+                    if not await self._do(ws, session, then):
+                        return False
+                self.pushed.put_nowait(push)
+            case Publish(user_id=user_id, entries=entries):
+                await self._fan_out(user_id, entries)
+        return True
+
+    def _credential(self, token: str) -> Credential | None:
+        learner = self.learners.get(token)
+        if learner is None:
+            return None
+        acked = self.welcome_acked.pop(learner.device_id, self.watermark(learner.device_id))
+        return Credential(
+            learner.device_id,
+            learner.user_id,
+            learner.username,
+            acked,
+            len(self.feeds[learner.user_id]),
+            revoked=learner.revoked,
+            plan=learner.plan,
+        )
+
+    def _merge(self, push: Push, user_id: str) -> MergeResult:
         self.pushes.append(push)
-        user_id = session.devices[push.device_id]
         held = self.held.setdefault(push.device_id, {})
         new, rejected, duplicates = [], [], 0
         for event in push.events:
@@ -225,24 +233,14 @@ class FakeServer:
             new.append(row)
             if not isinstance(verdict, Rejection):
                 new += self._decide(user_id, push.device_id, event, verdict)
-        if self.drop_after_commit:
-            self.drop_after_commit -= 1
-            ws.transport.abort()
-            self.pushed.put_nowait(push)
-            return False
-        ack = Ack(
-            push.batch,
-            push.device_id,
+        return MergeResult(
             self.watermark(push.device_id),
             len(push.events) - duplicates - len(rejected),
             duplicates,
             rejected,
             len(self.feeds[user_id]),
+            entries=new,
         )
-        await ws.send(session.send(ack))
-        await self._fan_out(user_id, new)
-        self.pushed.put_nowait(push)
-        return True
 
     def _decide(self, user_id: str, device_id: str, event: Event, body: Any) -> list[FeedEntry]:
         state = self.states.setdefault(user_id, UserState())
@@ -264,14 +262,7 @@ class FakeServer:
             )
         return feed[start:]
 
-    async def _send_feed(
-        self, ws: ServerConnection, session: ServerSession, user_id: str, cursor: int
-    ) -> None:
-        feed = self.feeds[user_id]
-        await ws.send(session.send(Feed(user_id, feed[cursor:], len(feed))))
-
     async def _fan_out(self, user_id: str, entries: list[FeedEntry]) -> None:
-        if entries:
-            head = len(self.feeds[user_id])
-            for ws, session in list(self._sockets.get(user_id, [])):
-                await ws.send(session.send(Feed(user_id, entries, head)))
+        for ws, session in list(self._sockets.get(user_id, [])):
+            for effect in session.offered(user_id, entries):
+                await self._do(ws, session, effect)

@@ -149,7 +149,7 @@ async def test_sync_of_a_revoked_device_prints_one_line(tmp_path: Path, server: 
     server.revoke(alice)
     await asyncio.to_thread(prepare, tmp_path, alice)
     result = await asyncio.to_thread(run, tmp_path, "sync", "--once")
-    assert "revoked by an admin; log in again" in one_line_error(result)
+    assert "revoked by an administrator; log in again" in one_line_error(result)
 
 
 async def test_sync_of_a_partly_refused_kiosk_names_who_failed(
@@ -159,7 +159,10 @@ async def test_sync_of_a_partly_refused_kiosk_names_who_failed(
     server.revoke(bob)
     await asyncio.to_thread(prepare, tmp_path, server.add("alice"), bob)
     result = await asyncio.to_thread(run, tmp_path, "sync")
-    assert one_line_error(result) == "Error: not synced: bob (device_revoked: revoked by an admin)"
+    assert (
+        one_line_error(result)
+        == "Error: not synced: bob (device_revoked: this device was revoked by an administrator)"
+    )
 
 
 # -- new event types, quizzes -------------------------------------------------------------

@@ -92,13 +92,19 @@ async def test_a_sync_with_nothing_to_send_or_receive_still_waits_for_a_new_cata
     assert cached is not None and cached[0] == server.catalog.version
 
 
-async def test_more_than_one_batch_goes_out_in_pushes_of_at_most_200(
+async def test_more_than_one_batch_goes_out_in_pushes_of_at_most_500(
     journal: Journal, server: FakeServer
 ) -> None:
     await journal.add_account(server.add("alice"))
-    await record(journal, 201)
-    await sync_once(journal, now_ms=T0)
-    assert [(p.events[0].seq, p.events[-1].seq) for p in server.pushes] == [(1, 200), (201, 201)]
+    await record(journal, 1201)
+    report = await sync_once(journal, now_ms=T0)
+    spans = [(p.events[0].seq, p.events[-1].seq) for p in server.pushes]
+    assert spans == [(1, 500), (501, 1000), (1001, 1201)]
+    assert (report.pushed, server.duplicates, await journal.pending_count("u-alice")) == (
+        1201,
+        [],
+        0,
+    )
 
 
 async def test_an_event_the_server_rejects_shows_as_rejected(
