@@ -6,6 +6,8 @@ Tokens are per device, stored hashed, and revocable. The WebSocket authenticates
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
@@ -16,19 +18,15 @@ from litestar.types import Scopes
 
 from server.storage.store import Device, Store, User
 
-PUBLIC_PATHS = [
-    "/v1/health",
-    "/v1/ready",
-    "/v1/auth/login",
-    "/schema",
-    "/v1/sync",
-    # Certificates are verified by whoever holds the link; credentials by anyone.
-    "^/v1/certificates/",
-    "^/v1/credentials/verify$",
-    "^/v1/issuer$",
-    "^/v1/achievements/",
-    "^/.well-known/",
-]
+PUBLIC: Final = "exclude_from_auth"
+"""A route handler declared with ``exclude_from_auth=True`` (Litestar's opt key) is
+public: health, readiness, login, and what anyone holding a certificate link may check.
+Public is a property of the handler, never of a path pattern, so no path parameter (a
+learner called ``schema``, say) can make a route public."""
+
+OPENAPI_PATHS: Final = ["^/schema(?:/|$)"]
+"""Litestar's OpenAPI documents (``/schema``, ``/schema/openapi.json``, ...), whose handlers
+Litestar makes itself; anchored, so only paths that begin with ``/schema`` match."""
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -61,4 +59,6 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
 
 def auth_middleware() -> DefineMiddleware:
     scopes: Scopes = {ScopeType.HTTP}
-    return DefineMiddleware(TokenAuthentication, exclude=PUBLIC_PATHS, scopes=scopes)
+    return DefineMiddleware(
+        TokenAuthentication, exclude=OPENAPI_PATHS, exclude_from_auth_key=PUBLIC, scopes=scopes
+    )

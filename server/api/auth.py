@@ -14,7 +14,7 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=HTTP_201_CREATED)
+    @post("/login", status_code=HTTP_201_CREATED, exclude_from_auth=True)
     async def login(self, data: LoginRequest, store: Store) -> LoginResponse:
         """Register this device for the learner and return its bearer token (shown once)."""
         user = await store.authenticate_user(data.username, data.password)

@@ -170,7 +170,7 @@ class CertificateController(Controller):
     path = "/v1"
     tags = ["certificates"]
 
-    @get("/certificates/{code:str}", responses=errors(404))
+    @get("/certificates/{code:str}", responses=errors(404), exclude_from_auth=True)
     async def verify(
         self, request: Request[Any, Any, Any], store: Store, code: str
     ) -> CertificateVerification:
@@ -191,7 +191,7 @@ class CertificateController(Controller):
             f"{_base(request)}/v1/certificates/{cert.code}/credential",
         )
 
-    @get("/certificates/{code:str}/credential", responses=errors(404))
+    @get("/certificates/{code:str}/credential", responses=errors(404), exclude_from_auth=True)
     async def credential(
         self, request: Request[Any, Any, Any], store: Store, code: str
     ) -> SignedCredential:
@@ -220,16 +220,13 @@ class CertificateController(Controller):
         )
         return SignedCredential(sign_credential(_key(store), credential), credential)
 
-    @post(
-        "/credentials/verify",
-        status_code=HTTP_200_OK,
-    )
+    @post("/credentials/verify", status_code=HTTP_200_OK, exclude_from_auth=True)
     async def verify_credential(self, store: Store, data: VerifyRequest) -> Verified:
         """Check a credential this server signed (no sign-in); 400 with the reason when the
         token is malformed, tampered with or signed by another key."""
         return Verified(True, verify_token(data.jwt, [_key(store)]))
 
-    @get("/issuer")
+    @get("/issuer", exclude_from_auth=True)
     async def issuer(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """The Open Badges issuer profile of this server."""
         base = _base(request)
@@ -244,7 +241,7 @@ class CertificateController(Controller):
             "url": base,
         }
 
-    @get("/achievements/{kind:str}/{ref:str}", responses=errors(404))
+    @get("/achievements/{kind:str}/{ref:str}", responses=errors(404), exclude_from_auth=True)
     async def achievement(
         self, request: Request[Any, Any, Any], store: Store, kind: str, ref: str
     ) -> dict[str, Any]:
@@ -276,7 +273,7 @@ class CertificateController(Controller):
         }
 
 
-@get("/.well-known/jwks.json", tags=["certificates"])
+@get("/.well-known/jwks.json", tags=["certificates"], exclude_from_auth=True)
 async def well_known_jwks(store: Store) -> dict[str, Any]:
     """The public keys credentials are signed with (JWK Set, Ed25519)."""
     return jwks([_key(store)])

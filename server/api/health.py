@@ -18,12 +18,12 @@ class HealthController(Controller):
     path = "/v1"
     tags = ["health"]
 
-    @get("/health")
+    @get("/health", exclude_from_auth=True)
     async def health(self) -> Health:
         """The process is up."""
         return Health("ok")
 
-    @get("/ready")
+    @get("/ready", exclude_from_auth=True)
     async def ready(self, store: Store, hub: Hub) -> Health:
         """The store answers and commits of other instances are heard (the fan-out's
         ``LISTEN``); 503 problem details otherwise."""

@@ -1,0 +1,82 @@
+"""Every route of a real server, walked with and without a token: only the handlers
+declared public answer without one, whatever their path parameters hold (``schema``,
+``health``, ``.well-known``: names that once made a route public because the public-path
+patterns matched anywhere in the path). The routes come from the server's own OpenAPI
+document, so a new endpoint cannot escape the walk."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from tests.conftest import RunningServer
+from tests.integration.test_spine import add_users
+from tests.integration.wire import login, raw_http
+
+PUBLIC = {
+    ("GET", "/v1/health"),
+    ("GET", "/v1/ready"),
+    ("POST", "/v1/auth/login"),
+    ("GET", "/v1/certificates/{code}"),
+    ("GET", "/v1/certificates/{code}/credential"),
+    ("POST", "/v1/credentials/verify"),
+    ("GET", "/v1/issuer"),
+    ("GET", "/v1/achievements/{kind}/{ref}"),
+    ("GET", "/.well-known/jwks.json"),
+}
+TRICKY = ["schema", "health", ".well-known", "schemaker", "auth", "ready", "login", "sync"]
+
+
+def routes(base: str) -> list[tuple[str, str]]:
+    status, _, raw = raw_http("GET", f"{base}/schema/openapi.json")
+    assert status == 200
+    paths = json.loads(raw)["paths"]
+    return [
+        (method.upper(), template)
+        for template, operations in paths.items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def fill(template: str, value: str) -> str:
+    return re.sub(r"\{\w+\}", value, template)
+
+
+def test_only_the_public_handlers_answer_without_a_token(
+    tmp_path: object, db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    add_users(db_url, "alice")
+    server = start_server(db_url)
+    walked = routes(server.url)
+    assert len(walked) > 30
+    assert set(walked) >= PUBLIC  # each public route is still there
+    token = login(server.url, "alice")["token"]
+    for method, template in walked:
+        for value in TRICKY:
+            url = f"{server.url}{fill(template, value)}"
+            body = {} if method in {"POST", "PUT", "PATCH"} else None
+            status, _, raw = raw_http(method, url, body)
+            where = f"{method} {fill(template, value)} without a token: {status} {raw[:200]!r}"
+            if (method, template) in PUBLIC:
+                assert status != 401, where
+            else:
+                assert status == 401, where
+                assert json.loads(raw)["status"] == 401, where
+            # A bearer token that is not one is refused the same way.
+            if (method, template) not in PUBLIC:
+                status, _, _ = raw_http(method, url, body, token="not-a-token")
+                assert status == 401, f"{method} {url} with a bad token: {status}"
+            status, _, raw = raw_http(method, url, body, token=token)
+            assert status != 401 and status < 500, f"{method} {url} with a token: {status} {raw!r}"
+
+
+def test_the_openapi_documents_are_public_but_only_under_schema(
+    db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server(db_url)
+    assert raw_http("GET", f"{server.url}/schema/openapi.json")[0] == 200
+    for path in ("/v1/users/schema/progress", "/v1/groups/schemas", "/v1/schema", "/schemas"):
+        assert raw_http("GET", f"{server.url}{path}")[0] in {401, 404}, path
+    assert raw_http("GET", f"{server.url}/v1/users/schema/progress")[0] == 401
