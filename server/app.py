@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import (
 
 from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
-from server.errors import ServerError
+from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
@@ -28,7 +28,10 @@ log = logging.getLogger("waymark.server")
 
 
 def _problem(exc: ServerError) -> ProblemDetailsException:
-    return ProblemDetailsException(status_code=exc.status, title=exc.title, detail=exc.detail)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return ProblemDetailsException(
+        status_code=exc.status, title=exc.title, detail=exc.detail, headers=headers
+    )
 
 
 def _http(exc: HTTPException) -> ProblemDetailsException:

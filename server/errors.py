@@ -12,7 +12,8 @@ it to one HTTP status (problem details) and one WebSocket close code (the sync s
      ├── Forbidden           known credentials, not allowed                     403
      │    └── DeviceRevoked  the device's token was revoked                    403
      ├── NotFound            no such user / device / resource                   404
-     └── Conflict            e.g. the user name is taken                        409
+     ├── Conflict            e.g. the user name is taken                        409
+     └── TooManyRequests     e.g. logins after repeated failures (Retry-After)  429
 """
 
 from __future__ import annotations
@@ -70,6 +71,18 @@ class NotFound(ServerError):
     code = "not_found"
     status = ERROR_CODES[code].status
     title = "Not found"
+
+
+class TooManyRequests(ServerError):
+    """Refused for now; ``retry_after`` seconds from now it may succeed (``Retry-After``)."""
+
+    code = "rate_limited"
+    status = ERROR_CODES[code].status
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Conflict(ServerError):

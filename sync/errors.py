@@ -40,6 +40,7 @@ ERROR_CODES: Final[dict[str, Disposition]] = {
     "catalog_rejected": Disposition(400, None),
     "not_found": Disposition(404, None),
     "conflict": Disposition(409, None),
+    "rate_limited": Disposition(429, None),
 }
 """The one mapping from error codes (the server's domain errors and the protocol's
 refusals) to HTTP statuses and WebSocket close codes."""

@@ -221,8 +221,8 @@ def _feed_ddl(conn: sqlite3.Connection) -> list[str]:
 
 
 def _one_hash() -> contextlib.AbstractContextManager[object]:
-    """While seeding, every bench learner gets the same (valid) scrypt hash of
-    :data:`PASSWORD`: a thousand learners would otherwise spend a minute in scrypt, and
+    """While seeding, every bench learner gets the same (valid) argon2id hash of
+    :data:`PASSWORD`: a thousand learners would otherwise spend a minute hashing, and
     nothing measured checks a password. Where the store's module has no ``hash_password``
     to share, seeding just takes longer."""
     module = inspect.getmodule(Store.create_user)

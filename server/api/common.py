@@ -64,6 +64,7 @@ _PROBLEMS: Final = {
     403: "Not allowed for this user's role",
     404: "An id in the path does not exist (or the learner is not enrolled)",
     409: "Refused by the server's rules; the detail says why",
+    429: "Too many attempts for now; retry after the seconds in Retry-After",
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import hmac
 import secrets
 import uuid
 from typing import Final
@@ -11,6 +11,7 @@ from typing import Final
 import msgspec
 
 from server.errors import Conflict, NotFound
+from server.passwords import check_async, hash_password
 from server.storage.base import StoreBase, _server_hlc
 from server.storage.engine import Row, Txn
 from sync.hlc import ZERO
@@ -37,19 +38,6 @@ class Device(msgspec.Struct, frozen=True):
     revoked_at: int | None
     acked_seq: int
     last_seen_at: int | None
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    scheme, salt, _ = ([*stored.split("$"), "", ""])[:3]
-    if scheme != "scrypt":
-        return False
-    return hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt)), stored)
 
 
 def hash_token(token: str) -> str:
@@ -87,6 +75,28 @@ _USER_SELECT = (
 )
 
 
+class LoginThrottle(msgspec.Struct, frozen=True):
+    """How failed logins slow down the next ones, per user name and per client address:
+    ``free`` failures within ``window_ms`` cost nothing; each one after locks the key out for
+    ``base_ms`` doubled per further failure, at most ``max_ms``. A success clears the name's
+    count (not the address's: one right password must not hide a guessing run)."""
+
+    user_free: int = 5
+    address_free: int = 20
+    window_ms: int = 15 * 60_000
+    base_ms: int = 1_000
+    max_ms: int = 15 * 60_000
+
+    def lock_ms(self, failures: int, free: int) -> int:
+        over = failures - free - 1
+        return 0 if over < 0 else min(self.max_ms, self.base_ms * 2 ** min(over, 30))
+
+
+def login_keys(username: str, address: str) -> tuple[str, str]:
+    """The throttle's keys of a login attempt: its name (case-folded) and its address."""
+    return f"user:{username.casefold()}", f"addr:{address}"
+
+
 class AccountsStore(StoreBase):
     """Users, devices and plans."""
 
@@ -102,6 +112,7 @@ class AccountsStore(StoreBase):
         if await self.user_by_name(username) is not None:
             raise Conflict(f"user {username!r} already exists")
         user_id = uuid.uuid4().hex
+        hashed = await asyncio.to_thread(hash_password, password)  # off the event loop
         async with self.engine.transaction() as txn:
             # The name's look-up row first: its key refuses a name taken meanwhile.
             await txn.execute(
@@ -112,7 +123,7 @@ class AccountsStore(StoreBase):
                 " plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 user_id,
                 username,
-                hash_password(password),
+                hashed,
                 role,
                 timezone,
                 self.clock(),
@@ -153,9 +164,60 @@ class AccountsStore(StoreBase):
             if user_id is None
             else await self.engine.fetchrow(_USER_SELECT + "WHERE u.id = ?", user_id)
         )
-        if row is None or not check_password(password, row["password_hash"]):
+        # The same work whether or not the user exists (no timing oracle for names).
+        ok, rehash = await check_async(password, None if row is None else row["password_hash"])
+        if row is None or not ok:
             return None
+        if rehash:  # an older scheme or weaker parameters: upgrade now that we know it
+            upgraded = await asyncio.to_thread(hash_password, password)
+            async with self.engine.transaction() as txn:
+                await txn.execute(
+                    "UPDATE users SET password_hash = ? WHERE id = ?", upgraded, row["id"]
+                )
         return _user(row)
+
+    # -- the login throttle ----------------------------------------------------------------
+
+    async def login_locked_ms(self, keys: tuple[str, str]) -> int:
+        """How long (ms) logins with these keys are still locked out (0: not)."""
+        until = await self.engine.fetchval(
+            "SELECT MAX(locked_until) FROM login_failures WHERE key IN (?, ?)", *keys
+        )
+        return max(0, int(until or 0) - self.clock())
+
+    async def login_failed(self, keys: tuple[str, str], throttle: LoginThrottle) -> int:
+        """Count a failed login against both keys; returns the lock-out it caused (ms)."""
+        now = self.clock()
+        lock = 0
+        async with self.engine.transaction() as txn:
+            for key, free in zip(keys, (throttle.user_free, throttle.address_free), strict=True):
+                failures = await txn.fetchval(
+                    "INSERT INTO login_failures (key, failures, first_at, locked_until)"
+                    " VALUES (?, 1, ?, 0) ON CONFLICT (key) DO UPDATE SET"
+                    " failures = CASE WHEN login_failures.first_at < ? THEN 1"
+                    " ELSE login_failures.failures + 1 END,"
+                    " first_at = CASE WHEN login_failures.first_at < ? THEN ?"
+                    " ELSE login_failures.first_at END"
+                    " RETURNING failures",
+                    key,
+                    now,
+                    now - throttle.window_ms,
+                    now - throttle.window_ms,
+                    now,
+                )
+                key_lock = throttle.lock_ms(int(failures), free)
+                if key_lock:
+                    await txn.execute(
+                        "UPDATE login_failures SET locked_until = ? WHERE key = ?",
+                        now + key_lock,
+                        key,
+                    )
+                lock = max(lock, key_lock)
+        return lock
+
+    async def login_succeeded(self, user_key: str) -> None:
+        async with self.engine.transaction() as txn:
+            await txn.execute("DELETE FROM login_failures WHERE key = ?", user_key)
 
     async def register_device(self, user_id: str, name: str) -> tuple[Device, str]:
         """Create a device for ``user_id``; returns it and its bearer token (shown once)."""

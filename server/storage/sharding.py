@@ -39,5 +39,12 @@ LEARNER_TABLES: Final = {
 
 LOOKUP_TABLES: Final = frozenset({"usernames", "device_tokens", "certificate_codes"})
 GLOBAL_TABLES: Final = frozenset(
-    {"catalog", "learner_groups", "server_secrets", "schema_version", "pending_work"}
+    {
+        "catalog",
+        "learner_groups",
+        "server_secrets",
+        "schema_version",
+        "pending_work",
+        "login_failures",
+    }
 )
