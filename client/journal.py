@@ -106,6 +106,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             gamify    BLOB NOT NULL,
             seconds   BLOB NOT NULL
         )""",
+        """CREATE TABLE IF NOT EXISTS fold_lessons (
+            user_id TEXT NOT NULL,
+            lesson  TEXT NOT NULL,  -- course/lesson: its LessonState, written when it changes
+            body    BLOB NOT NULL,
+            PRIMARY KEY (user_id, lesson)
+        )""",
         """CREATE TABLE IF NOT EXISTS views (
             user_id TEXT PRIMARY KEY,
             key     TEXT NOT NULL,  -- fold version | catalog version | plan it was built from
@@ -233,19 +239,20 @@ class Journal:
                 self._folds.clear()
                 raise JournalError(f"journal {self.path}: {err}") from err
 
-    def watch(self) -> asyncio.Event:
-        """An event set after every later :meth:`record` in this process, and after every
-        later commit to the journal by another process (``waymark record`` while ``waymark
-        sync --follow`` runs). Call it from a running event loop.
+    def watch(self, *, others: bool = False) -> asyncio.Event:
+        """An event set after every later :meth:`record` in this process; with ``others``,
+        also after every later commit to the journal by another connection (``waymark
+        record`` while ``waymark sync --follow`` runs). Call it from a running event loop.
 
-        Other processes' commits are seen by ``PRAGMA data_version`` on this connection,
-        looked at every :data:`CHECK_EVERY` seconds from the first call until :meth:`close`:
-        it changes only when another connection commits, and reads no table. Whoever waits
-        clears the event before reading the journal, so no record is missed.
+        Other connections' commits are seen by ``PRAGMA data_version`` on this connection,
+        looked at every :data:`CHECK_EVERY` seconds from the first such call until
+        :meth:`close`: it changes only when another connection commits, and reads no
+        table. Whoever waits clears the event before reading the journal, so no record is
+        missed.
         """
         event = asyncio.Event()
         self._watchers.add(event)
-        if self._checker is None:
+        if others and self._checker is None:
             self._checker = asyncio.get_running_loop().create_task(self._check_others())
         return event
 
@@ -642,8 +649,11 @@ class Journal:
                 state, gamify, seconds = await _one(
                     db, "SELECT state, gamify, seconds FROM folds WHERE user_id = ?", user_id
                 )
+                lessons = await db.execute_fetchall(
+                    "SELECT lesson, body FROM fold_lessons WHERE user_id = ?", (user_id,)
+                )
                 folded = folds.Folded(
-                    folds.decode_state(state),
+                    folds.decode_state(state, ((r[0], r[1]) for r in lessons)),
                     folds.decode_gamify(gamify),
                     folds.decode_seconds(seconds),
                     tz,
@@ -658,6 +668,8 @@ class Journal:
                 feed_seq, own_rowid = added, top
         if folded is None:
             folded, feed_seq, own_rowid = await _full_txn(db, user_id, tz)
+            await db.execute("DELETE FROM fold_lessons WHERE user_id = ?", (user_id,))
+            folded.dirty = set(folded.state.lessons)
             changed = True
         if changed:
             version += 1
@@ -665,6 +677,11 @@ class Journal:
                 "INSERT OR REPLACE INTO folds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (user_id, version, feed_seq, own_rowid, tz, *folds.encode(folded)),
             )
+            await db.executemany(
+                "INSERT OR REPLACE INTO fold_lessons VALUES (?, ?, ?)",
+                [(user_id, *row) for row in folds.encode_lessons(folded, folded.dirty)],
+            )
+            folded.dirty = set()
         self._folds[user_id] = (version, folded)
         return version, folded
 

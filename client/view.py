@@ -30,7 +30,16 @@ from sync.gamify import (
     local_day,
     record_activity,
 )
-from sync.merge.fold import Decision, Fact, UserState, apply_body, apply_decision, fold
+from sync.merge.fold import (
+    Decision,
+    Fact,
+    LessonState,
+    UserState,
+    apply_body,
+    apply_decision,
+    fold,
+    lesson_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,9 @@ class Folded(msgspec.Struct):
     """Seconds of ``lesson.progressed`` per local day (ordinal, in :attr:`tz`)."""
     tz: str
     """The learner's zone the days are counted in; another zone needs a new fold."""
+    dirty: set[str] = set()
+    """Lessons (``course/lesson``) changed since the journal last wrote them: a lesson's
+    state (its evidence) is what grows with the history, so each is stored apart."""
 
     def fact(self, fact: Fact, tz: str) -> bool:
         """Add one fact (``tz``: the zone it was recorded in). Returns False if the fact
@@ -57,6 +69,9 @@ class Folded(msgspec.Struct):
                 return False
         if not isinstance(body, Rejection):
             apply_body(self.state, (fact.hlc, fact.device_id, fact.seq), fact.at, body)
+            lesson = getattr(body, "lesson", None)  # the lesson bodies, and only they
+            if isinstance(lesson, str):
+                self.dirty.add(lesson_key(body.course, lesson))  # type: ignore[union-attr]
         if is_activity(fact.type):
             record_activity(self.gamify, fact.at, tz, self.tz)
             seconds = fact.body.get("seconds") if fact.type == "lesson.progressed" else None
@@ -116,17 +131,26 @@ def _fold(facts: list[Fact], decisions: list[Decision]) -> UserState:
 
 _enc = msgspec.msgpack.Encoder()
 _state_dec = msgspec.msgpack.Decoder(UserState)
+_lesson_dec = msgspec.msgpack.Decoder(LessonState)
 _gamify_dec = msgspec.msgpack.Decoder(GamifyState)
 _seconds_dec = msgspec.msgpack.Decoder(dict[int, int])
 
 
 def encode(folded: Folded) -> tuple[bytes, bytes, bytes]:
-    """``(state, gamify, seconds)`` as stored (three columns, read apart)."""
-    return _enc.encode(folded.state), _enc.encode(folded.gamify), _enc.encode(folded.seconds)
+    """``(state without its lessons, gamify, seconds)`` as stored (read apart)."""
+    top = msgspec.structs.replace(folded.state, lessons={})
+    return _enc.encode(top), _enc.encode(folded.gamify), _enc.encode(folded.seconds)
 
 
-def decode_state(raw: bytes) -> UserState:
-    return _state_dec.decode(raw)
+def encode_lessons(folded: Folded, keys: Iterable[str]) -> list[tuple[str, bytes]]:
+    """``(course/lesson, its state)`` of the lessons ``keys``, as stored."""
+    return [(key, _enc.encode(folded.state.lessons[key])) for key in keys]
+
+
+def decode_state(top: bytes, lessons: Iterable[tuple[str, bytes]]) -> UserState:
+    state = _state_dec.decode(top)
+    state.lessons = {key: _lesson_dec.decode(raw) for key, raw in lessons}
+    return state
 
 
 def decode_gamify(raw: bytes) -> GamifyState:

@@ -509,7 +509,7 @@ async def test_a_record_by_another_process_wakes_watch_without_reading_the_event
     # Two connections to one file, as `waymark sync --follow` and `waymark record` hold.
     async with await Journal.open(tmp_path) as follower, await Journal.open(tmp_path) as other:
         alice = await other.add_account(account("alice"))
-        woken = follower.watch()
+        woken = follower.watch(others=True)
         statements: list[str] = []
         await follower._db.set_trace_callback(statements.append)
         await other.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
@@ -521,7 +521,7 @@ async def test_a_record_by_another_process_wakes_watch_without_reading_the_event
 
 async def test_watch_is_not_woken_by_the_journals_own_writes(journal: Journal) -> None:
     alice = await journal.add_account(account("alice"))
-    woken = journal.watch()
+    woken = journal.watch(others=True)
     await journal.apply_feed(alice.user_id, [entry(1)], now_ms=T0)
     await journal.mark_acked("d-alice", 0)
     loop, looked, looks = asyncio.get_running_loop(), asyncio.Event(), []

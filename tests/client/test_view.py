@@ -126,13 +126,17 @@ def _same(a: Folded, b: Folded) -> None:
 
 async def _check(journal: Journal) -> None:
     """What the device shows (read first: each read brings the fold up to date) equals the
-    fold of every fact held, and so does the fold kept."""
+    fold of every fact held, and so does the fold kept, in memory and as stored (read by
+    another connection, as the next ``waymark status`` would)."""
     alice = await journal.account("alice")
     shown, gamify = await journal.view(alice), await journal.gamify_state(alice)
     full = await journal.refold(alice)
     assert shown == learner_view(full.state, CATALOG, alice.plan)
     assert gamify == full.gamify
     _same(await journal.folded(alice), full)
+    async with await Journal.open(journal.path.parent) as another:
+        _same(await another.folded(alice), full)
+        assert await another.view(alice) == shown
 
 
 async def _run(home: Path, ops: list[tuple[Any, ...]]) -> None:
