@@ -132,12 +132,12 @@ async def follow(
     clock: Callable[[], int],
     backoff: Backoff,
     users: Iterable[str] = (),
-    poll: float = 1.0,
 ) -> None:
     """Stay connected until ``stop`` is set.
 
     Pushes events as :meth:`Journal.record` writes them (this process: at once; other
-    processes: within ``poll`` seconds), calls ``on_change`` for each feed entry from another
+    processes: within :data:`client.journal.CHECK_EVERY` seconds, from the journal's data
+    version), calls ``on_change`` for each feed entry from another
     device or the server, and reconnects after drops and server restarts (1001) with
     ``backoff``. ``clock`` returns epoch milliseconds. Raises :class:`AccessDenied`/
     :class:`DeviceRevoked` (4401/4403) once no learner is accepted, and
@@ -148,9 +148,7 @@ async def follow(
         async with asyncio.TaskGroup() as tasks:
             for accounts in groups:
                 ids = {a.user_id for a in accounts}
-                tasks.create_task(
-                    _follow_server(journal, ids, on_change, stop, clock, backoff, poll)
-                )
+                tasks.create_task(_follow_server(journal, ids, on_change, stop, clock, backoff))
     except ExceptionGroup as group:
         raise group.exceptions[0] from None
 
@@ -173,7 +171,6 @@ async def _follow_server(
     stop: asyncio.Event,
     clock: Callable[[], int],
     backoff: Backoff,
-    poll: float,
 ) -> None:
     attempt = 0
     while not stop.is_set():
@@ -186,7 +183,7 @@ async def _follow_server(
                 await link.open()
                 for refused in link.report.refused:
                     log.warning("%s was refused: %s", refused.username, refused.reason)
-                await _stay(link, stop, poll)
+                await _stay(link, stop)
         except (ServerUnreachable, AccessDenied) as err:
             # One learner cut off mid-connection (4403) closes it for every learner on it;
             # the next welcome refuses only that one, so the others connect again.
@@ -201,8 +198,9 @@ async def _follow_server(
             await _first(backoff.sleep(delay), stop.wait())
 
 
-async def _stay(link: _Link, stop: asyncio.Event, poll: float) -> None:
-    wake = link.journal.watch()
+async def _stay(link: _Link, stop: asyncio.Event) -> None:
+    # Woken by records in this process at once, and by other processes' commits.
+    wake = link.journal.watch(others=True)
     stopping = asyncio.ensure_future(stop.wait())
     woken = asyncio.ensure_future(wake.wait())
     receiving = asyncio.ensure_future(link.recv())
@@ -210,11 +208,11 @@ async def _stay(link: _Link, stop: asyncio.Event, poll: float) -> None:
         while True:
             await link.settle()
             done, _ = await asyncio.wait(
-                {stopping, woken, receiving}, timeout=poll, return_when=asyncio.FIRST_COMPLETED
+                {stopping, woken, receiving}, return_when=asyncio.FIRST_COMPLETED
             )
             if stopping in done:
                 return
-            if woken in done or not done:  # recorded here, or maybe by another process
+            if woken in done:  # recorded, here or by another process
                 wake.clear()  # before the session reads the journal, so no record is missed
                 woken = asyncio.ensure_future(wake.wait())
                 await link.recorded()

@@ -27,20 +27,13 @@ from typing import Any, Final, Literal
 import aiosqlite
 import msgspec
 
+from client import view as folds
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from sync.catalog import Catalog
 from sync.events import Event, Rejection, check_envelope, check_event, decode_body
-from sync.gamify import (
-    AWARD_TYPES,
-    GamifyState,
-    GamifyView,
-    gamify_fold,
-    gamify_view,
-    is_activity,
-    local_day,
-)
+from sync.gamify import GamifyState, GamifyView, gamify_view, local_day
 from sync.hlc import ZERO, HybridClock
-from sync.merge.fold import Decision, Fact, UserState, apply_decision, fold
+from sync.merge.fold import Decision, Fact
 from sync.protocol.messages import EventRejection, FeedEntry
 from sync.views import LearnerView, learner_view
 
@@ -102,9 +95,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: the learner's plan (free or premium), from the login and every welcome
         "ALTER TABLE accounts ADD COLUMN plan TEXT NOT NULL DEFAULT 'free'",
     ),
+    (  # 3: the learner's view, folded as facts and decisions arrive (client.view)
+        """CREATE TABLE IF NOT EXISTS folds (
+            user_id   TEXT PRIMARY KEY,
+            version   INTEGER NOT NULL,  -- bumped by every write
+            feed_seq  INTEGER NOT NULL,  -- the highest user_seq folded; -1: to be folded again
+            own_rowid INTEGER NOT NULL,  -- own events up to this events.rowid are accounted for
+            tz        TEXT NOT NULL,     -- the learner's zone the days were counted in
+            state     BLOB NOT NULL,
+            gamify    BLOB NOT NULL,
+            seconds   BLOB NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS fold_lessons (
+            user_id TEXT NOT NULL,
+            lesson  TEXT NOT NULL,  -- course/lesson: its LessonState, written when it changes
+            body    BLOB NOT NULL,
+            PRIMARY KEY (user_id, lesson)
+        )""",
+        """CREATE TABLE IF NOT EXISTS views (
+            user_id TEXT PRIMARY KEY,
+            key     TEXT NOT NULL,  -- fold version | catalog version | plan it was built from
+            body    BLOB NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 BATCH = 500  # events per push: the protocol's most (MAX_BATCH)
+CHECK_EVERY: Final = 0.2
+"""Seconds between two looks at ``PRAGMA data_version`` for other processes' commits."""
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +165,23 @@ class _RejectedBody(msgspec.Struct, frozen=True):
 
 _FIELDS = ", ".join(Account.__struct_fields__)
 _json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
+_view_dec = msgspec.msgpack.Decoder(LearnerView)
 
 
 class Journal:
     """An open journal. Create it with ``async with await Journal.open(home) as journal``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, data_version: int = 0) -> None:
         self.path = path
+        self._data_version = data_version  # PRAGMA data_version when opened (see watch)
         self._db = db
         self._lock = asyncio.Lock()  # one connection: its transactions must not interleave
         self._watchers: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
+        self._checker: asyncio.Task[None] | None = None
+        # Decoded once per version: the catalog by server, the fold by learner.
+        self._catalogs: dict[str, tuple[str, Catalog]] = {}
+        self._folds: dict[str, tuple[int, folds.Folded]] = {}
 
     @classmethod
     async def open(cls, home: Path) -> Journal:
@@ -174,7 +199,8 @@ class Journal:
             await db.execute("PRAGMA synchronous = FULL")
             version = await _migrate(db)
             if version <= SCHEMA_VERSION:
-                return cls(db, path)
+                (data_version,) = await _one(db, "PRAGMA data_version")
+                return cls(db, path, data_version)
             problem = f"written by a newer waymark (schema {version})"
         except sqlite3.Error as err:
             problem = str(err)
@@ -182,6 +208,11 @@ class Journal:
         raise JournalError(f"cannot open the journal {path}: {problem}")
 
     async def close(self) -> None:
+        if self._checker is not None:
+            self._checker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checker
+            self._checker = None
         await self._db.close()
 
     async def __aenter__(self) -> Journal:
@@ -200,17 +231,49 @@ class Journal:
                 try:
                     yield self._db
                 except BaseException:
+                    self._folds.clear()  # a fold changed in memory may not have been written
                     await self._db.execute("ROLLBACK")
                     raise
                 await self._db.execute("COMMIT")
             except sqlite3.Error as err:
+                self._folds.clear()
                 raise JournalError(f"journal {self.path}: {err}") from err
 
-    def watch(self) -> asyncio.Event:
-        """An event set after every later :meth:`record` in this process (others: poll)."""
+    def watch(self, *, others: bool = False) -> asyncio.Event:
+        """An event set after every later :meth:`record` in this process; with ``others``,
+        also after every later commit to the journal by another connection (``waymark
+        record`` while ``waymark sync --follow`` runs). Call it from a running event loop.
+
+        Other connections' commits are seen by ``PRAGMA data_version`` on this connection,
+        looked at every :data:`CHECK_EVERY` seconds from the first such call until
+        :meth:`close`: it changes only when another connection commits, and reads no
+        table. Whoever waits clears the event before reading the journal, so no record is
+        missed.
+        """
         event = asyncio.Event()
         self._watchers.add(event)
+        if others and self._checker is None:
+            self._checker = asyncio.get_running_loop().create_task(self._check_others())
         return event
+
+    def _wake(self) -> None:
+        for watcher in self._watchers:
+            watcher.set()
+
+    async def _check_others(self) -> None:
+        # From the version at open: a commit between open and the first look still wakes.
+        last = self._data_version
+        while True:
+            try:
+                async with self._lock:
+                    (version,) = await _one(self._db, "PRAGMA data_version")
+            except (sqlite3.Error, ValueError) as err:  # closed under us: nothing to watch
+                log.debug("journal watch ends: %s", err)
+                return
+            if version != last:
+                self._wake()
+            last = version
+            await asyncio.sleep(CHECK_EVERY)
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -237,6 +300,8 @@ class Journal:
                 )
             elif old is not None:
                 moved = await _move_pending_txn(db, old.device_id, account.device_id)
+                # Renumbered events are other facts (their stamps name the new device).
+                await _stale_txn(db, account.user_id)
                 fresh = msgspec.structs.replace(
                     fresh, cursor=old.cursor, acked_seq=0, next_seq=moved + 1
                 )
@@ -295,14 +360,20 @@ class Journal:
     # -- catalog --------------------------------------------------------------------------
 
     async def catalog(self, server_url: str) -> tuple[str, Catalog] | None:
-        """The cached ``(version, catalog)`` of ``server_url``, or None before the first one."""
+        """The cached ``(version, catalog)`` of ``server_url``, or None before the first one.
+
+        Decoded once per version (the same object again while the version holds: don't
+        change it)."""
+        held = self._catalogs.get(server_url)
         async with self._txn("DEFERRED") as db:
-            row = await _one(
-                db, "SELECT version, body FROM catalog WHERE server_url = ?", server_url
-            )
-        if row is None:
-            return None
-        return row[0], msgspec.json.decode(row[1], type=Catalog)
+            row = await _one(db, "SELECT version FROM catalog WHERE server_url = ?", server_url)
+            if row is None:
+                return None
+            if held is not None and held[0] == row[0]:
+                return held
+            (body,) = await _one(db, "SELECT body FROM catalog WHERE server_url = ?", server_url)
+        held = self._catalogs[server_url] = (row[0], msgspec.json.decode(body, type=Catalog))
+        return held
 
     async def store_catalog(self, server_url: str, version: str, catalog: Catalog) -> None:
         async with self._txn() as db:
@@ -310,6 +381,7 @@ class Journal:
                 "INSERT OR REPLACE INTO catalog VALUES (?, ?, ?)",
                 (server_url, version, _json.encode(catalog).decode()),
             )
+        self._catalogs[server_url] = (version, catalog)
 
     # -- own events -----------------------------------------------------------------------
 
@@ -361,29 +433,23 @@ class Journal:
             device_id, seq = row
             clock = HybridClock(await _meta_txn(db, "hlc", ZERO))
             for event in checked:
-                stamped = msgspec.structs.replace(event, seq=seq, hlc=clock.tick(now_ms))
-                await db.execute(
-                    "INSERT INTO events (device_id, seq, user_id, hlc, at, tz, type, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        device_id,
-                        seq,
-                        account.user_id,
-                        stamped.hlc,
-                        now_ms,
-                        tz,
-                        stamped.type,
-                        _encode(stamped.body),
-                    ),
-                )
-                written.append(stamped)
+                written.append(msgspec.structs.replace(event, seq=seq, hlc=clock.tick(now_ms)))
                 seq += 1
+            # The fold takes them in at the next read (Journal._folded_txn): a record stays
+            # one small write however long the history.
+            await db.executemany(
+                "INSERT INTO events (device_id, seq, user_id, hlc, at, tz, type, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (device_id, e.seq, account.user_id, e.hlc, now_ms, tz, e.type, _encode(e.body))
+                    for e in written
+                ],
+            )
             await db.execute(
                 "UPDATE accounts SET next_seq = ? WHERE user_id = ?", (seq, account.user_id)
             )
             await _set_meta_txn(db, "hlc", clock.last)
-        for watcher in self._watchers:
-            watcher.set()
+        self._wake()
         return written
 
     async def tick_for_hello(self, now_ms: int) -> tuple[str, dict[str, int]]:
@@ -458,8 +524,9 @@ class Journal:
     ) -> list[FeedEntry]:
         """Store feed entries (idempotent), advance the cursor, return the ones new here.
 
-        The clock observes the HLC of every new device entry; ``event.rejected`` entries mark
-        the own event they name as rejected.
+        One transaction: the clock observes the HLC of every new device entry;
+        ``event.rejected`` entries mark the own event they name as rejected; the learner's
+        fold takes in the new entries (:meth:`view` then reads it, not the feed).
         """
         if not entries:
             return []
@@ -490,15 +557,22 @@ class Journal:
                 "UPDATE accounts SET cursor = MAX(cursor, ?) WHERE user_id = ?",
                 (max(seqs), user_id),
             )
+            row = await _one(db, "SELECT timezone FROM accounts WHERE user_id = ?", user_id)
+            if new and row is not None:
+                await self._folded_txn(db, user_id, row[0], new)
         return new
 
     async def truncate_feed(self, user_id: str, head: int) -> None:
         """Forget feed entries past ``head`` (after a server restore, 0: all of them); the
-        server sends them again, and own events it no longer holds are pending again."""
+        server sends them again, and own events it no longer holds are pending again. The
+        fold is folded again from what is left at its next read."""
         async with self._txn() as db:
             await db.execute("DELETE FROM feed WHERE user_id = ? AND user_seq > ?", (user_id, head))
             await db.execute(
                 "UPDATE accounts SET cursor = MIN(cursor, ?) WHERE user_id = ?", (head, user_id)
+            )
+            await db.execute(
+                "UPDATE folds SET feed_seq = -1 WHERE user_id = ? AND feed_seq > ?", (user_id, head)
             )
 
     async def view(self, account: Account) -> LearnerView:
@@ -510,65 +584,126 @@ class Journal:
         ``event.rejected``, which :meth:`apply_feed` already turned into rejected events. Own
         quiz attempts the server has not scored yet show as submitted. Without a cached
         catalog every list is empty.
+
+        Read from the materialized fold and view: the feed is not read again. The view is
+        built once per (fold version, catalog version, plan); :meth:`refold` is the same
+        from every fact, for checks and comparisons.
         """
-        async with self._txn("DEFERRED") as db:
-            facts = await db.execute_fetchall(
-                "SELECT device_id, seq, hlc, at, type, body FROM feed "
-                "WHERE user_id = ?1 AND origin = 'device' "
-                "UNION ALL "
-                "SELECT device_id, seq, hlc, at, type, body FROM events AS e "
-                "WHERE user_id = ?1 AND status != 'rejected' AND NOT EXISTS "
-                "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)",
-                (account.user_id,),
-            )
-            decisions = await db.execute_fetchall(
-                "SELECT user_seq, type, body, at FROM feed "
-                "WHERE user_id = ? AND origin = 'server' AND type != 'event.rejected' "
-                "ORDER BY user_seq",
-                (account.user_id,),
-            )
-            plan = await _one(db, "SELECT plan FROM accounts WHERE user_id = ?", account.user_id)
         cached = await self.catalog(account.server_url)
-        state = _fold(
-            [Fact(r[0], r[1], r[2], r[3], r[4], msgspec.json.decode(r[5])) for r in facts],
-            [Decision(r[0], r[1], msgspec.json.decode(r[2]), r[3]) for r in decisions],
+        catalog_version = cached[0] if cached else ""
+        async with self._txn("DEFERRED") as db:
+            fresh = await _fresh_txn(db, account, "version")
+            row = await _one(
+                db,
+                "SELECT a.plan, v.key, v.body FROM accounts AS a "
+                "LEFT JOIN views AS v ON v.user_id = a.user_id WHERE a.user_id = ?",
+                account.user_id,
+            )
+        plan = row[0] if row is not None else account.plan
+        if (
+            fresh is not None
+            and row is not None
+            and row[1] == f"{fresh[0]}|{catalog_version}|{plan}"
+        ):
+            return _view_dec.decode(row[2])
+        async with self._txn() as db:
+            version, folded = await self._folded_txn(db, account.user_id, account.timezone)
+            learner = learner_view(folded.state, cached[1] if cached else Catalog(), plan)
+            await db.execute(
+                "INSERT OR REPLACE INTO views VALUES (?, ?, ?)",
+                (account.user_id, f"{version}|{catalog_version}|{plan}", _msgpack.encode(learner)),
+            )
+        return learner
+
+    async def refold(self, account: Account) -> folds.Folded:
+        """The learner's fold from every fact and decision the journal holds, as the
+        materialized one must be (a check; :meth:`view` never needs it)."""
+        async with self._txn("DEFERRED") as db:
+            folded, _, _ = await _full_txn(db, account.user_id, account.timezone)
+        return folded
+
+    async def folded(self, account: Account) -> folds.Folded:
+        """The learner's materialized fold, brought up to date (own events recorded since)."""
+        async with self._txn() as db:
+            _, folded = await self._folded_txn(db, account.user_id, account.timezone)
+        return folded
+
+    async def _folded_txn(
+        self, db: aiosqlite.Connection, user_id: str, tz: str, entries: Iterable[FeedEntry] = ()
+    ) -> tuple[int, folds.Folded]:
+        """The learner's fold, in a write transaction, brought up to date and written back
+        if it changed: folded again if it must be (none yet, marked stale, another zone),
+        then ``entries`` (feed entries just stored) and own events recorded since taken
+        in. Returns its version and the fold (kept in memory for that version)."""
+        row = await _one(
+            db, "SELECT version, feed_seq, own_rowid, tz FROM folds WHERE user_id = ?", user_id
         )
-        return learner_view(
-            state, cached[1] if cached else Catalog(), plan[0] if plan else account.plan
-        )
+        version = int(row[0]) if row is not None else 0
+        folded, changed = None, False
+        if row is not None and row[1] >= 0 and row[3] == tz:
+            feed_seq, own_rowid = int(row[1]), int(row[2])
+            held = self._folds.get(user_id)
+            if held is not None and held[0] == version:
+                folded = held[1]
+            else:
+                state, gamify, seconds = await _one(
+                    db, "SELECT state, gamify, seconds FROM folds WHERE user_id = ?", user_id
+                )
+                lessons = await db.execute_fetchall(
+                    "SELECT lesson, body FROM fold_lessons WHERE user_id = ?", (user_id,)
+                )
+                folded = folds.Folded(
+                    folds.decode_state(state, ((r[0], r[1]) for r in lessons)),
+                    folds.decode_gamify(gamify),
+                    folds.decode_seconds(seconds),
+                    tz,
+                )
+            self._folds.pop(user_id, None)  # changed in place below: good once written
+            added = await _add_entries_txn(db, folded, feed_seq, own_rowid, entries)
+            top = None if added is None else await _add_own_txn(db, folded, user_id, own_rowid)
+            if added is None or top is None:
+                folded = None  # cannot be taken in: fold everything again
+            else:
+                changed = added != feed_seq or top != own_rowid
+                feed_seq, own_rowid = added, top
+        if folded is None:
+            folded, feed_seq, own_rowid = await _full_txn(db, user_id, tz)
+            await db.execute("DELETE FROM fold_lessons WHERE user_id = ?", (user_id,))
+            folded.dirty = set(folded.state.lessons)
+            changed = True
+        if changed:
+            version += 1
+            await db.execute(
+                "INSERT OR REPLACE INTO folds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, version, feed_seq, own_rowid, tz, *folds.encode(folded)),
+            )
+            await db.executemany(
+                "INSERT OR REPLACE INTO fold_lessons VALUES (?, ?, ?)",
+                [(user_id, *row) for row in folds.encode_lessons(folded, folded.dirty)],
+            )
+            folded.dirty = set()
+        self._folds[user_id] = (version, folded)
+        return version, folded
 
     # -- gamification -------------------------------------------------------------------
 
-    async def _activity(self, account: Account) -> list[tuple[int, str, str, dict[str, Any]]]:
-        """``(at, tz, type, body)`` of every learning fact this device knows of (every
-        device's, from the feed, and own events not yet in it, not rejected)."""
+    async def _part(self, account: Account, column: str) -> tuple[folds.Folded | None, bytes]:
+        """The learner's fold if held in memory and up to date, else ``column`` of it as
+        stored, brought up to date first if it was not."""
         async with self._txn("DEFERRED") as db:
-            rows = await db.execute_fetchall(
-                "SELECT at, tz, type, body FROM feed WHERE user_id = ?1 AND origin = 'device' "
-                "UNION ALL "
-                "SELECT at, tz, type, body FROM events AS e "
-                "WHERE user_id = ?1 AND status != 'rejected' AND NOT EXISTS "
-                "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)",
-                (account.user_id,),
-            )
-        return [(r[0], r[1], r[2], msgspec.json.decode(r[3])) for r in rows if is_activity(r[2])]
+            fresh = await _fresh_txn(db, account, column)
+        if fresh is None:
+            return await self.folded(account), b""
+        held = self._folds.get(account.user_id)
+        if held is not None and held[0] == fresh[0]:
+            return held[1], b""
+        return None, fresh[1]
 
     async def gamify_state(self, account: Account) -> GamifyState:
         """Activity days from every known fact (so an offline day counts at once), and the
         server's awards (points, badges, certificates, levels) from the feed."""
-        activity = await self._activity(account)
-        async with self._txn("DEFERRED") as db:
-            marks = ", ".join("?" * len(AWARD_TYPES))
-            decisions = await db.execute_fetchall(
-                "SELECT type, body, at FROM feed WHERE user_id = ? AND origin = 'server' "
-                f"AND type IN ({marks}) ORDER BY user_seq",
-                (account.user_id, *sorted(AWARD_TYPES)),
-            )
-        return gamify_fold(
-            [(at, tz) for at, tz, _, _ in activity],
-            [(r[0], msgspec.json.decode(r[1]), r[2]) for r in decisions],
-            user_tz=account.timezone,
-        )
+        folded, raw = await self._part(account, "gamify")
+        return folded.gamify if folded is not None else folds.decode_gamify(raw)
 
     async def achievements(self, account: Account, *, now_ms: int) -> GamifyView:
         """Points, level, streak, badges, certificates as this device knows them
@@ -589,13 +724,8 @@ class Journal:
         ``days`` days up to today in the learner's zone, oldest first, zeros included."""
         today = local_day(now_ms, account.timezone)
         first = today.toordinal() - days + 1
-        totals: dict[int, int] = {}
-        for at, tz, type_, body in await self._activity(account):
-            seconds = body.get("seconds") if type_ == "lesson.progressed" else None
-            if isinstance(seconds, int) and seconds > 0:
-                day = local_day(at, tz, account.timezone).toordinal()
-                if first <= day <= today.toordinal():
-                    totals[day] = totals.get(day, 0) + seconds
+        folded, raw = await self._part(account, "seconds")
+        totals = folded.seconds if folded is not None else folds.decode_seconds(raw)
         return [
             (date.fromordinal(d).isoformat(), totals.get(d, 0))
             for d in range(first, today.toordinal() + 1)
@@ -697,22 +827,6 @@ def celebration(
     return None
 
 
-def _fold(facts: list[Fact], decisions: list[Decision]) -> UserState:
-    try:
-        return fold(facts, decisions)
-    except (KeyError, TypeError, ValueError) as err:
-        # A decision body this client cannot read (a broken or much newer server) must not
-        # make the learner's progress unreadable: show it without that decision.
-        log.warning("a server decision could not be applied (%r); skipping it", err)
-    state = fold(facts)
-    for decision in decisions:
-        try:
-            apply_decision(state, decision.type, decision.body, decision.at)
-        except (KeyError, TypeError, ValueError):
-            continue
-    return state
-
-
 def _encode(body: dict[str, Any]) -> str:
     return _json.encode(body).decode()
 
@@ -762,21 +876,31 @@ async def _set_meta_txn(db: aiosqlite.Connection, key: str, value: str) -> None:
 
 
 async def _move_pending_txn(db: aiosqlite.Connection, old: str, new: str) -> int:
-    # Pending events are a suffix of the old device's seqs: renumber them 1..n.
-    (first, count) = await _one(
-        db, "SELECT MIN(seq), COUNT(*) FROM events WHERE device_id = ? AND status = 'pending'", old
+    # Pending events move to the new device renumbered 1..n in order. They are mostly a
+    # suffix of the old seqs, but an event rejected among them (an ack's rejection list
+    # may name one above the watermark) leaves a gap, so each is numbered by its rank.
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT seq FROM events WHERE device_id = ? AND status = 'pending' ORDER BY seq",
+            (old,),
+        )
     )
-    await db.execute(
-        "UPDATE events SET device_id = ?, seq = seq - ? + 1 "
-        "WHERE device_id = ? AND status = 'pending'",
-        (new, first or 0, old),
+    await db.executemany(
+        "UPDATE events SET device_id = ?, seq = ? WHERE device_id = ? AND seq = ?",
+        [(new, rank, old, row[0]) for rank, row in enumerate(rows, 1)],
     )
-    return int(count)
+    return len(rows)
 
 
 async def _mark_rejected_txn(
     db: aiosqlite.Connection, device_id: str, seq: int, code: str, reason: str
 ) -> None:
+    # A fact leaves the learner's facts: the fold cannot take one out, so it folds again.
+    await db.execute(
+        "UPDATE folds SET feed_seq = -1 WHERE user_id = (SELECT user_id FROM events "
+        "WHERE device_id = ? AND seq = ? AND status != 'rejected')",
+        (device_id, seq),
+    )
     await db.execute(
         "UPDATE events SET status = 'rejected', reject_code = ?, reject_reason = ? "
         "WHERE device_id = ? AND seq = ?",
@@ -790,3 +914,140 @@ async def _apply_rejection_txn(db: aiosqlite.Connection, body: dict[str, Any]) -
     except msgspec.ValidationError:
         return  # a newer server's shape: the ack's rejection list still marks the event
     await _mark_rejected_txn(db, rejected.device_id, rejected.seq, rejected.code, rejected.reason)
+
+
+# -- the materialized fold (client.view) --------------------------------------------------
+
+_FACTS = (
+    "SELECT device_id, seq, hlc, at, type, body, tz FROM feed "
+    "WHERE user_id = ?1 AND origin = 'device' "
+    "UNION ALL "
+    "SELECT device_id, seq, hlc, at, type, body, tz FROM events AS e "
+    "WHERE user_id = ?1 AND status != 'rejected' AND NOT EXISTS "
+    "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq)"
+)
+
+
+def _fact(row: Any) -> tuple[Fact, str]:
+    """``(fact, zone)`` of a row ``device_id, seq, hlc, at, type, body, tz``."""
+    return Fact(row[0], row[1], row[2], row[3], row[4], msgspec.json.decode(row[5])), row[6]
+
+
+async def _full_txn(
+    db: aiosqlite.Connection, user_id: str, tz: str
+) -> tuple[folds.Folded, int, int]:
+    """The learner's fold from every fact and decision held, with the highest user_seq
+    and own events' rowid it accounts for."""
+    facts = await db.execute_fetchall(_FACTS, (user_id,))
+    decisions = await db.execute_fetchall(
+        "SELECT user_seq, type, body, at FROM feed "
+        "WHERE user_id = ? AND origin = 'server' AND type != 'event.rejected' "
+        "ORDER BY user_seq",
+        (user_id,),
+    )
+    (feed_seq,) = await _one(
+        db, "SELECT COALESCE(MAX(user_seq), 0) FROM feed WHERE user_id = ?", user_id
+    )
+    (own_rowid,) = await _one(
+        db, "SELECT COALESCE(MAX(rowid), 0) FROM events WHERE user_id = ?", user_id
+    )
+    folded = folds.full(
+        [_fact(r) for r in facts],
+        [Decision(r[0], r[1], msgspec.json.decode(r[2]), r[3]) for r in decisions],
+        tz=tz,
+    )
+    return folded, int(feed_seq), int(own_rowid)
+
+
+async def _add_entries_txn(
+    db: aiosqlite.Connection,
+    folded: folds.Folded,
+    feed_seq: int,
+    own_rowid: int,
+    entries: Iterable[FeedEntry],
+) -> int | None:
+    """Take feed entries just stored into ``folded``; returns the highest user_seq folded,
+    or None if they cannot be taken in (then fold everything again).
+
+    An entry that is an own event already folded (recorded here, taken in, not rejected)
+    is not folded twice; if the server holds it otherwise (its HLC clamped to the settled
+    horizon, say), the fold must start over. Decisions are folded in feed order, so an
+    entry below one already folded (a gap filled late) starts it over too.
+    """
+    entries = sorted(entries, key=lambda e: e.user_seq)
+    own: dict[tuple[str, int], Any] = {}
+    ranges: dict[str, list[int]] = {}
+    for entry in entries:
+        if entry.origin == "device" and entry.device_id is not None and entry.seq is not None:
+            ranges.setdefault(entry.device_id, []).append(entry.seq)
+    for device_id, seqs in ranges.items():
+        rows = await db.execute_fetchall(
+            "SELECT seq, hlc, at, type, body FROM events "
+            "WHERE device_id = ? AND seq BETWEEN ? AND ? AND rowid <= ? AND status != 'rejected'",
+            (device_id, min(seqs), max(seqs), own_rowid),
+        )
+        own.update({(device_id, int(r[0])): r for r in rows})
+    for entry in entries:
+        if entry.user_seq <= feed_seq:
+            return None
+        feed_seq = entry.user_seq
+        if entry.origin == "server":
+            folded.decision(entry.type, entry.body, entry.at)
+            continue
+        held = own.get((entry.device_id or "", entry.seq or 0))
+        if held is not None:
+            if (held[1], held[2], held[3], msgspec.json.decode(held[4])) != (
+                entry.hlc,
+                entry.at,
+                entry.type,
+                entry.body,
+            ):
+                return None
+            continue
+        fact = Fact(
+            entry.device_id or "", entry.seq or 0, entry.hlc, entry.at, entry.type, entry.body
+        )
+        if not folded.fact(fact, entry.tz):
+            return None
+    return feed_seq
+
+
+async def _add_own_txn(
+    db: aiosqlite.Connection, folded: folds.Folded, user_id: str, own_rowid: int
+) -> int | None:
+    """Take own events recorded after rowid ``own_rowid`` (not rejected, not in the feed)
+    into ``folded``; returns the highest rowid now accounted for, or None if one cannot
+    be taken in."""
+    rows = await db.execute_fetchall(
+        "SELECT rowid, device_id, seq, hlc, at, type, body, tz, status FROM events AS e "
+        "WHERE user_id = ? AND rowid > ? AND NOT EXISTS "
+        "(SELECT 1 FROM feed AS f WHERE f.device_id = e.device_id AND f.seq = e.seq) "
+        "ORDER BY rowid",
+        (user_id, own_rowid),
+    )
+    for row in rows:
+        if row[8] != "rejected" and not folded.fact(*_fact(row[1:8])):
+            return None
+    (top,) = await _one(db, "SELECT COALESCE(MAX(rowid), 0) FROM events WHERE user_id = ?", user_id)
+    return max(int(top), own_rowid)
+
+
+async def _fresh_txn(db: aiosqlite.Connection, account: Account, columns: str) -> Any:
+    """``version, *columns`` of the learner's stored fold if it is up to date (not stale,
+    same zone, no own event recorded since), else None."""
+    row = await _one(
+        db,
+        f"SELECT feed_seq, own_rowid, tz, version, {columns} FROM folds WHERE user_id = ?",
+        account.user_id,
+    )
+    if row is None or row[0] < 0 or row[2] != account.timezone:
+        return None
+    (top,) = await _one(
+        db, "SELECT COALESCE(MAX(rowid), 0) FROM events WHERE user_id = ?", account.user_id
+    )
+    return None if top > row[1] else tuple(row)[3:]
+
+
+async def _stale_txn(db: aiosqlite.Connection, user_id: str) -> None:
+    """Mark the learner's fold to be folded again from every fact at its next use."""
+    await db.execute("UPDATE folds SET feed_seq = -1 WHERE user_id = ?", (user_id,))

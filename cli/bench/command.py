@@ -122,7 +122,7 @@ async def _pg_version(url: str) -> str:
     default=100_000,
     show_default=True,
     type=click.IntRange(1, 10_000_000),
-    help="Events of history under long-history's push.",
+    help="Events of history under long-history's push; feed entries of device's large feed.",
 )
 @click.option(
     "--push",

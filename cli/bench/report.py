@@ -86,6 +86,10 @@ def notes(figures: list[dict[str, Any]]) -> list[str]:
             " on the same database in the same run; ratio = end-to-end / baseline."
         )
     for f in figures:
+        if f["name"] == "device":
+            from cli.bench.device import device_note
+
+            out.append(device_note(f))
         if f["name"] == "long-history":
             out.append(
                 f"long-history: baseline = the same push on an empty history; ratio = rate on"

@@ -21,7 +21,7 @@ from cli.bench.wire import BenchError, Device, LiveRun, live
 from cli.bench.workload import feed_rows, make_events
 from sync.protocol.messages import MAX_BATCH
 
-SCENARIOS: Final = ("one-learner", "many-learners", "long-history", "live")
+SCENARIOS: Final = ("one-learner", "many-learners", "long-history", "live", "device")
 LIVE_WARMUP: Final = 10
 """Live pushes before the clock starts (connection pools warm up), on both sides."""
 LOAD_SETTLE: Final = 3.0
@@ -343,8 +343,14 @@ async def _live_run(
 def phases(options: Options) -> int:
     """How many end-to-end and baseline runs ``options`` asks for."""
     live = 4 if options.active or options.idle else 2
-    per = {"one-learner": 2, "many-learners": 2, "long-history": 2, "live": live}
+    per = {"one-learner": 2, "many-learners": 2, "long-history": 2, "live": live, "device": 1}
     return sum(per[s] for s in options.scenarios) * options.repeat
+
+
+async def _device(bench: Bench) -> Result:
+    from cli.bench.device import device_scenario  # it builds on this module
+
+    return await device_scenario(bench)
 
 
 async def run_all(bench: Bench) -> list[Result]:
@@ -352,6 +358,7 @@ async def run_all(bench: Bench) -> list[Result]:
         "one-learner": lambda: throughput(bench, "one-learner", 1),
         "many-learners": lambda: throughput(bench, "many-learners", bench.options.learners),
         "long-history": lambda: long_history(bench),
+        "device": lambda: _device(bench),
     }
     results: list[Result] = []
     for scenario in SCENARIOS:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from client.errors import BadEventArgs, JournalError, NotLoggedIn, UnknownUser
 from client.journal import MIGRATIONS, SCHEMA_VERSION, Journal
+from sync.catalog import Catalog
 from sync.hlc import parse_hlc
 from sync.protocol.messages import EventRejection, FeedEntry
-from sync.views import LearnerView, LessonView, QuizView
+from sync.views import LearnerView, LessonView, QuizView, learner_view
 from tests.client.conftest import CATALOG, T0, account, entry
 
 READ = {"course": "c1", "lesson": "read"}
@@ -487,7 +490,7 @@ async def test_a_journal_of_schema_1_opens_and_gains_the_plan_column(tmp_path: P
     with sqlite3.connect(tmp_path / "journal.db") as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
     db.close()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
 
 
 async def test_a_new_journal_has_the_latest_schema(tmp_path: Path) -> None:
@@ -498,3 +501,73 @@ async def test_a_new_journal_has_the_latest_schema(tmp_path: Path) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
     db.close()
     assert version == SCHEMA_VERSION
+
+
+async def test_a_record_by_another_process_wakes_watch_without_reading_the_events(
+    tmp_path: Path,
+) -> None:
+    # Two connections to one file, as `waymark sync --follow` and `waymark record` hold.
+    async with await Journal.open(tmp_path) as follower, await Journal.open(tmp_path) as other:
+        alice = await other.add_account(account("alice"))
+        woken = follower.watch(others=True)
+        statements: list[str] = []
+        await follower._db.set_trace_callback(statements.append)
+        await other.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+        await asyncio.wait_for(woken.wait(), timeout=60)  # a safety net, not a wait
+        await follower._db.set_trace_callback(None)
+        assert statements and all(s == "PRAGMA data_version" for s in statements)
+        assert [e.seq for e in await follower.pending("d-alice", 0)] == [1]
+
+
+async def test_watch_is_not_woken_by_the_journals_own_writes(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    woken = journal.watch(others=True)
+    await journal.apply_feed(alice.user_id, [entry(1)], now_ms=T0)
+    await journal.mark_acked("d-alice", 0)
+    loop, looked, looks = asyncio.get_running_loop(), asyncio.Event(), []
+
+    def trace(statement: str) -> None:  # runs on the connection's thread
+        looks.append(statement)
+        if looks.count("PRAGMA data_version") == 2:  # the checker looked since those writes
+            loop.call_soon_threadsafe(looked.set)
+
+    await journal._db.set_trace_callback(trace)
+    await asyncio.wait_for(looked.wait(), timeout=60)  # a safety net, not a wait
+    assert not woken.is_set()
+    await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    assert woken.is_set()
+
+
+async def test_status_reads_the_materialized_view_not_the_feed(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, CATALOG.version, CATALOG)
+    await journal.apply_feed(alice.user_id, [entry(i) for i in range(1, 51)], now_ms=T0)
+    await journal.record(alice, "lesson.completed", READ, now_ms=T0 + 99, tz="UTC")
+    first = await journal.view(alice)
+    statements: list[str] = []
+    await journal._db.set_trace_callback(statements.append)
+    again = await journal.view(alice)
+    achievements = await journal.achievements(alice, now_ms=T0)
+    await journal.time_per_day(alice, days=7, now_ms=T0)
+    await journal._db.set_trace_callback(None)
+    assert again == first and lesson(first, "read").status == "completed"
+    assert achievements.streak.current == 1
+    assert not [s for s in statements if "FROM feed" in s or "FROM events AS" in s]
+    assert not [s for s in statements if "SELECT body FROM catalog" in s]  # decoded once
+    assert (
+        first
+        == await journal.view(alice)
+        == learner_view((await journal.refold(alice)).state, CATALOG)
+    )
+
+
+async def test_a_new_catalog_version_rebuilds_the_view_once(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice"))
+    await journal.store_catalog(alice.server_url, "v1", CATALOG)
+    await journal.record(alice, "lesson.opened", READ, now_ms=T0, tz="UTC")
+    assert lesson(await journal.view(alice), "read").title == "Reading"
+    renamed = msgspec.json.decode(
+        msgspec.json.encode(CATALOG).replace(b'"Reading"', b'"Reading, again"'), type=Catalog
+    )
+    await journal.store_catalog(alice.server_url, "v2", renamed)
+    assert lesson(await journal.view(alice), "read").title == "Reading, again"

@@ -74,7 +74,8 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
         "--json",
     )
     figures = {f["name"]: f for f in _figures(result)}
-    assert list(figures) == ["one-learner", "many-learners", "long-history", "live", "live-loaded"]
+    names = ["one-learner", "many-learners", "long-history", "live", "live-loaded", "device"]
+    assert list(figures) == names
     assert all(f["db"] == "postgresql" and f["runs"] == 2 for f in figures.values())
     assert figures["many-learners"]["learners"] == 2
     assert figures["long-history"]["events"] == 100
