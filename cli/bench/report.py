@@ -108,6 +108,14 @@ def notes(figures: list[dict[str, Any]]) -> list[str]:
                 f" ({load['events_per_s']:,.0f} events/s acked) and"
                 f" {load['idle_connections']:,} idle connections."
             )
+            if load.get("server_rss_mb") is not None:
+                per = load.get("server_rss_kb_per_connection")
+                out.append(
+                    f"live-loaded: server memory (RSS) {load['server_rss_mb']:,.0f} MiB with"
+                    f" every load connection open"
+                    + (f", {per:,.0f} KiB more per connection than before the load" if per else "")
+                    + "."
+                )
             if load["failed_connections"] or load["errors"]:
                 out.append(
                     f"[red]live-loaded: {load['failed_connections']} load connections failed,"

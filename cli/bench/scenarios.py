@@ -289,6 +289,9 @@ async def live_latency(bench: Bench, loaded: bool) -> Result:
             "errors": sum(x["errors"] for x in loads),
             "first_error": next((x["first_error"] for x in loads if x["first_error"]), ""),
         }
+        for key in ("server_rss_mb", "server_rss_kb_per_connection"):
+            values = [x[key] for x in loads if x.get(key) is not None]
+            result.fields["load"][key] = statistics.median(values) if values else None
     return result
 
 
@@ -302,11 +305,13 @@ async def _live_run(
         with bench.phase(bench.label(name, run, "creating learners"), len(shape)) as tick:
             version, logins = await seed(target.url, shape, tick)
         a_login, b_login = logins[0]
+        rss_before: float | None = None
         report = None
         async with bench.server(target.url) as server:
             load = None
             try:
                 if loaded:
+                    rss_before = server.rss_mb()
                     active = [d for learner in logins[1 : 1 + opts.active] for d in learner]
                     idle = [learner[0] for learner in logins[1 + opts.active :]]
                     label = bench.label(
@@ -325,7 +330,12 @@ async def _live_run(
                 with bench.phase(label, opts.samples) as tick:
                     measured = await live(a, b, events, LIVE_WARMUP, tick)
                 if load is not None:
+                    rss = server.rss_mb()  # every load connection still open
                     report = await asyncio.to_thread(load.stop)
+                    report["server_rss_mb"] = rss
+                    if rss is not None and rss_before is not None and report["connections"]:
+                        grown = (rss - rss_before) * 1024 / report["connections"]
+                        report["server_rss_kb_per_connection"] = grown
                 await a.close()
                 await b.close()
             finally:

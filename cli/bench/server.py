@@ -58,6 +58,15 @@ class ServerProcess:
         lines = [line for line in self.output if line.strip()]
         return lines[-1] if lines else "no output"
 
+    def rss_mb(self) -> float | None:
+        """The server's resident memory now, in MiB (``/proc``; None where there is none)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        return int(found.group(1)) / 1024 if found else None
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

@@ -87,6 +87,7 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
     load = figures["live-loaded"]["load"]
     assert load["connections"] == 2 * 2 + 5 and load["failed_connections"] == 0
     assert load["errors"] == 0
+    assert load["server_rss_mb"] > 0  # read from /proc while the load was connected
 
 
 @pytest.mark.parametrize(
