@@ -15,7 +15,7 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from server.errors import ServerError
+from server.errors import ServerError, StoreUnavailable
 from server.fanout import Hub
 from server.storage.accounts import Device
 from server.storage.store import Store
@@ -36,6 +36,7 @@ from sync.protocol.sessions import (
 )
 
 log = logging.getLogger("waymark.sync")
+STORE_UNAVAILABLE = "the server's database is unavailable; try again later"
 
 
 class _Closed(Exception):
@@ -72,7 +73,11 @@ class SyncConnection:
         """Close for the error that ended this connection's reading or sending."""
         if isinstance(err, _Closed | WebSocketDisconnect):
             return
-        if isinstance(err, ServerError):  # e.g. the database went away: 1013
+        if isinstance(err, StoreUnavailable):  # the database went away: 1013, retry later
+            # The detail names the database and the driver's words: for the log only.
+            log.warning("sync connection closed, store unavailable: %s", err.detail)
+            effects = self.session.fail(err.code, STORE_UNAVAILABLE)
+        elif isinstance(err, ServerError):
             effects = self.session.fail(err.code, err.detail)
         else:
             log.error("sync connection failed", exc_info=err)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final, NamedTuple
 
 import msgspec
@@ -86,14 +87,35 @@ class UsageError(WaymarkError):
     """The caller used an API of ``sync`` the wrong way (a bug in the caller, not the peer)."""
 
 
+_TYPE_WORDS: Final = {
+    # Python's names for what a frame can carry, where JSON has none (msgspec's `int`,
+    # `str`, `array`, `object` and `null` read as the wire's types and stay).
+    "bytes": "binary data",
+    "bytearray": "binary data",
+    "memoryview": "binary data",
+    "list": "array",
+    "tuple": "array",
+    "dict": "object",
+    "Ext": "MessagePack extension",
+    "datetime": "timestamp",
+}
+_TYPE_NAME = re.compile(r"`(" + "|".join(_TYPE_WORDS) + r")`")
+
+
 def split_validation_error(err: msgspec.ValidationError) -> tuple[str, str]:
-    """Split msgspec's ``"<problem> - at `<path>`"`` into ``(problem, path)``.
+    """Split msgspec's ``"<problem> - at `<path>`"`` into ``(problem, path)``, with Python's
+    type names in the problem in the wire's words (``got `binary data```, not ``bytes``).
 
     msgspec leaves the location out for errors at the root; those get ``"$"``, so every
-    message names a ``$.path``.
+    message names a ``$.path``. A map key at fault (``- at `key` in `<path>```) gets the
+    map's path.
     """
     text = str(err)
-    problem, sep, rest = text.rpartition(" - at `")
-    if sep and rest.startswith("$") and rest.endswith("`"):
-        return problem, rest[:-1]
-    return text, "$"
+    problem, path = text, "$"
+    if (key := re.fullmatch(r"(.*) - at `key` in `(\$[^`]*)`", text, re.S)) is not None:
+        problem, path = f"{key.group(1)} for a map key", key.group(2)
+    else:
+        head, sep, rest = text.rpartition(" - at `")
+        if sep and rest.startswith("$") and rest.endswith("`"):
+            problem, path = head, rest[:-1]
+    return _TYPE_NAME.sub(lambda m: f"`{_TYPE_WORDS[m.group(1)]}`", problem), path

@@ -8,6 +8,7 @@ dropped), so a newer client can talk to an older server.
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Annotated, Any, Final
 
@@ -256,7 +257,9 @@ def json_problem(value: Any, path: str = "$.body") -> str | None:
         return f"a binary value at `{path}` (bodies hold JSON values only)"
     if isinstance(value, msgspec.msgpack.Ext):
         return f"a MessagePack extension value at `{path}` (bodies hold JSON values only)"
-    return f"a value JSON cannot hold at `{path}` ({type(value).__name__})"
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return f"a MessagePack timestamp at `{path}` (bodies hold JSON values only)"
+    return f"a value JSON cannot hold at `{path}`"
 
 
 def check_event(event: Event, catalog: Catalog) -> Body | Rejection:

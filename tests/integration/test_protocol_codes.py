@@ -257,18 +257,11 @@ REJECTIONS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
 }
 # Known not to hold yet, with why (strict: each fails the run once it is mended).
-KNOWN_REJECTIONS = {
-    "a timestamp": "sync.events.json_problem names the Python type of a MessagePack "
-    "timestamp: 'a value JSON cannot hold at `$.body.when` (datetime)'"
-}
 REJECTION_CASES = [
     pytest.param(
         code,
         event,
         id=f"{code}-{why or code}".replace(" ", "_"),
-        marks=[pytest.mark.xfail(reason=KNOWN_REJECTIONS[why], strict=True)]
-        if why in KNOWN_REJECTIONS
-        else [],
     )
     for code, cases in REJECTIONS.items()
     for why, event in cases
@@ -399,14 +392,6 @@ def _pushed(*events: dict[str, Any]) -> Provocation:
     return lambda server: _session(server, _push(*events))
 
 
-BYTES_NAMED = (
-    "sync/protocol/codec.py passes msgspec's 'Expected `str`, got `bytes`' through: "
-    "Python's name for MessagePack bin"
-)
-KEY_UNSPLIT = (
-    "sync.errors.split_validation_error does not split msgspec's "
-    "'- at `key` in `$.events[0].body`': path '$', msgspec's wording left in the message"
-)
 ERRORS: dict[str, list[tuple[str, int | None, Provocation, str | None]]] = {
     # code: [(why, close code (None: stays open), provocation, path of a bad_message)]
     "bad_frame": [
@@ -474,21 +459,15 @@ ERRORS: dict[str, list[tuple[str, int | None, Provocation, str | None]]] = {
     ],
 }
 # Known not to hold yet, with why (strict: each fails the run once it is mended).
-KNOWN = {"binary for a string": BYTES_NAMED, "a body key that is not a string": KEY_UNSPLIT}
 ERROR_CASES = [
     pytest.param(
         code,
         *case,
         id=f"{code}-{case[0]}".replace(" ", "_"),
-        marks=[pytest.mark.xfail(reason=KNOWN[case[0]], strict=True)] if case[0] in KNOWN else [],
     )
     for code, cases in ERRORS.items()
     for case in cases
 ]
-# The engine's detail goes to the device as the message (server/sync_socket.py, _end):
-# asyncpg's or the OS's words and the database's address, instead of a sentence of ours.
-STORE_DETAIL = "store_unavailable's message is the engine's error detail"
-STORE_DETAIL_SHOWN = re.compile(r"^PostgreSQL is unavailable: \[Errno \d+\] Connect call failed")
 ELSEWHERE = {"store_unavailable"}  # needs its database to go away: test below
 
 
@@ -540,6 +519,5 @@ async def test_a_store_outage_is_store_unavailable_in_our_words(
     for error, closed in (pushed, greeted):
         assert (error.code, closed) == ("store_unavailable", 1013), error
     for error, _ in (pushed, greeted):
-        if STORE_DETAIL_SHOWN.search(error.message):
-            pytest.xfail(f"{STORE_DETAIL}: {error.message!r}")
         in_our_words(error.message)
+        assert "127.0.0.1" not in error.message and str(cluster.port) not in error.message

@@ -700,7 +700,7 @@ def test_invalid_learning_bodies_are_rejected_naming_the_path(
         ({"x": float("inf")}, "a number JSON cannot hold at `$.body.x`"),
         (
             {"x": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)},
-            "a value JSON cannot hold at `$.body.x` (datetime)",
+            "a MessagePack timestamp at `$.body.x` (bodies hold JSON values only)",
         ),
         ({"x": [1, 2.5, "s", True, None, {"y": []}]}, None),
     ],
