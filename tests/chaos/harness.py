@@ -46,6 +46,7 @@ import asyncpg
 
 from client import connection
 from client.api import Device
+from client.connection import Backoff, Change
 from client.errors import ServerUnreachable, SyncProtocolError
 from server.storage.store import Store
 from tests.chaos.proxy import FaultProxy
@@ -59,6 +60,7 @@ SYNC_TIMEOUT = 20.0  # a sync that takes this long under these faults is a hang
 HEAL_PASSES = 8
 READY_TIMEOUT = 60.0
 VIEW_KEYS = ("courses", "paths", "competencies", "summary")
+FOLLOW_BACKOFF = Backoff(base=0.01, cap=0.05)
 
 
 class ChaosFailure(AssertionError):
@@ -73,6 +75,7 @@ class Totals:
     checked: int = 0  # acked events looked up on the server (after every round, and at the end)
     lost: int = 0  # acked, then not on the server
     twice: int = 0  # on the server more than once
+    live: int = 0  # feed entries followers heard of while connected
     faults: Counter[str] = field(default_factory=Counter)  # faults that fired
     sync_errors: Counter[str] = field(default_factory=Counter)  # syncs the faults broke
     failures: list[str] = field(default_factory=list)
@@ -83,7 +86,8 @@ class Totals:
         return (
             f"schedules {self.schedules}, events recorded {self.recorded}, acked "
             f"{self.acked}, acked-event checks {self.checked}, lost {self.lost}, counted "
-            f"twice {self.twice}, failures {len(self.failures)}; faults: {faults or 'none'}; "
+            f"twice {self.twice}, failures {len(self.failures)}, live changes followed "
+            f"{self.live}; faults: {faults or 'none'}; "
             f"broken syncs: {errors or 'none'}"
         )
 
@@ -339,9 +343,19 @@ async def run_schedule(backend: Backend, schedule: Schedule, home: Path, totals:
         for number, round_ in enumerate(schedule.rounds):
             for kill in round_.kills:
                 run.devs[kill.device].proxy.arm_kill(kill.target, kill.direction, kill.frame)
-            await asyncio.gather(
-                *(_play(run, d, s) for d, s in zip(run.devs, round_.scripts, strict=True))
-            )
+            stop = asyncio.Event()
+            follow = None
+            if schedule.follower is not None:
+                follow = asyncio.create_task(_follow(run, run.devs[schedule.follower], stop))
+            try:
+                scripts = zip(run.devs, round_.scripts, strict=True)
+                await asyncio.gather(*(_play(run, d, s) for d, s in scripts))
+            finally:
+                # Before anything restarts: a follower reconnecting to it could resend
+                # what it lost, before the check below could see the loss.
+                stop.set()
+                if follow is not None:
+                    await follow
             for dev in run.devs:
                 for target in dev.proxy.disarm_kills():  # never reached its frame: now
                     totals.faults[f"kill_{target}"] += 1
@@ -402,6 +416,20 @@ async def _play(run: _Run, dev: _Dev, script: tuple[Action, ...]) -> None:
                 run.attempts[action.learner] += 1
             case "sync":
                 await _sync(run, dev, faults=True)
+
+
+async def _follow(run: _Run, dev: _Dev, stop: asyncio.Event) -> None:
+    """``follow`` until ``stop``; started again after a garbled frame ends it (its
+    reconnects after drops and kills are its own)."""
+
+    def heard(change: Change) -> None:
+        run.totals.live += 1
+
+    while not stop.is_set():
+        try:
+            await dev.device.follow(heard, stop=stop, backoff=FOLLOW_BACKOFF)
+        except SyncProtocolError:
+            run.totals.sync_errors["SyncProtocolError (follow)"] += 1
 
 
 async def _sync(run: _Run, dev: _Dev, *, faults: bool) -> bool:

@@ -90,13 +90,17 @@ class Schedule:
     learners: int
     devices: tuple[tuple[int, ...], ...]  # the learners logged in on each device
     rounds: tuple[Round, ...]
+    # A device that also stays connected (``follow``) through every round, while its
+    # script records and syncs: live fan-out, and two connections of one device at once.
+    follower: int | None = None
 
     def describe(self) -> str:
         kills = [f"r{i}:{k.target}" for i, r in enumerate(self.rounds) for k in r.kills]
         actions = sum(len(s) for r in self.rounds for s in r.scripts)
+        follower = "" if self.follower is None else f", device {self.follower} follows"
         return (
             f"seed {self.seed}: {self.learners} learners, devices {list(self.devices)}, "
-            f"{len(self.rounds)} rounds, {actions} actions, kills {kills or 'none'}"
+            f"{len(self.rounds)} rounds, {actions} actions, kills {kills or 'none'}{follower}"
         )
 
 
@@ -165,9 +169,9 @@ def _script(rng: random.Random, learners: tuple[int, ...]) -> tuple[Action, ...]
 
 
 def make_schedule(seed: int, *, can_kill_db: bool) -> Schedule:
-    """The schedule named ``seed``: 2-3 learners on 2-4 devices (one may be a shared kiosk
+    """The schedule named ``seed``: 2-3 learners on 2-5 devices (one may be a shared kiosk
     with two learners), 2-4 rounds; a round kills the server (and, with ``can_kill_db``,
-    the database) now and then."""
+    the database) now and then; in half of them one device also follows."""
     rng = random.Random(f"waymark-chaos/{seed}")
     learners = rng.randint(2, 3)
     devices: list[tuple[int, ...]] = [(i,) for i in range(learners)]
@@ -184,7 +188,10 @@ def make_schedule(seed: int, *, can_kill_db: bool) -> Schedule:
         if can_kill_db and rng.random() < 0.15:
             kills.append(_kill(rng, "db", len(devices)))
         rounds.append(Round(scripts, tuple(kills)))
-    return Schedule(seed, learners, tuple(devices), tuple(rounds))
+    # Drawn apart, so that adding it left every other part of a seed's schedule as it was.
+    other = random.Random(f"waymark-chaos/{seed}/follower")
+    follower = other.randrange(len(devices)) if other.random() < 0.5 else None
+    return Schedule(seed, learners, tuple(devices), tuple(rounds), follower)
 
 
 def _kill(rng: random.Random, target: Literal["server", "db"], devices: int) -> Kill:
