@@ -1,11 +1,13 @@
-"""What the fault schedules found when the postmaster is killed (seed 6 on ``pg-crash``):
+"""What the fault schedules found when the postmaster is killed. Seed 6 on ``pg-crash``:
 a pooled connection that read the FATAL of its dying backend is left mid-protocol, and
 its next query raised asyncpg's ``InternalClientError``; the hello answered 1011 with a
-traceback instead of ``store_unavailable``/1013 (docs/protocol.md, issue 10 item 3)."""
+traceback instead of ``store_unavailable``/1013 (docs/protocol.md, issue 10 item 3). Seed
+38: the hub's read of an announced commit met the dead database and logged a traceback."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -16,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from server.errors import StoreUnavailable
+from server.fanout import Hub
 from server.storage.engine import PostgresEngine
+from sync.protocol.messages import FeedEntry
 from tests.chaos.harness import CrashableCluster
 from tests.conftest import could_not_run
 from tests.integration.test_fanout_restart import BIN
@@ -78,3 +82,40 @@ async def test_a_query_on_a_connection_whose_backend_died_with_its_postmaster_is
         crash_cluster.wait_gone()
     finally:
         await engine.close()
+
+
+class _GoneStore:
+    """A store whose database has just gone away (all the hub reads is the feed)."""
+
+    async def feed_after(self, user_id: str, cursor: int, limit: int) -> list[FeedEntry]:
+        raise StoreUnavailable("PostgreSQL is unavailable: connection refused")
+
+
+class _Follower:
+    def __init__(self) -> None:
+        self.offers: list[tuple[str, list[FeedEntry] | None]] = []
+        self.offered = asyncio.Event()
+
+    def position(self, user_id: str) -> int:
+        return 0
+
+    def offer(self, user_id: str, entries: list[FeedEntry] | None) -> None:
+        self.offers.append((user_id, entries))
+        self.offered.set()
+
+
+async def test_a_fan_out_read_while_the_database_is_gone_is_a_warning_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seed 38 on ``pg-crash``: the hub's read of a commit announced just before the
+    postmaster died logged the StoreUnavailable with its traceback."""
+    hub = Hub(_GoneStore())  # type: ignore[arg-type]
+    follower = _Follower()
+    hub.follow(follower, ["u1"])
+    with caplog.at_level(logging.WARNING, logger="waymark.fanout"):
+        hub.heard("u1", 5)  # another instance committed up to 5: read it for the follower
+        await asyncio.wait_for(follower.offered.wait(), 30)
+    assert follower.offers == [("u1", None)]  # told to read for itself: late, not lost
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("WARNING", "fan-out read failed: PostgreSQL is unavailable: connection refused", None)
+    ]
