@@ -4,7 +4,8 @@
 database after a kill -9) and, in the crash variant, a private PostgreSQL cluster whose
 postmaster is killed with SIGKILL and started again. :func:`run_schedule` logs the
 schedule's learners in on fresh devices (each behind its own :class:`FaultProxy`), plays
-its rounds, and checks:
+its rounds (the devices' scripts at the same time, and a follower's ``follow`` beside
+them), and checks:
 
 * after every round, once whatever was killed runs again and before any device speaks to
   it: every event a device was told is acked (an ``ack`` or ``welcome`` the proxy
@@ -15,7 +16,8 @@ its rounds, and checks:
   cursor is at the server's feed head): every event recorded is on the server exactly
   once and acked; each device shows the server's numbers (``status`` = ``/v1/me/progress``
   for courses, paths, competencies and the summary); the server's seconds per lesson are
-  the sum of the seconds recorded, and its quiz attempts the attempts taken, all scored.
+  the sum of the seconds recorded, and its quiz attempts the attempts taken, all scored;
+  and the server printed no traceback (faults get close codes, not crashes).
 
 A broken promise raises :class:`ChaosFailure`; :class:`Totals` counts what was checked.
 """
@@ -28,7 +30,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -64,7 +65,10 @@ FOLLOW_BACKOFF = Backoff(base=0.01, cap=0.05)
 
 
 class ChaosFailure(AssertionError):
-    """A promise the system broke under a fault schedule (message: what, where)."""
+    """A promise the system broke under a fault schedule (message: what, where);
+    ``traces``: what went through each device's proxy last (:attr:`FaultProxy.trace`)."""
+
+    traces: str = ""
 
 
 @dataclass
@@ -73,8 +77,8 @@ class Totals:
     recorded: int = 0  # events the devices recorded
     acked: int = 0  # of those, seen acked by their device (all of them, after healing)
     checked: int = 0  # acked events looked up on the server (after every round, and at the end)
-    lost: int = 0  # acked, then not on the server
-    twice: int = 0  # on the server more than once
+    lost: int = 0  # acked, then not on the server (or its seconds missing from the lesson)
+    twice: int = 0  # on the server more than once (or its seconds, its attempt, counted again)
     live: int = 0  # feed entries followers heard of while connected
     faults: Counter[str] = field(default_factory=Counter)  # faults that fired
     sync_errors: Counter[str] = field(default_factory=Counter)  # syncs the faults broke
@@ -327,7 +331,11 @@ class _Run:
     hangs: list[str] = field(default_factory=list)
 
     def fail(self, what: str) -> ChaosFailure:
-        return ChaosFailure(f"seed {self.schedule.seed} on {self.backend.kind}: {what}")
+        failure = ChaosFailure(f"seed {self.schedule.seed} on {self.backend.kind}: {what}")
+        failure.traces = "\n".join(
+            f"device {dev.index} {line}" for dev in self.devs for line in dev.proxy.trace
+        )
+        return failure
 
 
 async def run_schedule(backend: Backend, schedule: Schedule, home: Path, totals: Totals) -> None:
@@ -349,7 +357,13 @@ async def run_schedule(backend: Backend, schedule: Schedule, home: Path, totals:
                 follow = asyncio.create_task(_follow(run, run.devs[schedule.follower], stop))
             try:
                 scripts = zip(run.devs, round_.scripts, strict=True)
-                await asyncio.gather(*(_play(run, d, s) for d, s in scripts))
+                # Every script to its end, even when one fails: none is left running.
+                ended = await asyncio.gather(
+                    *(_play(run, d, s) for d, s in scripts), return_exceptions=True
+                )
+                for error in ended:
+                    if isinstance(error, BaseException):
+                        raise error
             finally:
                 # Before anything restarts: a follower reconnecting to it could resend
                 # what it lost, before the check below could see the loss.
@@ -587,9 +601,14 @@ async def _check_final(run: _Run) -> None:
             for lesson in m["lessons"]
         }
         for (who, course, lesson), seconds in run.seconds.items():
-            if who == learner and lessons.get((course, lesson)) != seconds:
+            held = lessons.get((course, lesson), 0)
+            if who == learner and held != seconds:
+                if held > seconds:
+                    run.totals.twice += 1  # a lesson's seconds counted more than once
+                else:
+                    run.totals.lost += 1
                 problems.append(
-                    f"{name}: {course}/{lesson} has {lessons.get((course, lesson))} s on the "
+                    f"{name}: {course}/{lesson} has {held} s on the "
                     f"server; {seconds} s were recorded"
                 )
         course, quiz, _ = QUIZ
@@ -617,7 +636,3 @@ async def _check_final(run: _Run) -> None:
             f"the server printed {len(tracebacks)} traceback(s), ending:\n{last}\n"
             f"the first:\n{tracebacks[0]}"
         )
-
-
-def clean(home: Path) -> None:
-    shutil.rmtree(home, ignore_errors=True)

@@ -18,18 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sync.errors import DecodeError
-from sync.protocol.codec import decode_server
-from sync.protocol.messages import Ack, Welcome
+from sync.protocol.codec import decode_client, decode_server
+from sync.protocol.messages import (
+    Ack,
+    ClientMessage,
+    Error,
+    Feed,
+    Hello,
+    Push,
+    ServerMessage,
+    Welcome,
+)
 from tests.chaos.schedule import ConnectionPlan, Direction, Fault
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-MAX_HEAD = 64 * 1024
+TRACE_LINES = 300  # the last messages through the proxy, for a failure's report
 
 
 @dataclass
@@ -61,9 +71,10 @@ async def read_frame(reader: asyncio.StreamReader) -> WsFrame:
 
 
 class _Observer:
-    """Reassembles and decodes the server's messages as the device will see them."""
+    """Reassembles and decodes one direction's messages as the peer will see them."""
 
-    def __init__(self, deflate: bool, takeover: bool) -> None:
+    def __init__(self, direction: Direction, deflate: bool, takeover: bool) -> None:
+        self.direction = direction
         self.deflate = deflate
         self.takeover = takeover
         self.inflater = zlib.decompressobj(-15)
@@ -72,31 +83,62 @@ class _Observer:
         self.opcode = OP_BINARY
         self.broken = False  # a duplicated compressed frame threw the window off
 
-    def feed(self, frame: WsFrame, acked: dict[str, int]) -> None:
-        if self.broken or frame.opcode >= 0x8:  # control frames: ping, pong, close
-            return
+    def feed(self, frame: WsFrame) -> ClientMessage | ServerMessage | str | None:
+        """The message ``frame`` completes (a string if it is unreadable), else None."""
+        if frame.opcode >= 0x8:  # control frames: ping, pong, close
+            return {0x8: "close", 0x9: "ping", 0xA: "pong"}.get(frame.opcode, "control")
+        if self.broken:
+            return "unreadable"
         if frame.opcode != OP_CONTINUATION:
             self.parts, self.compressed, self.opcode = [], frame.rsv1, frame.opcode
         self.parts.append(frame.payload)
         if not frame.fin:
-            return
+            return None
         data = b"".join(self.parts)
         try:
             if self.compressed:
                 if not self.takeover:
                     self.inflater = zlib.decompressobj(-15)
                 data = self.inflater.decompress(data + b"\x00\x00\xff\xff")
-            message = decode_server(data.decode() if self.opcode == OP_TEXT else data)
+            message = data.decode() if self.opcode == OP_TEXT else data
+            if self.direction == "up":
+                return decode_client(message)
+            return decode_server(message)
         except (zlib.error, UnicodeDecodeError, DecodeError):
             self.broken = True
-            return
-        match message:
-            case Ack(device_id=device_id, acked_seq=seq):
-                acked[device_id] = max(acked.get(device_id, 0), seq)
-            case Welcome(accounts=accounts):
-                for account in accounts:
-                    seen = acked.get(account.device_id, 0)
-                    acked[account.device_id] = max(seen, account.acked_seq)
+            return "unreadable"
+
+
+def _note_acks(message: object, acked: dict[str, int]) -> None:
+    match message:
+        case Ack(device_id=device_id, acked_seq=seq):
+            acked[device_id] = max(acked.get(device_id, 0), seq)
+        case Welcome(accounts=accounts):
+            for account in accounts:
+                acked[account.device_id] = max(acked.get(account.device_id, 0), account.acked_seq)
+
+
+def _describe(message: object) -> str:
+    match message:
+        case str():
+            return message
+        case Push(batch=batch, device_id=device_id, events=events):
+            seqs = f"{events[0].seq}-{events[-1].seq}" if events else "none"
+            return f"push batch {batch} device {device_id[:6]} seqs {seqs}"
+        case Ack(batch=batch, device_id=device_id, acked_seq=seq, feed_head=head):
+            return f"ack batch {batch} device {device_id[:6]} acked {seq} head {head}"
+        case Feed(user_id=user_id, entries=entries, head=head, more=more):
+            seqs = f"{entries[0].user_seq}-{entries[-1].user_seq}" if entries else "none"
+            return f"feed user {user_id[:6]} entries {seqs} head {head} more {more}"
+        case Welcome(accounts=accounts):
+            return "welcome " + ", ".join(
+                f"{a.device_id[:6]} acked {a.acked_seq} head {a.feed_head}" for a in accounts
+            )
+        case Hello(accounts=accounts):
+            return "hello cursors " + ", ".join(str(a.cursor) for a in accounts)
+        case Error(code=code, message=text):
+            return f"error {code}: {text}"
+    return type(message).__name__.lower()
 
 
 @dataclass
@@ -113,6 +155,7 @@ class FaultProxy:
     acked: dict[str, int] = field(default_factory=dict)
     applied: Counter[str] = field(default_factory=Counter)
     _kills: list[tuple[str, Direction, int]] = field(default_factory=list)
+    trace: deque[str] = field(default_factory=lambda: deque(maxlen=TRACE_LINES))
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -129,6 +172,9 @@ class FaultProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def _trace(self, connection: int, line: str) -> None:
+        self.trace.append(f"{time.monotonic() % 1000:8.3f} #{connection} {line}")
 
     def arm_kill(self, target: str, direction: Direction, frame: int) -> None:
         """Kill ``target`` when the next WebSocket connection that gets that far passes
@@ -183,12 +229,13 @@ class FaultProxy:
         plan = self.plan(number) if self.faults_on else ConnectionPlan()
         kills, self._kills = self._kills, []
         try:
-            await self._relay(plan, kills, request, creader, cwriter, sreader, swriter)
+            await self._relay(number, plan, kills, request, creader, cwriter, sreader, swriter)
         finally:
             self._kills.extend(kills)  # not fired: for the next connection
 
     async def _relay(
         self,
+        number: int,
         plan: ConnectionPlan,
         kills: list[tuple[str, Direction, int]],
         request: bytes,
@@ -219,9 +266,12 @@ class FaultProxy:
         )
         # The server compresses what it sends; its window carries over between messages
         # unless it agreed to server_no_context_takeover (RFC 7692 §7.1.1).
-        observer = _Observer(
-            b"permessage-deflate" in extensions, b"server_no_context_takeover" not in extensions
-        )
+        deflate = b"permessage-deflate" in extensions
+        observers = {
+            "up": _Observer("up", deflate, b"client_no_context_takeover" not in extensions),
+            "down": _Observer("down", deflate, b"server_no_context_takeover" not in extensions),
+        }
+        self._trace(number, f"open, faults {list(plan.faults)}, deflate {deflate}")
         sever = asyncio.Event()
         stalled: set[Direction] = set()
         faults = {(f.direction, f.frame): f for f in plan.faults}
@@ -237,18 +287,24 @@ class FaultProxy:
                 for kill in [k for k in kills if k[1:] == (direction, index)]:
                     kills.remove(kill)
                     self.applied[f"kill_{kill[0]}"] += 1
+                    self._trace(number, f"{direction} {index}: kill {kill[0]}")
                     self.on_kill(kill[0])
                 fault = faults.get((direction, index))
                 index += 1
+                message = observers[direction].feed(frame)
+                what = "" if message is None else _describe(message)
                 if fault is not None:
                     self.applied[fault.kind] += 1
+                    self._trace(number, f"{direction} {index - 1}: {fault.kind} {what}")
                     if await self._apply(fault, frame, writer, sever):
                         stalled.add(direction)
                         continue
+                elif message is not None:
+                    self._trace(number, f"{direction} {index - 1}: {what}")
                 writer.write(frame.raw)
                 await writer.drain()
                 if direction == "down":
-                    observer.feed(frame, self.acked)
+                    _note_acks(message, self.acked)
 
         tasks = [
             asyncio.ensure_future(pump("up", creader, swriter)),
@@ -261,6 +317,7 @@ class FaultProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._trace(number, "severed" if sever.is_set() else "closed")
             if sever.is_set():  # a fault broke the link: nothing more gets through
                 for writer in (cwriter, swriter):
                     writer.transport.abort()

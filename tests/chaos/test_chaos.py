@@ -110,8 +110,12 @@ async def test_fault_schedule_loses_nothing_and_counts_nothing_twice(
             f"WAYMARK_CHAOS_SEED={seed} .venv/bin/python -m pytest tests/chaos -k {server.kind}"
         )
         totals.failures.append(f"seed {seed}: {failure} (replay: {replay})")
-        _log(f"FAILED {server.kind} {schedule.describe()}: {failure}")
-        pytest.fail(f"{failure}\n{schedule.describe()}\nreplay: {replay}", pytrace=False)
+        _log(f"FAILED {server.kind} {schedule.describe()}: {failure}\n{failure.traces}")
+        pytest.fail(
+            f"{failure}\n{schedule.describe()}\nreplay: {replay}\n"
+            f"last messages through the proxies:\n{failure.traces}",
+            pytrace=False,
+        )
     _log(
         f"ok {server.kind} {schedule.describe()}; events {totals.recorded - before[0]}, "
         f"acked-event checks {totals.checked - before[1]}; {time.monotonic() - started:.1f} s"
