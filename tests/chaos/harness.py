@@ -86,7 +86,7 @@ class Totals:
 
     def line(self) -> str:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
-        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.sync_errors.items()))
+        errors = " | ".join(f"{k}: {v}" for k, v in sorted(self.sync_errors.items()))
         return (
             f"schedules {self.schedules}, events recorded {self.recorded}, acked "
             f"{self.acked}, acked-event checks {self.checked}, lost {self.lost}, counted "
@@ -432,6 +432,12 @@ async def _play(run: _Run, dev: _Dev, script: tuple[Action, ...]) -> None:
                 await _sync(run, dev, faults=True)
 
 
+def _why(err: Exception) -> str:
+    """``err`` by kind and reason, without the addresses and numbers that vary."""
+    reason = re.sub(r"https?://\S+|\d+(\.\d+)?", "#", str(err))
+    return f"{type(err).__name__}: {reason[:70]}"
+
+
 async def _follow(run: _Run, dev: _Dev, stop: asyncio.Event) -> None:
     """``follow`` until ``stop``; started again after a garbled frame ends it (its
     reconnects after drops and kills are its own)."""
@@ -442,8 +448,8 @@ async def _follow(run: _Run, dev: _Dev, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await dev.device.follow(heard, stop=stop, backoff=FOLLOW_BACKOFF)
-        except SyncProtocolError:
-            run.totals.sync_errors["SyncProtocolError (follow)"] += 1
+        except SyncProtocolError as err:
+            run.totals.sync_errors[f"follow: {_why(err)}"] += 1
 
 
 async def _sync(run: _Run, dev: _Dev, *, faults: bool) -> bool:
@@ -455,7 +461,7 @@ async def _sync(run: _Run, dev: _Dev, *, faults: bool) -> bool:
     except (ServerUnreachable, SyncProtocolError) as err:
         if not faults:
             raise run.fail(f"device {dev.index} could not sync with no fault: {err}") from None
-        run.totals.sync_errors[type(err).__name__] += 1
+        run.totals.sync_errors[_why(err)] += 1
         if "did not complete the sync" in str(err):
             took = time.monotonic() - started
             run.hangs.append(f"device {dev.index} after {took:.0f} s: {err}")
