@@ -15,7 +15,8 @@ them), and checks:
 * after healing (no more faults, every device synced until nothing is pending and every
   cursor is at the server's feed head): every event recorded is on the server exactly
   once and acked; each device shows the server's numbers (``status`` = ``/v1/me/progress``
-  for courses, paths, competencies and the summary); the server's seconds per lesson are
+  for courses, paths, competencies and the summary, ``achievements`` =
+  ``/v1/me/achievements`` for the awards); the server's seconds per lesson are
   the sum of the seconds recorded, and its quiz attempts the attempts taken, all scored;
   and the server printed no traceback (faults get close codes, not crashes).
 
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from client import connection
 from client.api import Device
@@ -61,6 +63,18 @@ SYNC_TIMEOUT = 20.0  # a sync that takes this long under these faults is a hang
 HEAL_PASSES = 8
 READY_TIMEOUT = 60.0
 VIEW_KEYS = ("courses", "paths", "competencies", "summary")
+# The server's decisions as each side shows them (the streak and this week's points are
+# left out: both count from "now", and a device's clock is not the server's; so is a
+# ledger entry's awarded_at, which a device takes from the award's feed entry and the
+# server from its ledger row's own clock).
+AWARD_KEYS = ("points", "level", "badges", "certificates", "ledger")
+
+
+def _awards(view: dict[str, Any]) -> dict[str, Any]:
+    ledger = [{k: v for k, v in e.items() if k != "awarded_at"} for e in view["ledger"]]
+    return {key: view[key] for key in AWARD_KEYS} | {"ledger": ledger}
+
+
 FOLLOW_BACKOFF = Backoff(base=0.01, cap=0.05)
 
 
@@ -592,14 +606,19 @@ async def _check_final(run: _Run) -> None:
     problems = []
     for learner, name in enumerate(run.names):
         mine = [(dev, a) for dev, a in accounts if a.username == name]
-        server = await asyncio.to_thread(_get_json, f"{base}/v1/me/progress", mine[0][1].token)
+        token = mine[0][1].token
+        server = await asyncio.to_thread(_get_json, f"{base}/v1/me/progress", token)
+        awards = _awards(await asyncio.to_thread(_get_json, f"{base}/v1/me/achievements", token))
         for dev, _ in mine:
             status = await dev.device.status(name)
-            for key in VIEW_KEYS:
-                if (found := _diff(status[key], server[key], key)) is not None:
-                    problems.append(
-                        f"device {dev.index} shows {name} otherwise than the server: {found}"
-                    )
+            shown = _awards(msgspec.to_builtins(await dev.device.achievements(name)))
+            differences = [_diff(status[key], server[key], key) for key in VIEW_KEYS]
+            differences.append(_diff(shown, awards, "achievements"))
+            problems += [
+                f"device {dev.index} shows {name} otherwise than the server: {found}"
+                for found in differences
+                if found is not None
+            ]
         lessons = {
             (c["id"], lesson["id"]): lesson["seconds"]
             for c in server["courses"]
