@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from server.errors import StoreUnavailable
 from server.storage.feed import FEED_CHANNEL
 from server.storage.store import Store
 from sync.protocol.messages import FEED_PAGE, FeedEntry
@@ -141,9 +142,13 @@ class Hub:
                 self._handed[user_id] = max(self._handed.get(user_id, 0), head)
                 for follower in self._followers.get(user_id, ()):
                     follower.offer(user_id, entries)
-        except Exception:
-            # The connections are told to read themselves: late, never lost.
-            log.exception("fan-out read failed")
+        except Exception as err:
+            # The connections are told to read themselves: late, never lost. The database
+            # going away is an outage to report, not a fault of this code to trace.
+            if isinstance(err, StoreUnavailable):
+                log.warning("fan-out read failed: %s", err.detail)
+            else:
+                log.exception("fan-out read failed")
             for follower in self._followers.get(user_id, ()):
                 follower.offer(user_id, None)
         finally:

@@ -351,11 +351,16 @@ _GONE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,  # starting up or shutting down
     asyncpg.AdminShutdownError,
+    # A pooled connection that read the FATAL of a backend dying with its postmaster is
+    # left mid-protocol: its next query raises this (MagicStack/asyncpg#1069).
+    asyncpg.InternalClientError,
 )
 """What a PostgreSQL that went away (restart, network) raises: 503 / close 1013, not 500."""
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, asyncpg.InternalClientError):  # its message is asyncpg's internals
+        return "the connection broke off mid-query"
     return str(err) or type(err).__name__
 
 
