@@ -341,10 +341,13 @@ class ServerSession:
         return effects
 
     def merged(self, merge: Merge, result: MergeOutcome) -> list[ServerEffect]:
-        """The ack, the fan-out of what was written (the sender's echo too), and
+        """The fan-out of what was written (the sender's echo too), the ack, and
         ``seq_gap`` when the push skipped a ``seq``."""
         push = merge.push
         effects: list[ServerEffect] = [
+            # The commit is made: hand it to the fan-out first, so that a socket gone before
+            # its ack cannot keep the learner's other connections from hearing of it.
+            Publish(merge.user_id, result.entries),
             self._send(
                 Ack(
                     push.batch,
@@ -356,7 +359,6 @@ class ServerSession:
                     result.feed_head,
                 )
             ),
-            Publish(merge.user_id, result.entries),
         ]
         if result.gap_at is not None:
             missing = result.acked_seq + 1

@@ -4,7 +4,8 @@ server, and in one variant its PostgreSQL cluster, are killed with SIGKILL at fr
 schedule picks. After each schedule nothing a device saw acked is lost or counted twice,
 and every device shows the server's numbers.
 
-``WAYMARK_CHAOS_SCHEDULES=N`` runs seeds 1..N on each variant (default 2);
+``WAYMARK_CHAOS_SCHEDULES=N`` runs seeds 1..N on each variant (default 2), or from
+``WAYMARK_CHAOS_FIRST`` on (to resume a long run);
 ``WAYMARK_CHAOS_SEED=S`` runs seed S only (a failure prints its seed);
 ``WAYMARK_CHAOS_LOG=FILE`` appends one line per schedule and the totals to FILE.
 """
@@ -29,8 +30,9 @@ from tests.conftest import PG_URL, could_not_run, require_pg
 from tests.integration.test_fanout_restart import BIN
 
 SCHEDULES = int(os.environ.get("WAYMARK_CHAOS_SCHEDULES", "2"))
+FIRST = int(os.environ.get("WAYMARK_CHAOS_FIRST", "1"))
 ONE_SEED = os.environ.get("WAYMARK_CHAOS_SEED", "")
-SEEDS = [int(ONE_SEED)] if ONE_SEED else list(range(1, SCHEDULES + 1))
+SEEDS = [int(ONE_SEED)] if ONE_SEED else list(range(FIRST, FIRST + SCHEDULES))
 LOG = os.environ.get("WAYMARK_CHAOS_LOG", "")
 
 

@@ -1,13 +1,9 @@
 """What the fault schedules found when a device closes right after a push (sqlite seed 48,
 a follower stopping while another connection of its learner waited): the merge commits,
-but the ack cannot be sent, and ``server/sync_socket.py`` ``_push`` raises before it calls
-``hub.committed``. The entries just written are then handed to no other connection of the
-learner on this instance; on SQLite nothing else announces them (PostgreSQL's NOTIFY does),
-so a connected device never hears of them, and its ``sync_once`` waits until its timeout.
-
-The fix (in ``_push``, which this branch must not touch): hand the entries to the hub
-whatever becomes of the ack, e.g. ``try: await self._send(Ack(...)) finally:
-self.hub.committed(user_id, result.entries)``. Remove the ``xfail`` with it.
+but the ack cannot be sent. The session hands the commit to the fan-out before the ack
+(``ServerSession.merged``: ``Publish`` first), so the learner's other connections hear of
+it whatever becomes of the ack; before, on SQLite nothing else announced the entries
+(PostgreSQL's NOTIFY did), and a connected device waited until its timeout.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Feed, Push
@@ -36,10 +30,6 @@ async def committed(server: RunningServer, token: str) -> None:
     raise AssertionError("the push was never committed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/sync_socket.py _push skips hub.committed when the ack cannot be sent",
-)
 async def test_a_push_whose_sender_hung_up_still_reaches_the_learners_other_devices(
     start_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
