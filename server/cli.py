@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.app import create_app
-from server.errors import ServerError
+from server.errors import ServerError, StoreUnavailable
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
@@ -73,8 +73,12 @@ async def serve_async(
     *,
     catalog_file: Path | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
+    wait_for_db: float = 0.0,
 ) -> None:
     host, port = sock.getsockname()[:2]
+    # Open (and migrate) the database before serving: a damaged file or an unreachable
+    # server is one line and a non-zero exit now, not a failed start-up that hangs.
+    await _preflight(db, wait_for_db)
 
     def ready(store: Store) -> None:
         click.echo(f"Waymark listening on http://{host}:{port} (sync: ws://{host}:{port}/v1/sync)")
@@ -89,6 +93,32 @@ async def serve_async(
     )
     await _Server(config).serve(sockets=[sock])
     click.echo("Waymark stopped")
+
+
+async def _preflight(
+    db: str, wait_for_db: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """Open the store once; with ``wait_for_db`` seconds, retry an unavailable one with
+    backoff (0.5 s doubling to 5 s) until then, saying once what it waits for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_for_db
+    delay = 0.5
+    said = False
+    while True:
+        try:
+            await _with_store(db, lambda store: store.ping())
+            return
+        except StoreUnavailable as err:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise
+            if not said:
+                click.echo(
+                    f"waiting up to {wait_for_db:g} s for the database: {err.detail}", err=True
+                )
+                said = True
+            await sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
 
 
 class _OneLine(click.Command):
@@ -149,12 +179,30 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     show_default=True,
     help="A device silent this long stops holding its learner's settled horizon back.",
 )
-def serve(db: str, host: str, port: int, catalog_file: Path | None, stale_device_days: int) -> None:
+@click.option(
+    "--wait-for-db",
+    type=click.FloatRange(0, 3600),
+    default=0,
+    metavar="SECONDS",
+    help="Retry an unreachable database for up to this long before giving up.",
+)
+def serve(
+    db: str,
+    host: str,
+    port: int,
+    catalog_file: Path | None,
+    stale_device_days: int,
+    wait_for_db: float,
+) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
     _run(
         serve_async(
-            db, sock, catalog_file=catalog_file, stale_device_ms=stale_device_days * 86_400_000
+            db,
+            sock,
+            catalog_file=catalog_file,
+            stale_device_ms=stale_device_days * 86_400_000,
+            wait_for_db=wait_for_db,
         )
     )
 

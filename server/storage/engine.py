@@ -234,20 +234,40 @@ class SqliteEngine(Engine):
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=FULL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=10000")
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=10000")
+        except BaseException:
+            # Its thread would keep the process alive (a server that never exits).
+            await conn.close()
+            raise
         return conn
 
     async def open(self) -> None:
+        # A folder that does not exist is a mistyped path far more often than a wish: say
+        # so rather than create it (and an empty database in it).
+        if not self.path.parent.is_dir():
+            raise StoreUnavailable(
+                f"cannot open SQLite database {self.path}: there is no folder "
+                f"{self.path.parent} (create it first, or fix the path)"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await self._connect()
             self._reader = await self._connect()
+            # Read the header and the schema now: a file that is not a database, or is
+            # damaged there, fails here at start, not at the first request.
+            await self._writer.execute_fetchall("SELECT count(*) FROM sqlite_master")
         except (OSError, sqlite3.Error) as err:
-            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {err}") from None
+            await self.close()
+            why = (
+                "it is not a SQLite database, or it is damaged"
+                if isinstance(err, sqlite3.DatabaseError) and "not a database" in str(err)
+                else str(err)
+            )
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {why}") from None
 
     async def _hook(self, on: bool) -> None:
         # Every statement SQLite starts (each row of an executemany too).
