@@ -45,7 +45,7 @@ def crash_cluster(request: pytest.FixtureRequest) -> Iterator[CrashableCluster]:
 def _gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped (ESRCH: while being reaped)
         return True
 
 

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from client.api import Device
 from client.connection import Backoff
 from tests.conftest import RunningServer, waymark
-from tests.tui.conftest import screen_text, seed, settle, started
+from tests.tui.conftest import T0, screen_text, seed, settle, started
 from tui.app import WaymarkApp
 
 FAST = Backoff(base=0.05, cap=0.2)
@@ -102,7 +102,10 @@ async def test_every_action_works_while_the_server_never_answers(tmp_path: Path)
     port = hanging.sockets[0].getsockname()[1]
     home = tmp_path / "kiosk"
     await seed(home, "alice", server_url=f"http://127.0.0.1:{port}")
-    app = WaymarkApp(Device(home), backoff=FAST, status_seconds=None, tick_seconds=None)
+    # A clock that stands still: time spent on a screen (a lesson.progressed on leaving it)
+    # must not depend on how fast this machine runs the test.
+    device = Device(home, clock=lambda: T0)
+    app = WaymarkApp(device, backoff=FAST, status_seconds=None, tick_seconds=None)
     try:
         async with asyncio.timeout(60), app.run_test(size=(80, 24)) as pilot:
             await started(pilot)
