@@ -269,7 +269,7 @@ async def _demo(script: bool, tui: bool, console: Console) -> bool:
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"
         ready = asyncio.Event()
-        app = create_app(db, on_ready=lambda _store: ready.set())
+        app = create_app(db, on_ready=lambda _store: ready.set(), public_url=url)
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
         server = _Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -59,8 +59,10 @@ def create_app(
     clock: Clock = wall_clock_ms,
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
+    public_url: str = "http://127.0.0.1:8765",
 ) -> Litestar:
-    """Build the app for the database at ``db_url``; the store opens (and migrates) at start."""
+    """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links)."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
     hub = Hub(store)
     listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
@@ -71,6 +73,7 @@ def create_app(
             await listener.start()
         app.state.store = store
         app.state.hub = hub
+        app.state.public_url = public_url.rstrip("/")
         if on_ready is not None:
             on_ready(store)
 

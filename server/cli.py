@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 import socket
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,8 +76,10 @@ async def serve_async(
     catalog_file: Path | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
+    public_url: str | None = None,
 ) -> None:
     host, port = sock.getsockname()[:2]
+    public = public_url or f"http://{_url_host(host)}:{port}"
     # Open (and migrate) the database before serving: a damaged file or an unreachable
     # server is one line and a non-zero exit now, not a failed start-up that hangs.
     await _preflight(db, wait_for_db)
@@ -87,12 +91,42 @@ async def serve_async(
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms)
+    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public)
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
     await _Server(config).serve(sockets=[sock])
     click.echo("Waymark stopped")
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # every interface: name the machine
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+def public_url_option(value: str | None) -> str | None:
+    """``--public-url``: an http(s) URL with a host and no query; one line if not."""
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL of this server")
+    return value.rstrip("/")
+
+
+def _plain_http_warning(host: str) -> str | None:
+    """A warning when devices beyond this machine would send passwords in clear."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return (
+        f"warning: listening on {host} over plain HTTP: passwords and tokens cross the "
+        "network in clear; put a TLS proxy in front (docs/operations.md) and set --public-url"
+    )
 
 
 async def _preflight(
@@ -186,6 +220,14 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     metavar="SECONDS",
     help="Retry an unreachable database for up to this long before giving up.",
 )
+@click.option(
+    "--public-url",
+    envvar="WAYMARK_PUBLIC_URL",
+    default=None,
+    callback=lambda _ctx, _param, value: public_url_option(value),
+    help="Where devices and verifiers reach this server (issuer id, certificate links); "
+    "default: http://HOST:PORT as listening. Never taken from a request's Host.",
+)
 def serve(
     db: str,
     host: str,
@@ -193,9 +235,12 @@ def serve(
     catalog_file: Path | None,
     stale_device_days: int,
     wait_for_db: float,
+    public_url: str | None,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
+    if (warning := _plain_http_warning(host)) is not None:
+        click.echo(warning, err=True)
     _run(
         serve_async(
             db,
@@ -203,6 +248,7 @@ def serve(
             catalog_file=catalog_file,
             stale_device_ms=stale_device_days * 86_400_000,
             wait_for_db=wait_for_db,
+            public_url=public_url,
         )
     )
 

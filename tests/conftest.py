@@ -141,9 +141,12 @@ def waymark(
     )
 
 
-def launch_server(db: str, *, catalog: Path | None = CATALOG, port: int = 0) -> RunningServer:
-    """Start ``waymark serve`` on ``db``; returns once it prints its address."""
-    args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", str(port)]
+def launch_server(
+    db: str, *, catalog: Path | None = CATALOG, port: int = 0, extra: tuple[str, ...] = ()
+) -> RunningServer:
+    """Start ``waymark serve`` on ``db`` (with ``extra`` options); returns once it prints
+    its address."""
+    args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", str(port), *extra]
     if catalog is not None:
         args += ["--catalog", str(catalog)]
     proc = subprocess.Popen(
@@ -166,8 +169,10 @@ def start_server() -> Iterator[Callable[..., RunningServer]]:
     """A function starting servers that are all stopped at the end of the test."""
     started: list[RunningServer] = []
 
-    def start(db: str, *, catalog: Path | None = CATALOG, port: int = 0) -> RunningServer:
-        server = launch_server(db, catalog=catalog, port=port)
+    def start(
+        db: str, *, catalog: Path | None = CATALOG, port: int = 0, extra: tuple[str, ...] = ()
+    ) -> RunningServer:
+        server = launch_server(db, catalog=catalog, port=port, extra=extra)
         started.append(server)
         return server
 

@@ -83,7 +83,9 @@ class GroupList(msgspec.Struct, frozen=True):
 
 
 def _base(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/")
+    """The server's public URL, from its configuration (``waymark serve --public-url``),
+    never from the request's ``Host``: a client must not choose the issuer's id."""
+    return str(request.app.state.public_url)
 
 
 def _subject(user_id: str) -> str:
