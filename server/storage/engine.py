@@ -12,6 +12,7 @@ tests), BEGIN and COMMIT included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import sqlite3
@@ -214,11 +215,20 @@ class _SqliteTxn(Txn):
             return list(await cursor.fetchall())  # type: ignore[arg-type]
 
 
+class _Group:
+    """Transactions that share one COMMIT; ``committed`` resolves when it is durable."""
+
+    def __init__(self) -> None:
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Future[None] | None = None  # the COMMIT queued behind joiners
+
+
 class SqliteEngine(Engine):
     """Embedded default: one writer connection (serialized by a lock) and one reader.
 
     WAL lets the reader see committed data while a write is open; ``synchronous=FULL``
-    makes every commit durable before we ack it.
+    makes every commit durable before we ack it, and group commit (see
+    :meth:`transaction`) lets writes that queue meanwhile share one such commit.
     """
 
     dialect = "sqlite"
@@ -230,6 +240,8 @@ class SqliteEngine(Engine):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._queued = 0  # transactions waiting for the writer
+        self._group: _Group | None = None  # the open transaction's group, if one is open
         self._tracers = []
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -276,6 +288,8 @@ class SqliteEngine(Engine):
                 await conn.set_trace_callback(self._traced if on else None)  # type: ignore[arg-type]
 
     async def close(self) -> None:
+        if self._group is not None and self._group.task is not None:
+            await asyncio.shield(self._group.task)  # a queued COMMIT lands before closing
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -286,15 +300,65 @@ class SqliteEngine(Engine):
         self, lock: str | None = None, *, learner: str | None = None
     ) -> AsyncIterator[Txn]:
         # One writer for the whole database: that serializes every learner's writes too.
-        assert self._writer is not None, "engine not opened"
+        # Group commit: transactions that queue for the writer while one runs share its
+        # COMMIT (one fsync for all of them). The first of a group BEGINs; the ones that
+        # join run inside a SAVEPOINT each, so one that fails rolls back alone. Nobody
+        # leaves this block before the COMMIT that holds its writes is durable.
+        writer = self._writer
+        assert writer is not None, "engine not opened"
+        self._queued += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            group = self._group
+            if group is None:
+                group = self._group = _Group()
+                await writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTxn(writer)
+                except BaseException:
+                    self._group = None
+                    await writer.execute("ROLLBACK")
+                    raise
+                if self._queued:
+                    # Others are waiting for the writer: let them join, then commit
+                    # after them (the lock is FIFO, so the commit queues behind them).
+                    group.task = asyncio.ensure_future(self._commit_later(group))
+                else:
+                    await self._commit(group)
+            else:
+                await writer.execute("SAVEPOINT joined")
+                try:
+                    yield _SqliteTxn(writer)
+                except BaseException:
+                    await writer.execute("ROLLBACK TO joined")
+                    await writer.execute("RELEASE joined")
+                    raise
+                await writer.execute("RELEASE joined")
+        finally:
+            self._write_lock.release()
+        await asyncio.shield(group.committed)
+
+    async def _commit_later(self, group: _Group) -> None:
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SqliteTxn(self._writer)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
+            await self._commit(group)
+
+    async def _commit(self, group: _Group) -> None:
+        """COMMIT ``group`` (the open transaction); the caller holds the write lock."""
+        assert self._writer is not None and self._group is group
+        self._group = None
+        try:
             await self._writer.execute("COMMIT")
+        except BaseException as err:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._writer.execute("ROLLBACK")
+            group.committed.set_exception(err)
+            # Retrieved by every member; mark it so a group nobody awaits logs nothing.
+            group.committed.exception()
+        else:
+            group.committed.set_result(None)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         assert self._reader is not None, "engine not opened"
