@@ -22,7 +22,7 @@ from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
-from server.sync_socket import sync_endpoint
+from server.sync_socket import Connections, sync_endpoint
 
 log = logging.getLogger("waymark.server")
 
@@ -82,7 +82,7 @@ def create_app(
             await listener.stop()
         await store.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
@@ -107,3 +107,6 @@ def create_app(
         ),
         debug=False,
     )
+    # Drained by a stopping server (``waymark serve``: SIGTERM); /v1/ready says 503 then.
+    app.state.sync_connections = Connections()
+    return app

@@ -41,8 +41,26 @@ db_option = click.option(
 )
 
 
+DRAIN_SECONDS = 10.0
+"""How long a stopping server waits for in-flight merges before closing sockets anyway."""
+
+
 class _Server(uvicorn.Server):
-    """uvicorn, but a SIGINT/SIGTERM stop is a clean exit (status 0), not a re-raised signal."""
+    """uvicorn, but a SIGINT/SIGTERM stop is a clean exit (status 0), not a re-raised
+    signal, and drains the sync connections first: it stops accepting, lets each finish
+    the message it is handling (a merge commits and is acked), then closes it with 1012."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await self._drain()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -95,7 +113,8 @@ async def serve_async(
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
-    await _Server(config).serve(sockets=[sock])
+    drain = app.state.sync_connections.drain
+    await _Server(config, lambda: drain(DRAIN_SECONDS)).serve(sockets=[sock])
     click.echo("Waymark stopped")
 
 

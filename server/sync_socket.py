@@ -22,6 +22,7 @@ from server.storage.store import Store
 from sync.protocol.codec import Frame
 from sync.protocol.messages import FEED_PAGE, FeedEntry
 from sync.protocol.sessions import (
+    CLOSE_SERVICE_RESTART,
     Authenticate,
     Close,
     Credential,
@@ -43,6 +44,24 @@ class _Closed(Exception):
     """The connection is over; the close frame was sent (or the peer left)."""
 
 
+class Connections:
+    """The open sync connections of one app, so that a stopping server can drain them."""
+
+    def __init__(self) -> None:
+        self.open: set[SyncConnection] = set()
+        self.draining = False
+
+    async def drain(self, timeout: float) -> None:
+        """Stop every connection once the message it is handling is done (a merge commits
+        and is acked), closing with 1012; give up waiting after ``timeout`` seconds."""
+        self.draining = True
+        tasks = [asyncio.ensure_future(conn.drain()) for conn in list(self.open)]
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+
+
 class SyncConnection:
     """One device's socket; a :class:`~server.fanout.Follower` of its learners' feeds."""
 
@@ -56,18 +75,39 @@ class SyncConnection:
         self._send_lock = asyncio.Lock()
         self._offered: list[tuple[str, list[FeedEntry] | None]] = []
         self._wake = asyncio.Event()
+        self._draining = False
+        self._idle = asyncio.Event()  # set while no received message is being handled
+        self._idle.set()
 
-    async def run(self) -> None:
+    async def run(self, connections: Connections) -> None:
+        if connections.draining:
+            await self.socket.close(code=CLOSE_SERVICE_RESTART, reason="the server is stopping")
+            return
         await self.socket.accept()
+        connections.open.add(self)
         deliveries = asyncio.create_task(self._deliver())
         try:
             while True:
-                await self._do(self.session.receive(await self._receive()))
+                frame = await self._receive()
+                if self._draining:  # not read: unacked, so the device pushes it again
+                    raise _Closed
+                self._idle.clear()
+                await self._do(self.session.receive(frame))
+                self._idle.set()
         except Exception as err:
             await self._end(err)
         finally:
+            self._idle.set()
+            connections.open.discard(self)
             self.hub.unfollow(self, self._followed)
             deliveries.cancel()
+
+    async def drain(self) -> None:
+        """Close with 1012 once the message being handled (if any) is done."""
+        self._draining = True
+        await self._idle.wait()
+        with contextlib.suppress(_Closed, WebSocketDisconnect):
+            await self._do(self.session.restarting())
 
     async def _end(self, err: Exception) -> None:
         """Close for the error that ended this connection's reading or sending."""
@@ -189,4 +229,4 @@ class SyncConnection:
 @websocket("/v1/sync")
 async def sync_endpoint(socket: WebSocket[Any, Any, Any], store: Store, hub: Hub) -> None:
     """The sync protocol (``docs/protocol.md``); authentication happens in the hello."""
-    await SyncConnection(socket, store, hub).run()
+    await SyncConnection(socket, store, hub).run(socket.app.state.sync_connections)

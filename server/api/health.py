@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 
 from server.errors import StoreUnavailable
 from server.fanout import Hub
@@ -24,9 +26,11 @@ class HealthController(Controller):
         return Health("ok")
 
     @get("/ready", exclude_from_auth=True)
-    async def ready(self, store: Store, hub: Hub) -> Health:
+    async def ready(self, store: Store, hub: Hub, request: Request[Any, Any, Any]) -> Health:
         """The store answers and commits of other instances are heard (the fan-out's
-        ``LISTEN``); 503 problem details otherwise."""
+        ``LISTEN``), and the server is not stopping; 503 problem details otherwise."""
+        if request.app.state.sync_connections.draining:
+            raise StoreUnavailable("the server is stopping")
         try:
             await store.ping()
         except Exception as err:
