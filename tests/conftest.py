@@ -127,9 +127,10 @@ class RunningServer:
 
 
 def waymark(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``waymark`` command line (as ``python -m cli.main``)."""
+    """Run the real ``waymark`` command line (as ``python -m cli.main``); ``timeout`` only
+    guards against a hang."""
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -137,7 +138,7 @@ def waymark(
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         input=input,
-        timeout=120,
+        timeout=timeout,
     )
 
 
