@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -22,8 +21,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cli.bench.server import ROOT
-from cli.bench.wire import TIMEOUT, BenchError
+from cli.bench.child import ChildProcess
+from cli.bench.wire import TIMEOUT
 
 WORKERS = 32
 
@@ -95,47 +94,19 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-class FloodProcess:
+class FloodProcess(ChildProcess):
     """The flood's child process; blocks until it is ``ready``."""
 
     def __init__(self, url: str, name: str, rate: float, warmup: int = 25) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from cli.bench.flood import main; main()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        super().__init__("from cli.bench.flood import main; main()", "login flood")
         config = {"url": url, "name": name, "rate": rate, "warmup": warmup}
         self._send(json.dumps(config))
-        if self._line() != "ready":
-            raise BenchError("bench: the login flood did not start")
-
-    def _send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline().strip()
+        while self._line() != "ready":
+            pass
 
     def stop(self) -> dict[str, Any]:
-        self._send("stop")
-        line = self._line()
-        self.proc.wait(timeout=60)
-        if not line.startswith("done "):
-            raise BenchError(f"bench: the login flood failed: {line or 'no report'}")
-        report: dict[str, Any] = json.loads(line.removeprefix("done "))
+        report: dict[str, Any] = json.loads(self._report())
         return report
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 def main() -> None:
