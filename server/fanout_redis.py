@@ -213,17 +213,22 @@ class RedisFanout:
             lost = asyncio.Event()
             try:
                 async with self._connected(lost) as channels:
-                    delay = self.retry_s[0]
-                    await self._up(channels, again=was_up)
-                    was_up = True
-                    if not tried.done():
-                        tried.set_result(None)
-                    await self._watch(channels, lost)
+                    try:
+                        delay = self.retry_s[0]
+                        await self._up(channels, again=was_up)
+                        was_up = True
+                        if not tried.done():
+                            tried.set_result(None)
+                        await self._watch(channels, lost)
+                    finally:
+                        # Before the plugin closes: from now on announcements are kept.
+                        self._channels = None
+                        await self._set_healthy(False)
             except _FAILURES as err:
                 log.warning("fan-out: Redis at %s unreachable (%s); retrying", self._where, err)
-            finally:
-                self._channels = None
-                await self._set_healthy(False)
+            except Exception:
+                # A dead supervisor would leave this instance deaf for good: log, go on.
+                log.exception("fan-out: the Redis connection failed")
             if not tried.done():
                 tried.set_result(None)
             await asyncio.sleep(delay)
