@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
 
@@ -69,13 +70,37 @@ async def test_live_updates_cross_instances_over_redis_and_resume_after_it_is_cu
             assert "Traceback" not in "".join(server.output)
 
 
+async def test_fanout_over_redis_on_sqlite_is_allowed_and_live(
+    start_server: Callable[..., RunningServer],
+    tmp_path: Path,
+    redis_url: str,
+    channel_prefix: str,
+) -> None:
+    """One process owns a SQLite file, so Redis adds nothing there; it is accepted (a
+    staging setup may mirror production) and changes nothing for the devices."""
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    add_users(db, "ann")
+    extra = ("--fanout", redis_url, "--fanout-channel-prefix", channel_prefix)
+    server = start_server(db, extra=extra)
+    a_login, b_login = login(server.url, "ann", device="a"), login(server.url, "ann", device="b")
+    ws_a, _ = await open_session(server.ws_url, a_login["token"])
+    ws_b, _ = await open_session(server.ws_url, b_login["token"])
+    await ws_a.send(encode(Push(1, a_login["device_id"], [event(1)]), binary=True))
+    assert (await until(ws_a, Ack, timeout=30)).acked_seq == 1
+    await sees(ws_b, 1)
+    await ready_becomes(server, 200)
+    await ws_a.close()
+    await ws_b.close()
+    assert server.stop() == 0
+
+
 def test_a_fanout_that_is_not_a_redis_url_is_one_line() -> None:
     result = waymark("serve", "--port", "0", "--fanout", "http://127.0.0.1:6379")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not a redis://" in result.stderr, result.stderr
 
 
-def test_an_unreachable_redis_is_one_line_and_a_non_zero_exit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_redis_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'server.db'}"
     assert waymark("admin", "--db", db, "user", "add", "ann", "--password", "pw").returncode == 0
     url = f"redis://:secret@127.0.0.1:{free_port()}/0"

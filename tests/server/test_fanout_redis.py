@@ -19,19 +19,21 @@ from server.fanout import Hub, announcement, parse_announcement
 from server.fanout_redis import RedisFanout, check_url, redacted
 from server.storage.store import Store
 from sync.protocol.messages import FeedEntry
-from tests.chaos.proxy import _pipe_both
 from tests.server.conftest import Clock, catalog
 from tests.server.test_fanout import Conn, counted
 from tests.server.test_store import ev, learner
 
 
 class CutRelay:
-    """A loopback TCP relay to ``host:port`` that can be cut: open connections are aborted
-    and new ones closed at once, until it is restored."""
+    """A loopback TCP relay to ``host:port`` that can be cut (open connections are aborted
+    and new ones closed at once) or frozen (connections stay open and carry nothing, as
+    across a dead link), until it is restored."""
 
     def __init__(self, host: str, port: int) -> None:
         self.upstream = (host, port)
         self.cut_off = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
@@ -44,10 +46,15 @@ class CutRelay:
         for writer in list(self._writers):
             writer.transport.abort()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         self.cut_off = False
+        self._flowing.set()
 
     async def close(self) -> None:
+        self.restore()
         self.cut()
         if self._server is not None:
             self._server.close()
@@ -59,12 +66,26 @@ class CutRelay:
             return
         sreader, swriter = await asyncio.open_connection(*self.upstream)
         self._writers |= {cwriter, swriter}
+        pipes = [
+            asyncio.create_task(self._pipe(creader, swriter)),
+            asyncio.create_task(self._pipe(sreader, cwriter)),
+        ]
         try:
-            await _pipe_both(creader, cwriter, sreader, swriter)
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in pipes:
+                task.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
             for writer in (cwriter, swriter):
                 self._writers.discard(writer)
                 writer.transport.abort()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()  # frozen: held back, as a dead link would
+                writer.write(data)
+                await writer.drain()
 
 
 @contextlib.asynccontextmanager
@@ -250,6 +271,25 @@ async def test_an_unreachable_redis_at_start_is_retried_not_fatal(
             assert not fanout.healthy
             relay.restore()
             await becomes(fanout, True)
+        finally:
+            await fanout.stop()
+
+
+async def test_a_connection_that_carries_nothing_is_given_up_by_the_heartbeat(
+    stores: tuple[Store, Store], redis_url: str, channel_prefix: str
+) -> None:
+    """No error, no close: only the heartbeat not heard back shows the link is dead."""
+    here, _there = stores
+    async with relayed(redis_url) as (relay, via):
+        hub = Hub(here)
+        hub.backend = fanout = RedisFanout(via, hub, channel_prefix=channel_prefix, heartbeat_s=0.2)
+        await fanout.start()
+        try:
+            assert fanout.healthy
+            relay.freeze()
+            await asyncio.wait_for(fanout.healthy_is(False), 30)
+            relay.restore()
+            await asyncio.wait_for(fanout.healthy_is(True), 30)
         finally:
             await fanout.stop()
 
