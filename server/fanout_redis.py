@@ -93,7 +93,9 @@ class _Watched(RedisChannelsPubSubBackend):
     """The pub/sub backend, reporting a lost connection instead of ending its plugin's
     workers with an exception nobody reads."""
 
-    def __init__(self, *, redis: Redis, lost: asyncio.Event, unsent: Callable[[bytes], None]):
+    def __init__(
+        self, *, redis: Redis, lost: asyncio.Event, unsent: Callable[[bytes], None]
+    ) -> None:
         super().__init__(redis=redis)
         self._lost = lost
         self._unsent = unsent
