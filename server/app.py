@@ -20,6 +20,7 @@ from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
+from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import Connections, sync_endpoint
@@ -60,17 +61,23 @@ def create_app(
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     public_url: str = "http://127.0.0.1:8765",
+    fanout: str | None = None,
+    fanout_channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links)."""
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links).
+    ``fanout``: a Redis URL to carry live updates between instances instead of PostgreSQL's
+    ``LISTEN``/``NOTIFY`` (``server.fanout_redis``)."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
     hub = Hub(store)
-    listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
+    if fanout is not None:
+        hub.backend = RedisFanout(fanout, hub, channel_prefix=fanout_channel_prefix)
+    elif isinstance(store.engine, PostgresEngine):
+        hub.backend = Listener(store.engine.url, hub)
 
     async def open_store(app: Litestar) -> None:
         await store.open()
-        if listener is not None:
-            await listener.start()
+        await hub.backend.start()
         app.state.store = store
         app.state.hub = hub
         app.state.public_url = public_url.rstrip("/")
@@ -78,8 +85,7 @@ def create_app(
             on_ready(store)
 
     async def close_store() -> None:
-        if listener is not None:
-            await listener.stop()
+        await hub.backend.stop()
         await store.close()
 
     app = Litestar(

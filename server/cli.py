@@ -18,11 +18,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import msgspec
 import uvicorn
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from server import fanout_redis
 from server.app import create_app
 from server.errors import ServerError, StoreUnavailable
+from server.fanout_redis import DEFAULT_CHANNEL_PREFIX
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
@@ -95,12 +98,16 @@ async def serve_async(
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
     public_url: str | None = None,
+    fanout: str | None = None,
+    fanout_channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
 ) -> None:
     host, port = sock.getsockname()[:2]
     public = public_url or f"http://{_url_host(host)}:{port}"
     # Open (and migrate) the database before serving: a damaged file or an unreachable
     # server is one line and a non-zero exit now, not a failed start-up that hangs.
     await _preflight(db, wait_for_db)
+    if fanout is not None:
+        await _fanout_preflight(fanout)
 
     def ready(store: Store) -> None:
         click.echo(f"Waymark listening on http://{host}:{port} (sync: ws://{host}:{port}/v1/sync)")
@@ -109,7 +116,14 @@ async def serve_async(
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public)
+    app = create_app(
+        db,
+        on_ready=ready,
+        stale_device_ms=stale_device_ms,
+        public_url=public,
+        fanout=fanout,
+        fanout_channel_prefix=fanout_channel_prefix,
+    )
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
@@ -172,6 +186,26 @@ async def _preflight(
                 said = True
             await sleep(min(delay, left))
             delay = min(delay * 2, 5.0)
+
+
+async def _fanout_preflight(url: str) -> None:
+    """Redis answers at ``url``, or one line now (a wrong URL is not an outage to wait out)."""
+    try:
+        await fanout_redis.ping(url)
+    except (RedisError, OSError) as err:
+        raise click.ClickException(
+            f"cannot reach Redis at {fanout_redis.redacted(url)} (--fanout): {err}"
+        ) from None
+
+
+def fanout_option(value: str | None) -> str | None:
+    """``--fanout``: a Redis URL; one line if not."""
+    if value is None or value == "":
+        return None
+    try:
+        return fanout_redis.check_url(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 class _OneLine(click.Command):
@@ -247,6 +281,22 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     help="Where devices and verifiers reach this server (issuer id, certificate links); "
     "default: http://HOST:PORT as listening. Never taken from a request's Host.",
 )
+@click.option(
+    "--fanout",
+    envvar="WAYMARK_FANOUT",
+    default=None,
+    metavar="REDIS_URL",
+    callback=lambda _ctx, _param, value: fanout_option(value),
+    help="Carry live updates between instances over Redis (redis://host:6379/0) instead of "
+    "PostgreSQL LISTEN/NOTIFY.",
+)
+@click.option(
+    "--fanout-channel-prefix",
+    envvar="WAYMARK_FANOUT_CHANNEL_PREFIX",
+    default=DEFAULT_CHANNEL_PREFIX,
+    show_default=True,
+    help="Redis channel <prefix>:feed; instances sharing a database share it.",
+)
 def serve(
     db: str,
     host: str,
@@ -255,6 +305,8 @@ def serve(
     stale_device_days: int,
     wait_for_db: float,
     public_url: str | None,
+    fanout: str | None,
+    fanout_channel_prefix: str,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
@@ -268,6 +320,8 @@ def serve(
             stale_device_ms=stale_device_days * 86_400_000,
             wait_for_db=wait_for_db,
             public_url=public_url,
+            fanout=fanout,
+            fanout_channel_prefix=fanout_channel_prefix,
         )
     )
 

@@ -23,7 +23,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
 PG_URL = os.environ.get("WAYMARK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WAYMARK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 _pg_problem: list[str] = []
+_redis_problem: list[str] = []
 _not_run: list[str] = []
 
 
@@ -50,19 +52,50 @@ def require_pg(request: pytest.FixtureRequest) -> None:
         could_not_run(request, f"PostgreSQL not reachable at {PG_URL} ({problem})")
 
 
+def _probe_redis() -> str | None:
+    """None when Redis answers a PING, else why not (probed once per run)."""
+    if not _redis_problem:
+        import redis  # the synchronous client: fixtures may be asked for inside a loop
+
+        try:
+            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5) as client:
+                client.ping()
+            _redis_problem.append("")
+        except Exception as err:  # any failure means "not reachable" — say which
+            _redis_problem.append(f"{type(err).__name__}: {err}")
+    return _redis_problem[0] or None
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The machine's Redis (never started, stopped or flushed by tests): fails under CI
+    when unreachable, is skipped elsewhere, as PostgreSQL."""
+    problem = _probe_redis()
+    if problem is not None:
+        could_not_run(request, f"Redis not reachable at {REDIS_URL} ({problem})")
+    return REDIS_URL
+
+
+@pytest.fixture
+def channel_prefix() -> str:
+    """A Redis channel prefix of this test alone: tests running at once never hear each
+    other's announcements."""
+    return f"waymark-test-{uuid.uuid4().hex[:12]}"
+
+
 def could_not_run(request: pytest.FixtureRequest, why: str) -> None:
-    """This PostgreSQL test cannot run here: it fails under CI (which must run every one),
-    and elsewhere it is skipped and listed at the end of the run."""
+    """This PostgreSQL (or Redis) test cannot run here: it fails under CI (which must run
+    every one), and elsewhere it is skipped and listed at the end of the run."""
     if os.environ.get("CI"):
-        pytest.fail(f"{why}; CI must run every PostgreSQL test")
+        pytest.fail(f"{why}; CI must run every PostgreSQL and Redis test")
     _not_run.append(f"{request.node.nodeid}: {why}")
     pytest.skip(why)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if _not_run:
-        terminalreporter.section("tests NOT run: PostgreSQL unavailable", sep="!")
-        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL tests could not run:")
+        terminalreporter.section("tests NOT run: PostgreSQL or Redis unavailable", sep="!")
+        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL or Redis tests could not run:")
         for line in _not_run:
             terminalreporter.write_line(f"  {line}")
 

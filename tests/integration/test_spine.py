@@ -227,12 +227,23 @@ async def test_follow_shows_another_devices_change_within_a_second(
     await b.__aexit__()
 
 
+@pytest.mark.parametrize("fanout", ["postgresql", "redis"])
 async def test_follow_is_live_across_two_server_instances_sharing_postgresql(
-    start_server: Callable[..., RunningServer], pg_url: str, tmp_path: Path
+    start_server: Callable[..., RunningServer],
+    pg_url: str,
+    tmp_path: Path,
+    fanout: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Live across instances on either fan-out: PostgreSQL LISTEN/NOTIFY, or Redis."""
+    extra: tuple[str, ...] = ()
+    if fanout == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("channel_prefix")
+        extra = ("--fanout", redis_url, "--fanout-channel-prefix", prefix)
     add_users(pg_url, "ann")
-    one = start_server(pg_url)
-    two = start_server(pg_url, catalog=None)
+    one = start_server(pg_url, extra=extra)
+    two = start_server(pg_url, catalog=None, extra=extra)
     a = await device(tmp_path / "a", one, "ann")
     b = await device(tmp_path / "b", two, "ann")
     await _live(a, b)
