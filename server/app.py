@@ -72,6 +72,8 @@ def create_app(
     hub = Hub(store)
     if fanout is not None:
         hub.backend = RedisFanout(fanout, hub, channel_prefix=fanout_channel_prefix)
+        if isinstance(store.engine, PostgresEngine):
+            store.engine.notifies = False  # nobody LISTENs: Redis carries the news
     elif isinstance(store.engine, PostgresEngine):
         hub.backend = Listener(store.engine.url, hub)
 

@@ -391,8 +391,9 @@ def _pg_sql(sql: str) -> str:
 class _PgTxn(Txn):
     row_locks = True
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, notifies: bool = True) -> None:
         self.conn = conn
+        self.notifies = notifies
 
     async def execute(self, sql: str, *args: Any) -> None:
         await self.conn.execute(_pg_sql(sql), *args)
@@ -401,7 +402,8 @@ class _PgTxn(Txn):
         await self.conn.executemany(_pg_sql(sql), rows)
 
     async def notify(self, channel: str, payload: str) -> None:
-        await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+        if self.notifies:
+            await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def insert_rows(
         self,
@@ -467,6 +469,9 @@ class PostgresEngine(Engine):
         self._feed_pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
         self._tracers = []
+        #: Whether commits NOTIFY listeners. Off where another fan-out (Redis) carries
+        #: the news: nobody LISTENs then, and NOTIFY serializes committing transactions.
+        self.notifies = True
         self._connections: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
@@ -533,7 +538,7 @@ class PostgresEngine(Engine):
                     )
                 if lock is not None:
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
-                yield _PgTxn(conn)
+                yield _PgTxn(conn, self.notifies)
         except _GONE as err:
             raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 

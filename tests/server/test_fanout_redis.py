@@ -312,3 +312,20 @@ def test_fanout_urls_are_checked_and_passwords_never_shown() -> None:
     assert redacted("redis://u:secret@h:1/0") == "redis://u:***@h:1/0"
     assert redacted("redis://:secret@h/0") == "redis://:***@h/0"
     assert redacted("redis://h/0") == "redis://h/0"
+
+
+@pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning")
+def test_an_app_fanning_out_over_redis_does_not_notify_on_postgresql(
+    pg_url: str, redis_url: str
+) -> None:
+    from server.app import create_app
+    from server.storage.engine import PostgresEngine
+
+    over_redis = create_app(pg_url, fanout=redis_url)
+    listening = create_app(pg_url)
+    engines = [
+        app.dependencies["store"].dependency().engine  # type: ignore[union-attr]
+        for app in (over_redis, listening)
+    ]
+    assert all(isinstance(e, PostgresEngine) for e in engines)
+    assert [e.notifies for e in engines] == [False, True]
