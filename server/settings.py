@@ -221,8 +221,7 @@ SPECS: Final[dict[str, Spec]] = {
     ),
     "fanout": Spec(
         "Empty (the database's own fan-out) or redis://HOST:PORT.",
-        "--fanout",
-        used_by="not used on this branch: Redis fan-out work",
+        used_by="not used on this branch: Redis fan-out work, which adds --fanout",
     ),
 }
 
