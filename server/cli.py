@@ -63,6 +63,10 @@ config_option = click.option(
 )
 
 
+SETTINGS_KEY = "waymark.settings"
+"""Where ``serve`` and ``admin`` keep their :class:`Settings` in the click context."""
+
+
 def settings_for(config_file: Path | None, **options: object) -> Loaded:
     """The settings from ``options`` (None: not given), the environment and the config
     file; a bad one is one line and exit 2."""
@@ -347,6 +351,7 @@ def serve(
         keyfile=keyfile,
         cors_origins=cors_origins or None,
     ).settings
+    click.get_current_context().meta[SETTINGS_KEY] = settings
     if (problem := _tls_problem(settings)) is not None:
         raise click.ClickException(problem)
     sock = bind(settings.host, settings.port)
@@ -373,7 +378,13 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 async def _with_store(db: str, action: Callable[[Store], Awaitable[T]]) -> T:
-    store = Store.for_url(db)
+    # The command's settings (kept in the click context by serve and admin), so a decision
+    # an admin command makes (a review after a catalog load, a rebuild, a grade) follows
+    # the same enrollment limits as the server.
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get(SETTINGS_KEY) if ctx is not None else None
+    policy = settings.policy() if isinstance(settings, Settings) else None
+    store = Store.for_url(db, policy=policy)
     await store.open()
     try:
         return await action(store)
@@ -401,7 +412,7 @@ def _read_catalog(path: Path, quiz_defaults: QuizDefaults):  # type: ignore[no-u
 def admin(ctx: click.Context, config_file: Path | None, db: str | None) -> None:
     """Administer users, devices and the catalog."""
     loaded = settings_for(config_file, database_url=db)
-    ctx.meta["waymark.settings"] = loaded.settings
+    ctx.meta[SETTINGS_KEY] = loaded.settings
     ctx.obj = loaded.settings.database_url
 
 
@@ -475,7 +486,7 @@ def catalog_load(ctx: click.Context, file: Path) -> None:
     A quiz that leaves out its pass mark, attempt limits or cool-down gets the settings'
     (WAYMARK_ASSESSMENT_PASSING_SCORE, …; 'waymark config show')."""
     db: str = ctx.obj
-    settings: Settings = ctx.meta["waymark.settings"]
+    settings: Settings = ctx.meta[SETTINGS_KEY]
     parsed = _read_catalog(file, settings.quiz_defaults())
     version = _run(_with_store(db, lambda s: s.load_catalog(parsed)))
     lessons = sum(len(m.lessons) for c in parsed.courses for m in c.modules)

@@ -84,6 +84,7 @@ def test_a_server_enforces_the_configured_limits_and_ships_the_resolved_catalog(
     config.write_text(
         "free_enrollment_limit = 1\n"
         "free_assessment_attempt_limit = 4\n"
+        "premium_assessment_attempt_limit = 7\n"
         "assessment_cooldown_hours = 0.5\n"
         "assessment_passing_score = 80\n"
     )
@@ -102,9 +103,10 @@ def test_a_server_enforces_the_configured_limits_and_ships_the_resolved_catalog(
         for m in c["modules"]
         for q in m.get("quizzes", [])
     }
-    # q1 sets passing_score, max_attempts and cooldown_seconds; q2 only max_attempts_free.
+    # q1 sets passing_score, max_attempts and cooldown_seconds; q2 max_attempts_free and
+    # cooldown_seconds: what a quiz sets wins, what it leaves out is the setting's.
     q1, q2 = quizzes["q1"], quizzes["q2"]
     assert (q1["passing_score"], q1["max_attempts"], q1["cooldown_seconds"]) == (0.5, 2, 3600)
     assert q1["max_attempts_free"] == 4
-    assert (q2["passing_score"], q2["max_attempts_free"], q2["cooldown_seconds"]) == (0.8, 1, 1800)
-    assert q2.get("max_attempts") is None  # the premium limit's default: unlimited
+    assert (q2["max_attempts_free"], q2.get("cooldown_seconds", 0)) == (1, 0)
+    assert (q2["passing_score"], q2["max_attempts"]) == (0.8, 7)
