@@ -6,6 +6,7 @@ catalog with the configured quiz defaults."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,3 +111,22 @@ def test_a_server_enforces_the_configured_limits_and_ships_the_resolved_catalog(
     assert q1["max_attempts_free"] == 4
     assert (q2["max_attempts_free"], q2.get("cooldown_seconds", 0)) == (1, 0)
     assert (q2["passing_score"], q2["max_attempts"]) == (0.8, 7)
+
+
+def test_admin_catalog_load_takes_the_same_quiz_defaults(tmp_path: Path) -> None:
+    db_file = tmp_path / "server.db"
+    env = {"WAYMARK_ASSESSMENT_PASSING_SCORE": "90", "WAYMARK_FREE_ASSESSMENT_ATTEMPT_LIMIT": "5"}
+    done = waymark(
+        "admin", "--db", f"sqlite:///{db_file}", "catalog", "load", str(REST_CATALOG), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db_file) as conn:
+        (body,) = conn.execute("SELECT body FROM catalog WHERE id = 1").fetchone()
+    quizzes = {
+        q["id"]: q
+        for c in json.loads(body)["courses"]
+        for m in c["modules"]
+        for q in m.get("quizzes", [])
+    }
+    assert (quizzes["q1"]["passing_score"], quizzes["q1"]["max_attempts_free"]) == (0.5, 5)
+    assert (quizzes["q2"]["passing_score"], quizzes["q2"]["max_attempts_free"]) == (0.9, 1)
