@@ -21,7 +21,8 @@ JSON_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
 HTML_CSP: Final = (
     "default-src 'self'; "
     # The OpenAPI pages (/schema) load their viewer's script and styles from these CDNs.
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com; "
+    "script-src 'self' 'unsafe-inline' https://cdn.redoc.ly https://cdn.jsdelivr.net "
+    "https://unpkg.com; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
     "https://fonts.googleapis.com; "
     "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
