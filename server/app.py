@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
 from litestar import Litestar
@@ -21,9 +21,12 @@ from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
 from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
+from server.security import cors_config, security_headers
+from server.storage.accounts import LoginThrottle
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import Connections, sync_endpoint
+from sync.merge.decide import Policy
 
 log = logging.getLogger("waymark.server")
 
@@ -63,12 +66,18 @@ def create_app(
     public_url: str = "http://127.0.0.1:8765",
     fanout: str | None = None,
     fanout_channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
+    policy: Policy | None = None,
+    login_throttle: LoginThrottle | None = None,
+    cors_origins: Sequence[str] = (),
+    tls: bool = False,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links).
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
     ``fanout``: a Redis URL to carry live updates between instances instead of PostgreSQL's
-    ``LISTEN``/``NOTIFY`` (``server.fanout_redis``)."""
-    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
+    ``LISTEN``/``NOTIFY`` (``server.fanout_redis``); ``policy`` and ``login_throttle`` come
+    from the settings (:mod:`server.settings`); ``cors_origins`` empty means no CORS;
+    ``tls`` (or an https public URL) adds HSTS."""
+    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
     hub = Hub(store)
     if fanout is not None:
         hub.backend = RedisFanout(fanout, hub, channel_prefix=fanout_channel_prefix)
@@ -83,6 +92,7 @@ def create_app(
         app.state.store = store
         app.state.hub = hub
         app.state.public_url = public_url.rstrip("/")
+        app.state.login_throttle = login_throttle or LoginThrottle()
         if on_ready is not None:
             on_ready(store)
 
@@ -109,6 +119,8 @@ def create_app(
             ),
         ],
         on_startup=[open_store],
+        before_send=[security_headers(https=tls or public_url.startswith("https://"))],
+        cors_config=cors_config(cors_origins),
         on_shutdown=[close_store],
         openapi_config=OpenAPIConfig(
             title="Waymark", version="1", path="/schema", use_handler_docstrings=True

@@ -134,7 +134,7 @@ class RunningServer:
         self.proc = proc
         self.url = url
         self.db = db
-        self.ws_url = url.replace("http://", "ws://") + "/v1/sync"
+        self.ws_url = re.sub(r"^http", "ws", url) + "/v1/sync"  # https -> wss too
         self.output = lines
         # Keep draining the pipe so a chatty server can never block on a full pipe.
         self._drain = threading.Thread(target=self._read, daemon=True)
@@ -190,7 +190,7 @@ def launch_server(
     lines = []
     for line in proc.stdout:  # blocks until the server speaks; EOF if it died
         lines.append(line)
-        found = re.search(r"listening on (http://\S+)", line)
+        found = re.search(r"listening on (https?://\S+)", line)
         if found:
             return RunningServer(proc, found.group(1), db, lines)
     proc.wait()
