@@ -20,6 +20,8 @@ from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
+from server.logs import RequestLogging, echo_request_id
+from server.metrics import Metrics, MetricsController, prometheus_config
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
@@ -60,11 +62,17 @@ def create_app(
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     public_url: str = "http://127.0.0.1:8765",
+    metrics_token: str | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links)."""
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
+    ``metrics_token``, when set, is the bearer token ``/metrics`` asks for."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
     hub = Hub(store)
+    metrics = Metrics(store.engine.dialect, token=metrics_token)
+    store.on_merged = metrics.merged
+    hub.on_store_error = metrics.store_error
+    prometheus = prometheus_config()
     listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
 
     async def open_store(app: Litestar) -> None:
@@ -73,6 +81,7 @@ def create_app(
             await listener.start()
         app.state.store = store
         app.state.hub = hub
+        app.state.metrics = metrics
         app.state.public_url = public_url.rstrip("/")
         if on_ready is not None:
             on_ready(store)
@@ -83,12 +92,14 @@ def create_app(
         await store.close()
 
     return Litestar(
-        route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
+        route_handlers=[*ROUTE_HANDLERS, sync_endpoint, MetricsController],
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
         },
-        middleware=[auth_middleware()],
+        middleware=[RequestLogging(), prometheus.middleware, auth_middleware()],
+        after_exception=[metrics.after_exception],
+        before_send=[echo_request_id],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(

@@ -23,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from server.app import create_app
 from server.errors import ServerError, StoreUnavailable
+from server.logs import FORMATS, LEVELS, LogFormat
+from server.logs import configure as configure_logging
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
@@ -77,6 +79,9 @@ async def serve_async(
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
     public_url: str | None = None,
+    metrics_token: str | None = None,
+    log_format: LogFormat = "json",
+    log_level: str = "info",
 ) -> None:
     host, port = sock.getsockname()[:2]
     public = public_url or f"http://{_url_host(host)}:{port}"
@@ -91,9 +96,23 @@ async def serve_async(
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public)
+    app = create_app(
+        db,
+        on_ready=ready,
+        stale_device_ms=stale_device_ms,
+        public_url=public,
+        metrics_token=metrics_token,
+    )
+    # After the app: Litestar installs its own handlers when it is made, and these replace them.
+    configure_logging(log_format, log_level)
     config = uvicorn.Config(
-        app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
+        app,
+        log_level="warning",
+        ws_max_size=MAX_FRAME,
+        lifespan="on",
+        ws="websockets-sansio",
+        log_config=None,  # configure_logging's handler; one line per request is ours
+        access_log=False,
     )
     await _Server(config).serve(sockets=[sock])
     click.echo("Waymark stopped")
@@ -228,6 +247,28 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     help="Where devices and verifiers reach this server (issuer id, certificate links); "
     "default: http://HOST:PORT as listening. Never taken from a request's Host.",
 )
+@click.option(
+    "--metrics-token",
+    envvar="WAYMARK_METRICS_TOKEN",
+    default=None,
+    help="Ask for 'Authorization: Bearer TOKEN' on /metrics (default: /metrics is open).",
+)
+@click.option(
+    "--log-format",
+    envvar="WAYMARK_LOG_FORMAT",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Logs on stderr: one JSON object per line, or text for a person.",
+)
+@click.option(
+    "--log-level",
+    envvar="WAYMARK_LOG_LEVEL",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="The least severe log lines written (info: one per request and per merge).",
+)
 def serve(
     db: str,
     host: str,
@@ -236,6 +277,9 @@ def serve(
     stale_device_days: int,
     wait_for_db: float,
     public_url: str | None,
+    metrics_token: str | None,
+    log_format: LogFormat,
+    log_level: str,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
@@ -249,6 +293,9 @@ def serve(
             stale_device_ms=stale_device_days * 86_400_000,
             wait_for_db=wait_for_db,
             public_url=public_url,
+            metrics_token=metrics_token or None,
+            log_format=log_format,
+            log_level=log_level,
         )
     )
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import asyncpg
@@ -65,6 +65,18 @@ class Hub:
         """Per learner: writes in progress on this instance (their hand-off is coming)."""
         self.listening = True
         """Whether commits of other instances are heard (``/v1/ready``)."""
+        self.unsent = 0
+        """Entries handed to connections and not sent yet (the connections count them)."""
+        self.on_store_error: Callable[[], None] | None = None
+        """Told when a fan-out read fails for the database (``waymark_store_errors``)."""
+
+    def backlog(self) -> int:
+        """Feed entries committed and not yet sent to a connected device of their learner:
+        those handed and waiting in connections, and those announced and not read yet."""
+        announced = sum(
+            max(0, head - self._handed.get(user_id, 0)) for user_id, head in self._wanted.items()
+        )
+        return self.unsent + announced
 
     def follow(self, follower: Follower, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
@@ -147,6 +159,8 @@ class Hub:
             # going away is an outage to report, not a fault of this code to trace.
             if isinstance(err, StoreUnavailable):
                 log.warning("fan-out read failed: %s", err.detail)
+                if self.on_store_error is not None:
+                    self.on_store_error()
             else:
                 log.exception("fan-out read failed")
             for follower in self._followers.get(user_id, ()):

@@ -1,17 +1,61 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+``/v1/health`` says the process answers. ``/v1/ready`` says whether this instance can do
+its work, and what each dependency said: 200 with every check when all pass, 503 problem
+details with the same checks in ``extra`` when one fails (a load balancer looks at the
+status; a person at the checks).
+"""
 
 from __future__ import annotations
 
+import time
+from http import HTTPStatus
+
 import msgspec
 from litestar import Controller, get
+from litestar.plugins.problem_details import ProblemDetailsException
 
-from server.errors import StoreUnavailable
 from server.fanout import Hub
 from server.storage.store import Store
 
 
 class Health(msgspec.Struct, frozen=True):
     status: str
+
+
+class Check(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One dependency: whether it is fine, and what was seen."""
+
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    """``ready`` (the 200 answer's only value)."""
+    checks: dict[str, Check]
+    """``database`` (answers ``SELECT 1``, and how fast); ``fanout`` (on PostgreSQL,
+    whether the ``LISTEN`` connection hears other instances' commits)."""
+
+
+async def _database(store: Store) -> Check:
+    start = time.perf_counter()
+    try:
+        await store.ping()
+    except Exception as err:  # any failure is "not ready"; the words say which
+        detail = getattr(err, "detail", None) or str(err) or type(err).__name__
+        return Check(False, f"{store.engine.dialect} does not answer: {detail}")
+    latency = round((time.perf_counter() - start) * 1000, 2)
+    return Check(True, f"{store.engine.dialect} answers", latency)
+
+
+def _fanout(store: Store, hub: Hub) -> Check:
+    if store.engine.dialect != "postgresql":
+        return Check(True, "in-process (one server owns the SQLite database)")
+    if hub.listening:
+        return Check(True, "listening for other instances' commits")
+    return Check(False, "down: not hearing other instances' commits (reconnecting)")
 
 
 class HealthController(Controller):
@@ -24,13 +68,16 @@ class HealthController(Controller):
         return Health("ok")
 
     @get("/ready", exclude_from_auth=True)
-    async def ready(self, store: Store, hub: Hub) -> Health:
+    async def ready(self, store: Store, hub: Hub) -> Readiness:
         """The store answers and commits of other instances are heard (the fan-out's
-        ``LISTEN``); 503 problem details otherwise."""
-        try:
-            await store.ping()
-        except Exception as err:
-            raise StoreUnavailable(f"store does not answer: {err}") from None
-        if not hub.listening:
-            raise StoreUnavailable("fan-out is down: not hearing other instances' commits")
-        return Health("ready")
+        ``LISTEN``); 503 problem details otherwise, with each check in ``extra``."""
+        checks = {"database": await _database(store), "fanout": _fanout(store, hub)}
+        failed = [name for name, check in checks.items() if not check.ok]
+        if failed:
+            raise ProblemDetailsException(
+                status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+                title=HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+                detail="; ".join(f"{name}: {checks[name].detail}" for name in failed),
+                extra={"checks": msgspec.to_builtins(checks)},
+            )
+        return Readiness("ready", checks)
