@@ -74,7 +74,9 @@ class Hub:
         """Feed entries committed and not yet sent to a connected device of their learner:
         those handed and waiting in connections, and those announced and not read yet."""
         announced = sum(
-            max(0, head - self._handed.get(user_id, 0)) for user_id, head in self._wanted.items()
+            max(0, head - self._handed.get(user_id, 0))
+            for user_id, head in self._wanted.items()
+            if user_id in self._followers
         )
         return self.unsent + announced
 
@@ -88,6 +90,8 @@ class Hub:
             if not self._followers[user_id]:
                 del self._followers[user_id]
                 self._handed.pop(user_id, None)
+                if user_id not in self._reading:
+                    self._wanted.pop(user_id, None)
 
     @contextlib.contextmanager
     def local_write(self, user_id: str) -> Iterator[None]:
@@ -103,6 +107,8 @@ class Hub:
                 del self._local[user_id]
                 if self._wanted.get(user_id, 0) > self._handed.get(user_id, 0):
                     self._read_soon(user_id)
+                elif user_id not in self._reading:  # its own announcement: handed already
+                    self._wanted.pop(user_id, None)
 
     def committed(self, user_id: str, entries: list[FeedEntry] | None) -> None:
         """A write of ``user_id``'s feed committed on this instance: hand its entries
