@@ -113,7 +113,7 @@ class Metrics:
 
     def __init__(self, engine: str, *, token: str | None = None) -> None:
         self.engine = engine
-        self.token = token
+        self.token = token or None  # an empty token is none: /metrics stays open
         self.registry = CollectorRegistry()
         r = self.registry
         self.merge_duration = Histogram(
