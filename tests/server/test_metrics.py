@@ -6,12 +6,14 @@ apps' metrics side by side in one process."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.exceptions import NotAuthorizedException
 
+from server.errors import StoreUnavailable
 from server.metrics import Metrics, decided, stuck_learners
 from server.storage.merge import MergeResult
 from server.storage.store import Store
@@ -152,3 +154,12 @@ async def test_the_pools_say_what_is_checked_out(store: Store) -> None:
         busy = store.engine.in_use()
     assert sum(busy.values()) == 1
     assert sum(store.engine.in_use().values()) == 0
+
+
+async def test_database_errors_that_fail_a_request_are_counted() -> None:
+    metrics = Metrics("postgresql")
+    scope: Any = {"type": "http", "path": "/v1/me/progress"}
+    await metrics.after_exception(StoreUnavailable("PostgreSQL is unavailable"), scope)
+    await metrics.after_exception(sqlite3.OperationalError("disk I/O error"), scope)
+    await metrics.after_exception(NotAuthorizedException("no token"), scope)
+    assert sample(metrics, "waymark_store_errors_total", engine="postgresql") == 2
