@@ -92,6 +92,7 @@ async def test_metrics_and_logs_after_a_login_rest_actions_and_a_sync(
     # A wrong password, then two devices of the learner.
     status, _ = http("POST", f"{server.url}/v1/auth/login", {"username": "ann", "password": "nope"})
     assert status == 401
+    assert http("GET", f"{server.url}/v1/me/progress")[0] == 401  # refused by authentication
     laptop = login(server.url, "ann", PASSWORD, "laptop")
     phone = login(server.url, "ann", PASSWORD, "phone")
     token = laptop["token"]
@@ -156,6 +157,8 @@ async def test_metrics_and_logs_after_a_login_rest_actions_and_a_sync(
     login_path = {"path": "/v1/auth/login", "method": "POST"}
     assert value(after, "waymark_requests_total", **login_path, status_code="401") == 1
     assert value(after, "waymark_requests_total", **login_path, status_code="201") == 2
+    progress = {"path": "/v1/me/progress", "method": "GET"}
+    assert value(after, "waymark_requests_total", **progress, status_code="401") == 1
     enroll = {"path": "/v1/me/enrollments/{path_id}", "method": "POST"}
     assert value(after, "waymark_request_duration_seconds_count", **enroll, status_code="201")
 
