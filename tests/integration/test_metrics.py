@@ -200,6 +200,26 @@ async def test_metrics_and_logs_after_a_login_rest_actions_and_a_sync(
         assert not {"password", "token", "answers", "body"} & r.keys(), r
 
 
+def test_failed_logins_and_the_429s_of_the_login_throttle_are_counted(
+    db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server(db_url)
+    statuses = [
+        http("POST", f"{server.url}/v1/auth/login", {"username": "eve", "password": "x"})[0]
+        for _ in range(7)
+    ]
+    # Five free failures for a name, then it is locked out (docs/operations.md, "Logins").
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429 and set(statuses) == {401, 429}
+    samples = scrape(server)
+    failed = sum(
+        value(samples, "waymark_logins_failed_total", reason=r)
+        for r in ("wrong_password", "locked")
+    )
+    assert failed == 7
+    assert value(samples, "waymark_rate_limited_total", scope="login") == statuses.count(429)
+    assert value(samples, "waymark_rate_limited_total", scope="push") == 0
+
+
 def test_metrics_ask_for_the_token_when_one_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_server: Callable[..., RunningServer]
 ) -> None:
