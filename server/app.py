@@ -21,6 +21,8 @@ from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
 from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
+from server.logs import RequestLogging, echo_request_id
+from server.metrics import Metrics, MetricsController, prometheus_config
 from server.security import cors_config, security_headers
 from server.storage.accounts import LoginThrottle
 from server.storage.engine import PostgresEngine
@@ -70,13 +72,15 @@ def create_app(
     login_throttle: LoginThrottle | None = None,
     cors_origins: Sequence[str] = (),
     tls: bool = False,
+    metrics_token: str | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
     ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
     ``fanout``: a Redis URL to carry live updates between instances instead of PostgreSQL's
     ``LISTEN``/``NOTIFY`` (``server.fanout_redis``); ``policy`` and ``login_throttle`` come
     from the settings (:mod:`server.settings`); ``cors_origins`` empty means no CORS;
-    ``tls`` (or an https public URL) adds HSTS."""
+    ``tls`` (or an https public URL) adds HSTS; ``metrics_token``, when set, is the bearer
+    token ``/metrics`` asks for."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
     hub = Hub(store)
     if fanout is not None:
@@ -85,12 +89,17 @@ def create_app(
             store.engine.notifies = False  # nobody LISTENs: Redis carries the news
     elif isinstance(store.engine, PostgresEngine):
         hub.backend = Listener(store.engine.url, hub)
+    metrics = Metrics(store.engine.dialect, token=metrics_token)
+    store.on_merged = metrics.merged
+    hub.on_store_error = metrics.store_error
+    prometheus = prometheus_config()
 
     async def open_store(app: Litestar) -> None:
         await store.open()
         await hub.backend.start()
         app.state.store = store
         app.state.hub = hub
+        app.state.metrics = metrics
         app.state.public_url = public_url.rstrip("/")
         app.state.login_throttle = login_throttle or LoginThrottle()
         if on_ready is not None:
@@ -101,12 +110,17 @@ def create_app(
         await store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
+        route_handlers=[*ROUTE_HANDLERS, sync_endpoint, MetricsController],
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
         },
-        middleware=[auth_middleware()],
+        middleware=[RequestLogging(), prometheus.middleware, auth_middleware()],
+        after_exception=[metrics.after_exception],
+        before_send=[
+            echo_request_id,
+            security_headers(https=tls or public_url.startswith("https://")),
+        ],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
@@ -119,7 +133,6 @@ def create_app(
             ),
         ],
         on_startup=[open_store],
-        before_send=[security_headers(https=tls or public_url.startswith("https://"))],
         cors_config=cors_config(cors_origins),
         on_shutdown=[close_store],
         openapi_config=OpenAPIConfig(

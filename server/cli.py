@@ -27,6 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from server import fanout_redis
 from server.app import create_app
 from server.errors import ServerError, StoreUnavailable
+from server.logs import FORMATS, LEVELS
+from server.logs import configure as configure_logging
 from server.settings import (
     CONFIG_ENV,
     FIELDS,
@@ -165,13 +167,18 @@ async def serve_async(
         login_throttle=settings.login_throttle(),
         cors_origins=settings.cors_origins,
         tls=settings.tls,
+        metrics_token=settings.metrics_token or None,
     )
+    # After the app: Litestar installs its own handlers when it is made, and these replace them.
+    configure_logging(settings.log_format, settings.log_level)
     config = uvicorn.Config(
         app,
         log_level="warning",
         ws_max_size=MAX_FRAME,
         lifespan="on",
         ws="websockets-sansio",
+        log_config=None,  # configure_logging's handler; one line per request is ours
+        access_log=False,
         ssl_certfile=settings.certfile,
         ssl_keyfile=settings.keyfile,
     )
@@ -380,6 +387,23 @@ def _default(name: str) -> str:
     default=None,
     help="Redis channel <prefix>:feed; instances sharing a database share it (default: waymark).",
 )
+@click.option(
+    "--metrics-token",
+    default=None,
+    help="Ask for 'Authorization: Bearer TOKEN' on /metrics (default: /metrics is open).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Logs on stderr: one JSON object per line, or text for a person.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    help="The least severe log lines written (info: one per request and per merge).",
+)
 def serve(
     config_file: Path | None,
     db: str | None,
@@ -394,6 +418,9 @@ def serve(
     cors_origins: tuple[str, ...],
     fanout: str | None,
     fanout_channel_prefix: str | None,
+    metrics_token: str | None,
+    log_format: str | None,
+    log_level: str | None,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…).
 
@@ -413,6 +440,9 @@ def serve(
         cors_origins=cors_origins or None,
         fanout=fanout,
         fanout_channel_prefix=fanout_channel_prefix,
+        metrics_token=metrics_token,
+        log_format=log_format,
+        log_level=None if log_level is None else log_level.lower(),
     ).settings
     click.get_current_context().meta[SETTINGS_KEY] = settings
     if (problem := _tls_problem(settings)) is not None:

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import asyncpg
@@ -124,11 +124,25 @@ class Hub:
         """Per learner: writes in progress on this instance (their hand-off is coming)."""
         self.backend: Backend = InProcess()
         """How other instances hear this one's commits, and it theirs."""
+        self.unsent = 0
+        """Entries handed to connections and not sent yet (the connections count them)."""
+        self.on_store_error: Callable[[], None] | None = None
+        """Told when a fan-out read fails for the database (``waymark_store_errors``)."""
 
     @property
     def listening(self) -> bool:
         """Whether commits of other instances are heard (``/v1/ready``)."""
         return self.backend.healthy
+
+    def backlog(self) -> int:
+        """Feed entries committed and not yet sent to a connected device of their learner:
+        those handed and waiting in connections, and those announced and not read yet."""
+        announced = sum(
+            max(0, head - self._handed.get(user_id, 0))
+            for user_id, head in self._wanted.items()
+            if user_id in self._followers
+        )
+        return self.unsent + announced
 
     def follow(self, follower: Follower, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
@@ -140,6 +154,8 @@ class Hub:
             if not self._followers[user_id]:
                 del self._followers[user_id]
                 self._handed.pop(user_id, None)
+                if user_id not in self._reading:
+                    self._wanted.pop(user_id, None)
 
     @contextlib.contextmanager
     def local_write(self, user_id: str) -> Iterator[None]:
@@ -155,6 +171,8 @@ class Hub:
                 del self._local[user_id]
                 if self._wanted.get(user_id, 0) > self._handed.get(user_id, 0):
                     self._read_soon(user_id)
+                elif user_id not in self._reading:  # its own announcement: handed already
+                    self._wanted.pop(user_id, None)
 
     def committed(self, user_id: str, entries: list[FeedEntry] | None) -> None:
         """A write of ``user_id``'s feed committed on this instance: hand its entries
@@ -213,6 +231,8 @@ class Hub:
             # going away is an outage to report, not a fault of this code to trace.
             if isinstance(err, StoreUnavailable):
                 log.warning("fan-out read failed: %s", err.detail)
+                if self.on_store_error is not None:
+                    self.on_store_error()
             else:
                 log.exception("fan-out read failed")
             for follower in self._followers.get(user_id, ()):

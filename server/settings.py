@@ -194,13 +194,15 @@ SPECS: Final[dict[str, Spec]] = {
         "Lifetime of a device token.", used_by="not used on this branch: token expiry work"
     ),
     "metrics_token": Spec(
-        "Bearer token /metrics asks for (empty: open).",
-        secret=True,
-        used_by="not used on this branch: metrics work",
+        "Bearer token /metrics asks for (empty: open).", "--metrics-token", secret=True
     ),
-    "log_format": Spec("json or text.", used_by="not used on this branch: logging work"),
+    "log_format": Spec(
+        "Logs on stderr: json (one object per line) or text for a person.", "--log-format"
+    ),
     "log_level": Spec(
-        "debug, info, warning or error.", used_by="not used on this branch: logging work"
+        "The least severe log lines written: debug, info (one per request and per merge),"
+        " warning or error.",
+        "--log-level",
     ),
     "login_failures_per_name": Spec(
         "Failed logins per user name within the window before lock-outs start."

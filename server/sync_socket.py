@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -35,6 +36,9 @@ from sync.protocol.sessions import (
     ServerEffect,
     ServerSession,
 )
+
+if TYPE_CHECKING:
+    from server.metrics import Metrics
 
 log = logging.getLogger("waymark.sync")
 STORE_UNAVAILABLE = "the server's database is unavailable; try again later"
@@ -73,11 +77,16 @@ class SyncConnection:
         self._devices: list[Device | None] = []  # the hello's accounts, looked up
         self._followed: list[str] = []
         self._send_lock = asyncio.Lock()
-        self._offered: list[tuple[str, list[FeedEntry] | None]] = []
+        self._offered: list[tuple[str, list[FeedEntry] | None, float]] = []
+        """Offers to send: the learner, the entries, when (``time.monotonic``) the hub
+        handed them over, or ``-1`` for this connection's own echo (no fan-out lag)."""
         self._wake = asyncio.Event()
         self._draining = False
         self._idle = asyncio.Event()  # set while no received message is being handled
         self._idle.set()
+        self._unsent = 0  # entries offered and not sent: this connection's part of the backlog
+        self._publishing = False
+        self.metrics: Metrics | None = getattr(socket.app.state, "metrics", None)
 
     async def run(self, connections: Connections) -> None:
         if connections.draining:
@@ -85,6 +94,8 @@ class SyncConnection:
             return
         await self.socket.accept()
         connections.open.add(self)
+        if self.metrics is not None:
+            self.metrics.connections.inc()
         deliveries = asyncio.create_task(self._deliver())
         try:
             while True:
@@ -101,6 +112,10 @@ class SyncConnection:
             connections.open.discard(self)
             self.hub.unfollow(self, self._followed)
             deliveries.cancel()
+            self.hub.unsent -= self._unsent
+            self._unsent = 0
+            if self.metrics is not None:
+                self.metrics.connections.dec()
 
     async def drain(self) -> None:
         """Close with 1012 once the message being handled (if any) is done."""
@@ -116,6 +131,8 @@ class SyncConnection:
         if isinstance(err, StoreUnavailable):  # the database went away: 1013, retry later
             # The detail names the database and the driver's words: for the log only.
             log.warning("sync connection closed, store unavailable: %s", err.detail)
+            if self.metrics is not None:
+                self.metrics.store_error()
             effects = self.session.fail(err.code, STORE_UNAVAILABLE)
         elif isinstance(err, ServerError):
             effects = self.session.fail(err.code, err.detail)
@@ -131,7 +148,11 @@ class SyncConnection:
         return self.session.position(user_id)
 
     def offer(self, user_id: str, entries: list[FeedEntry] | None) -> None:
-        self._offered.append((user_id, entries))
+        handed = -1.0 if self._publishing else time.monotonic()
+        self._offered.append((user_id, entries, handed))
+        if entries:
+            self._unsent += len(entries)
+            self.hub.unsent += len(entries)
         self._wake.set()
 
     async def _deliver(self) -> None:
@@ -142,12 +163,22 @@ class SyncConnection:
                 await self._wake.wait()
                 self._wake.clear()
                 offered, self._offered = self._offered, []
-                for user_id, entries in offered:
+                for user_id, entries, handed in offered:
                     await self._do(self.session.offered(user_id, entries))
+                    if entries:
+                        self._sent(len(entries), handed)
         except Exception as err:  # the device reconnects and resumes from its cursor
             await self._end(err)
 
     # -- effects -----------------------------------------------------------------------------
+
+    def _sent(self, count: int, handed: float) -> None:
+        """``count`` offered entries are sent (or found already sent): out of the backlog;
+        entries of another connection's commit add their fan-out lag."""
+        self._unsent -= count
+        self.hub.unsent -= count
+        if handed >= 0 and self.metrics is not None:
+            self.metrics.fanout_lag.observe(time.monotonic() - handed)
 
     async def _do(self, effects: list[ServerEffect]) -> None:
         queue = deque(effects)
@@ -175,7 +206,11 @@ class SyncConnection:
                         result = await self.store.merge(push.device_id, push.events)
                         await self._do(self.session.merged(merge, result))
                 case Publish(user_id=user_id, entries=entries):
-                    self.hub.committed(user_id, entries)
+                    self._publishing = True  # the offer to this connection is its echo
+                    try:
+                        self.hub.committed(user_id, entries)
+                    finally:
+                        self._publishing = False
                 case ReadFeed(user_id=user_id, after=after) as read:
                     entries = await self.store.feed_after(user_id, after, FEED_PAGE)
                     head = await self.store.feed_head(user_id)

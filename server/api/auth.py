@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, post
 from litestar.exceptions import NotAuthorizedException
@@ -14,6 +14,9 @@ from server.errors import TooManyRequests
 from server.storage.accounts import LoginThrottle, login_keys
 from server.storage.store import Store
 from sync.protocol.messages import LoginRequest, LoginResponse
+
+if TYPE_CHECKING:
+    from server.metrics import Metrics
 
 
 class AuthController(Controller):
@@ -31,13 +34,21 @@ class AuthController(Controller):
         throttle: LoginThrottle = getattr(request.app.state, "login_throttle", LoginThrottle())
         address = request.client.host if request.client else "unknown"
         keys = login_keys(data.username, address)
+        metrics: Metrics | None = getattr(request.app.state, "metrics", None)
         locked = await store.login_locked_ms(keys)
         if locked:
+            if metrics is not None:
+                metrics.login_failed("locked")
+                metrics.limited("login")
             raise _locked(locked)
         user = await store.authenticate_user(data.username, data.password)
         if user is None:
+            if metrics is not None:
+                metrics.login_failed("wrong_password")
             lock = await store.login_failed(keys, throttle)
             if lock:
+                if metrics is not None:
+                    metrics.limited("login")
                 raise _locked(lock)
             raise NotAuthorizedException("wrong user name or password")
         await store.login_succeeded(keys[0])

@@ -123,6 +123,10 @@ class Engine(_Reads):
     @abstractmethod
     async def close(self) -> None: ...
 
+    @abstractmethod
+    def in_use(self) -> dict[str, int]:
+        """Connections checked out now, per pool (``waymark_db_pool_in_use``); no I/O."""
+
     async def read_feed(self, sql: str, *args: Any) -> list[Row]:
         """A read of feed entries to send to devices (backlog, catch-up, fan-out). On
         PostgreSQL it has a pool of its own, so a burst of them never waits for merges'
@@ -286,6 +290,10 @@ class SqliteEngine(Engine):
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.set_trace_callback(self._traced if on else None)  # type: ignore[arg-type]
+
+    def in_use(self) -> dict[str, int]:
+        # No pool: what can be busy is the one writer (the reader never waits for it).
+        return {"writer": int(self._write_lock.locked())}
 
     async def close(self) -> None:
         if self._group is not None and self._group.task is not None:
@@ -517,6 +525,14 @@ class PostgresEngine(Engine):
             init=self._init_connection,
             reset=self._keep_session,
         )
+
+    def in_use(self) -> dict[str, int]:
+        pools = {"main": self._pool, "feed": self._feed_pool}
+        return {
+            name: pool.get_size() - pool.get_idle_size()
+            for name, pool in pools.items()
+            if pool is not None
+        }
 
     async def close(self) -> None:
         for pool in (self._pool, self._feed_pool):

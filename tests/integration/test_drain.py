@@ -120,4 +120,4 @@ async def test_ready_says_503_while_draining(tmp_path: Path) -> None:
         await app.state.sync_connections.drain(1)
         answer = await client.get("/v1/ready")
         assert answer.status_code == 503
-        assert answer.json()["detail"] == "the server is stopping"
+        assert answer.json()["detail"] == "server: stopping: draining its connections"
