@@ -33,7 +33,8 @@ RUN groupadd --system --gid 10001 waymark \
     && useradd --system --uid 10001 --gid waymark --home-dir /var/lib/waymark --create-home waymark
 COPY --from=build /opt/waymark /opt/waymark
 
-# The default database (sqlite:///waymark.db) lands here: mount a volume on it for SQLite.
+# The default database (sqlite:///waymark.db) lands here: mount a volume on it for SQLite,
+# and create it once with `docker run -v DATA:/var/lib/waymark IMAGE admin init`.
 # With PostgreSQL (WAYMARK_DATABASE_URL) nothing is written, and the root filesystem can be
 # read-only.
 WORKDIR /var/lib/waymark

@@ -41,6 +41,7 @@ from server.settings import (
     load_settings,
     shown,
 )
+from server.storage.engine import SqliteEngine, open_engine
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import QuizDefaults, format_for, parse_catalog
 from sync.errors import CatalogError
@@ -470,14 +471,18 @@ def _run(coro: Awaitable[T]) -> T:
         raise click.ClickException(err.detail) from None
 
 
-async def _with_store(db: str, action: Callable[[Store], Awaitable[T]]) -> T:
+async def _with_store(
+    db: str, action: Callable[[Store], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run ``action`` on the store at ``db``. Only ``create=True`` (``waymark admin init``)
+    makes a missing SQLite file: a mistyped path is an error, not a new empty database."""
     # The command's settings (kept in the click context by serve and admin), so a decision
     # an admin command makes (a review after a catalog load, a rebuild, a grade) follows
     # the same enrollment limits as the server.
     ctx = click.get_current_context(silent=True)
     settings = ctx.meta.get(SETTINGS_KEY) if ctx is not None else None
     policy = settings.policy() if isinstance(settings, Settings) else None
-    store = Store.for_url(db, policy=policy)
+    store = Store.for_url(db, policy=policy, create=create)
     await store.open()
     try:
         return await action(store)
@@ -509,24 +514,50 @@ def admin(ctx: click.Context, config_file: Path | None, db: str | None) -> None:
     ctx.obj = loaded.settings.database_url
 
 
+async def _migrated(db: str, *, create: bool) -> tuple[list[int], int]:
+    store = Store.for_url(db, create=create)
+    applied = await store.open()  # opening migrates, under a lock (safe with servers up)
+    try:
+        version = await store.engine.fetchval("SELECT MAX(version) FROM schema_version")
+    finally:
+        await store.close()
+    return applied, int(version)
+
+
+@admin.command("init")
+@click.pass_obj
+def init(db: str) -> None:
+    """Create the database (a SQLite file, if it is missing) and its schema.
+
+    The only command that creates one: every other command, ``serve`` included, refuses
+    a SQLite path where there is no database."""
+
+    async def run() -> tuple[Path | None, list[int], int]:
+        engine = open_engine(db)
+        new = engine.path if isinstance(engine, SqliteEngine) and not engine.path.exists() else None
+        return (new, *await _migrated(db, create=True))
+
+    new, applied, version = _run(run())
+    if new is not None:
+        click.echo(f"created SQLite database {new}; schema at version {version}")
+    elif applied:
+        click.echo(f"database ready; applied migrations {_numbers(applied)}; version {version}")
+    else:
+        click.echo(f"database ready; schema at version {version}; nothing to do")
+
+
+def _numbers(applied: list[int]) -> str:
+    return ", ".join(str(n) for n in applied)
+
+
 @admin.command("migrate")
 @click.pass_obj
 def migrate(db: str) -> None:
-    """Create or upgrade the schema, then exit: a deployment's step before its servers start."""
-
-    async def run() -> tuple[list[int], int]:
-        store = Store.for_url(db)
-        applied = await store.open()  # opening migrates, under a lock (safe with servers up)
-        try:
-            version = await store.engine.fetchval("SELECT MAX(version) FROM schema_version")
-        finally:
-            await store.close()
-        return applied, int(version)
-
-    applied, version = _run(run())
+    """Upgrade an existing database's schema, then exit: a deployment's step before its
+    servers start."""
+    applied, version = _run(_migrated(db, create=False))
     if applied:
-        numbers = ", ".join(str(n) for n in applied)
-        click.echo(f"applied migrations {numbers}; schema at version {version}")
+        click.echo(f"applied migrations {_numbers(applied)}; schema at version {version}")
     else:
         click.echo(f"schema up to date at version {version}; nothing to apply")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -175,11 +176,22 @@ def waymark(
     )
 
 
+def init_db(db: str) -> str:
+    """Make the SQLite database of ``db`` exist, as ``waymark admin init`` does (the
+    command line creates none otherwise), and return ``db``. PostgreSQL: nothing to do."""
+    if db.startswith("sqlite:///"):
+        path = Path(db.removeprefix("sqlite:///"))
+        if not path.exists():
+            sqlite3.connect(path).close()  # an empty file is an empty database
+    return db
+
+
 def launch_server(
     db: str, *, catalog: Path | None = CATALOG, port: int = 0, extra: tuple[str, ...] = ()
 ) -> RunningServer:
-    """Start ``waymark serve`` on ``db`` (with ``extra`` options); returns once it prints
-    its address."""
+    """Start ``waymark serve`` on ``db`` (with ``extra`` options; a SQLite database is
+    created first if missing); returns once it prints its address."""
+    init_db(db)
     args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", str(port), *extra]
     if catalog is not None:
         args += ["--catalog", str(catalog)]

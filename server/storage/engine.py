@@ -238,9 +238,11 @@ class SqliteEngine(Engine):
     dialect = "sqlite"
     multi_process_locks = False
 
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, *, create: bool = True) -> None:
         self.url = url
         self.path = path
+        self.create = create
+        """Whether :meth:`open` may create a missing file (``waymark admin init``)."""
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -269,6 +271,11 @@ class SqliteEngine(Engine):
             raise StoreUnavailable(
                 f"cannot open SQLite database {self.path}: there is no folder "
                 f"{self.path.parent} (create it first, or fix the path)"
+            )
+        if not self.create and not self.path.exists():
+            raise StoreUnavailable(
+                f"there is no SQLite database {self.path}: create it with "
+                f"'waymark admin init --db {self.url}' (or fix the path)"
             )
         try:
             self._writer = await self._connect()
@@ -577,19 +584,21 @@ class PostgresEngine(Engine):
         await txn.conn.execute(sql)
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, create: bool = True) -> Engine:
     """Return an (unopened) engine for ``url``: ``sqlite:///path`` or ``postgresql://…``.
 
-    A bare path is taken as a SQLite file. Raises :class:`StoreUnavailable` for other schemes.
+    A bare path is taken as a SQLite file; ``create=False`` refuses to make a missing one
+    (the command line's rule: only ``waymark admin init`` creates a database). Raises
+    :class:`StoreUnavailable` for other schemes.
     """
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresEngine(url)
     if url.startswith("sqlite:///"):
-        return SqliteEngine(url, Path(url.removeprefix("sqlite:///")))
+        return SqliteEngine(url, Path(url.removeprefix("sqlite:///")), create=create)
     if url.startswith("sqlite://"):
-        return SqliteEngine(url, Path(url.removeprefix("sqlite://")))
+        return SqliteEngine(url, Path(url.removeprefix("sqlite://")), create=create)
     if "://" not in url:
-        return SqliteEngine(f"sqlite:///{url}", Path(url))
+        return SqliteEngine(f"sqlite:///{url}", Path(url), create=create)
     raise StoreUnavailable(
         f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://…)"
     )

@@ -52,5 +52,8 @@ class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore
         clock: Clock = wall_clock_ms,
         stale_device_ms: int = STALE_DEVICE_MS,
         policy: Policy | None = None,
+        create: bool = True,
     ) -> Store:
-        return cls(open_engine(url), clock=clock, stale_device_ms=stale_device_ms, policy=policy)
+        """The store at ``url``; ``create=False``: a missing SQLite file is an error."""
+        engine = open_engine(url, create=create)
+        return cls(engine, clock=clock, stale_device_ms=stale_device_ms, policy=policy)

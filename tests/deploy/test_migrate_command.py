@@ -1,5 +1,6 @@
 """``waymark admin migrate``, the deployment's migration step (Dockerfile, compose's
-``migrate`` service, the Kubernetes Job), run as the real command line on both engines."""
+``migrate`` service, the Kubernetes Job), and ``waymark admin init``, which also creates
+a missing SQLite file, run as the real command line on both engines."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import server.storage
-from tests.conftest import waymark
+from tests.conftest import init_db, waymark
 
 MIGRATIONS = Path(server.storage.__file__).parent / "migrations"
 
@@ -23,7 +24,7 @@ def _numbers() -> list[int]:
 
 def test_migrate_applies_every_migration_once_then_reports_up_to_date(db_url: str) -> None:
     numbers = _numbers()
-    first = waymark("admin", "--db", db_url, "migrate")
+    first = waymark("admin", "--db", init_db(db_url), "migrate")
     assert first.returncode == 0, first.stdout + first.stderr
     listed = ", ".join(str(n) for n in numbers)
     assert first.stdout.strip() == f"applied migrations {listed}; schema at version {numbers[-1]}"
@@ -33,9 +34,9 @@ def test_migrate_applies_every_migration_once_then_reports_up_to_date(db_url: st
     assert again.stdout.strip() == (f"schema up to date at version {numbers[-1]}; nothing to apply")
 
 
-def test_migrate_leaves_a_fresh_sqlite_file_with_every_version_recorded(tmp_path: Path) -> None:
+def test_init_leaves_a_fresh_sqlite_file_with_every_version_recorded(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
-    result = waymark("admin", "--db", f"sqlite:///{path}", "migrate")
+    result = waymark("admin", "--db", f"sqlite:///{path}", "init")
     assert result.returncode == 0, result.stdout + result.stderr
     with sqlite3.connect(path) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ROOT, RunningServer, waymark
+from tests.conftest import ROOT, RunningServer, init_db, waymark
 from tests.integration.test_spine import add_users
 from tests.integration.wire import http, login
 
@@ -117,7 +117,13 @@ def test_admin_catalog_load_takes_the_same_quiz_defaults(tmp_path: Path) -> None
     db_file = tmp_path / "server.db"
     env = {"WAYMARK_ASSESSMENT_PASSING_SCORE": "90", "WAYMARK_FREE_ASSESSMENT_ATTEMPT_LIMIT": "5"}
     done = waymark(
-        "admin", "--db", f"sqlite:///{db_file}", "catalog", "load", str(REST_CATALOG), env=env
+        "admin",
+        "--db",
+        init_db(f"sqlite:///{db_file}"),
+        "catalog",
+        "load",
+        str(REST_CATALOG),
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     with sqlite3.connect(db_file) as conn:

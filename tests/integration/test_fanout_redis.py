@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Feed, Push
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.integration.test_fanout_restart import ready_becomes
 from tests.integration.test_spine import add_users, free_port
 from tests.integration.wire import event, login, open_session, recv, until
@@ -101,7 +101,7 @@ def test_a_fanout_that_is_not_a_redis_url_is_one_line() -> None:
 
 
 def test_an_unreachable_redis_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     assert waymark("admin", "--db", db, "user", "add", "ann", "--password", "pw").returncode == 0
     url = f"redis://:secret@127.0.0.1:{free_port()}/0"
     result = waymark("serve", "--db", db, "--port", "0", env={"WAYMARK_FANOUT": url})

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Pull
-from tests.conftest import RunningServer, launch_server, waymark
+from tests.conftest import RunningServer, init_db, launch_server, waymark
 from tests.integration.test_fanout_restart import Cluster, cluster  # noqa: F401 (fixture)
 from tests.integration.wire import T0, login, open_session, recv, until
 
@@ -271,7 +271,7 @@ REJECTION_CASES = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("codes")
-    db = f"sqlite:///{folder / 'server.db'}"
+    db = init_db(f"sqlite:///{folder / 'server.db'}")
     (folder / "catalog.yaml").write_text(CATALOG)
     for name in ("ann", "bob"):
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")

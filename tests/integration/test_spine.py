@@ -19,7 +19,7 @@ import pytest
 from client.api import Device
 from client.connection import Backoff, Change
 from sync.hlc import format_hlc
-from tests.conftest import ROOT, RunningServer, waymark
+from tests.conftest import ROOT, RunningServer, init_db, waymark
 
 T0 = 1_763_790_000_000
 
@@ -34,6 +34,7 @@ class Clock:
 
 
 def add_users(db: str, *names: str) -> None:
+    init_db(db)
     for name in names:
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
         assert result.returncode == 0, result.stderr

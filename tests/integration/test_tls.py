@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -61,7 +61,7 @@ def tls_server(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> tuple[RunningServer, Path]:
     certfile, keyfile = self_signed(tmp_path)
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     added = waymark("admin", "--db", db, "user", "add", "ann", "--password", "pw")
     assert added.returncode == 0, added.stderr
     server = start_server(db, extra=("--certfile", str(certfile), "--keyfile", str(keyfile)))

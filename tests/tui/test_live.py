@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from client.api import Device
 from client.connection import Backoff
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import T0, screen_text, seed, settle, started
 from tui.app import WaymarkApp
 
@@ -27,6 +27,7 @@ def free_port() -> int:
 
 
 def add_user(db: str, name: str) -> None:
+    init_db(db)
     result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
     assert result.returncode == 0, result.stderr
 
