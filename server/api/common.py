@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import msgspec
 from litestar import Controller, Request
 from litestar.di import Provide
-from litestar.openapi import ResponseSpec
 
+from server.api.openapi import errors as errors  # what handlers declare
 from server.auth import Principal
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.fanout import Hub
@@ -50,35 +49,6 @@ NOT_FOUND_CODES: Final = frozenset(
         "unknown_assignment",
     }
 )
-
-
-class Problem(msgspec.Struct, frozen=True):
-    """An RFC 9457 problem detail: the body of every error."""
-
-    status: int
-    title: str
-    detail: str = ""
-
-
-_PROBLEMS: Final = {
-    403: "Not allowed for this user's role",
-    404: "An id in the path does not exist (or the learner is not enrolled)",
-    409: "Refused by the server's rules; the detail says why",
-    429: "Too many attempts for now; retry after the seconds in Retry-After",
-}
-
-
-def errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries of the problem details an endpoint can answer besides 400/401."""
-    return {
-        status: ResponseSpec(
-            Problem,
-            description=_PROBLEMS[status],
-            media_type="application/problem+json",
-            generate_examples=False,
-        )
-        for status in statuses
-    }
 
 
 def _path(catalog: Catalog, path_id: str) -> Path:

@@ -3,7 +3,7 @@ recorded time, position and watched segments."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import get, post
@@ -38,9 +38,23 @@ class LessonProgressBody(msgspec.Struct, frozen=True):
     (seconds into the lesson)."""
 
     seconds: Seconds = 0
-    position: Position | None = None
-    from_: Position | None = msgspec.field(default=None, name="from")
-    to: Position | None = None
+    position: Position | msgspec.UnsetType = msgspec.UNSET
+    from_: Position | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="from")
+    to: Position | msgspec.UnsetType = msgspec.UNSET
+
+
+# What a Struct cannot say and the OpenAPI document must: something to record (seconds
+# above 0, a position, or a segment), and a segment's two ends together.
+_SOMETHING_TO_RECORD: Final = msgspec.Meta(
+    extra_json_schema={
+        "anyOf": [
+            {"required": ["seconds"], "properties": {"seconds": {"minimum": 1}}},
+            {"required": ["position"]},
+            {"required": ["from", "to"]},
+        ],
+        "dependentRequired": {"from": ["to"], "to": ["from"]},
+    }
+)
 
 
 class LessonResult(msgspec.Struct, frozen=True):
@@ -103,11 +117,11 @@ class CourseProgress(Learning):
         self, user: User, course_id: str, lesson_id: str, body: LessonProgressBody
     ) -> LessonResult:
         extra: dict[str, Any] = {"seconds": body.seconds}
-        if body.position is not None:
+        if body.position is not msgspec.UNSET:
             extra["position"] = body.position
-        if body.from_ is not None:
+        if body.from_ is not msgspec.UNSET:
             extra["from"] = body.from_
-        if body.to is not None:
+        if body.to is not msgspec.UNSET:
             extra["to"] = body.to
         if extra == {"seconds": 0}:
             raise BadRequest("nothing to record: send seconds, position, or from and to")
@@ -189,7 +203,7 @@ class CourseProgressController(LearningController):
         learning: CourseProgress,
         course: str,
         lesson: str,
-        data: LessonProgressBody,
+        data: Annotated[LessonProgressBody, _SOMETHING_TO_RECORD],
     ) -> LessonResult:
         """Record time spent, position and a watched segment; 400 with the reason for a
         value the lesson cannot have (past its duration, a reversed segment)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get
 
+from server.api.openapi import errors
 from server.errors import StoreUnavailable
 from server.fanout import Hub
 from server.storage.store import Store
@@ -23,7 +24,7 @@ class HealthController(Controller):
         """The process is up."""
         return Health("ok")
 
-    @get("/ready", exclude_from_auth=True)
+    @get("/ready", exclude_from_auth=True, responses=errors(503))
     async def ready(self, store: Store, hub: Hub) -> Health:
         """The store answers and commits of other instances are heard (the fan-out's
         ``LISTEN``); 503 problem details otherwise."""
