@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import (
 )
 
 from server.api import ROUTE_HANDLERS
-from server.api.openapi import RouteDefaults, components
+from server.api.openapi import DESCRIPTION, RouteDefaults, components
 from server.api.strict import StrictBodies
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
@@ -122,6 +122,7 @@ def create_app(
             path="/schema",
             use_handler_docstrings=True,
             components=components(),
+            description=DESCRIPTION,
         ),
         debug=False,
     )

@@ -15,8 +15,9 @@ built from :func:`sync.catalog.public_catalog`.
 
 Controllers decode, call one :class:`Learning` method and return a Struct. Errors are
 :mod:`server.errors`, answered as RFC 9457 problem details: an unknown id is 404, a
-malformed request 400, a refused action 409 with the server's reason, a staff-only endpoint
-403 for learners.
+malformed request 400, a refused action 409 with the server's reason (also a well-formed
+value the catalog does not allow, such as a position past the lesson's end), a staff-only
+endpoint 403 for learners.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ NOT_FOUND_CODES: Final = frozenset(
         "unknown_assignment",
     }
 )
+
+
+# Rejection codes for a well-formed value the catalog does not allow for that item (a
+# position past the lesson's end, a choice the question does not have): a refusal (409),
+# since no schema can say what the catalog holds.
+REFUSED_CODES: Final = frozenset({"invalid_value", "unknown_question"})
 
 
 def _path(catalog: Catalog, path_id: str) -> Path:
@@ -132,7 +139,13 @@ class Learning:
             self.hub.committed(user_id, result.entries)
         if result.rejected:
             rejection = result.rejected[0]
-            error = NotFound if rejection.code in NOT_FOUND_CODES else BadRequest
+            error = (
+                NotFound
+                if rejection.code in NOT_FOUND_CODES
+                else Conflict
+                if rejection.code in REFUSED_CODES
+                else BadRequest
+            )
             raise error(rejection.reason)
         entries = await self.store.feed_after(user_id, head, max(1, result.feed_head - head))
         return _caused(entries, result.feed_head)

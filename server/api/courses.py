@@ -125,6 +125,8 @@ class CourseProgress(Learning):
             extra["to"] = body.to
         if extra == {"seconds": 0}:
             raise BadRequest("nothing to record: send seconds, position, or from and to")
+        if ("from" in extra) != ("to" in extra):
+            raise BadRequest("a watched segment needs both from and to")
         return await self.lesson_action(user, course_id, lesson_id, "lesson.progressed", extra)
 
 
@@ -195,7 +197,7 @@ class CourseProgressController(LearningController):
     @post(
         "/me/lessons/{course:str}/{lesson:str}/progress",
         status_code=HTTP_200_OK,
-        responses=errors(404),
+        responses=errors(404, 409),
     )
     async def lesson_progress(
         self,
@@ -205,6 +207,6 @@ class CourseProgressController(LearningController):
         lesson: str,
         data: Annotated[LessonProgressBody, _SOMETHING_TO_RECORD],
     ) -> LessonResult:
-        """Record time spent, position and a watched segment; 400 with the reason for a
+        """Record time spent, position and a watched segment; 409 with the reason for a
         value the lesson cannot have (past its duration, a reversed segment)."""
         return await learning.lesson_progress(request.user.user, course, lesson, data)

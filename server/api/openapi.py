@@ -33,6 +33,12 @@ from litestar.routes import BaseRoute, HTTPRoute
 
 from server.auth import PUBLIC
 
+DESCRIPTION: Final = (
+    "Waymark's REST API. Errors are RFC 9457 problem details (application/problem+json). "
+    'JSON bodies are read strictly (0 is not false, "3" is not 3); text may not contain '
+    "NUL (U+0000). Devices sync over the WebSocket /v1/sync, which OpenAPI cannot describe: "
+    "see docs/protocol.md."
+)
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 SECURITY_SCHEME: Final = "BearerToken"
 
@@ -64,7 +70,8 @@ DESCRIPTIONS: Final = {
     401: "No device token, or one the server does not know: log in (POST /v1/auth/login)",
     403: "Not allowed: the device was revoked, or the user's role may not do this",
     404: "An id in the path does not exist (or the learner is not enrolled)",
-    409: "Refused by the server's rules; the detail says why",
+    409: "Refused by the server's rules, or by what the catalog says about the item (a "
+    "position past the lesson's end, a choice the question does not have); the detail says why",
     413: "The body is larger than the server accepts",
     429: "Too many attempts for now; retry after the seconds in Retry-After",
     503: "A dependency (the store, the fan-out) is not available",

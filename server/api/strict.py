@@ -54,15 +54,20 @@ def body_schema(annotation: Any) -> dict[str, Any]:
     return result
 
 
-def _integral(value: Any) -> Any:
+def _normalized(value: Any) -> Any:
     """``value`` with every integral float (``3.0``) as an int: JSON has one number type, and
-    JSON Schema's ``integer`` accepts ``3.0``; a ``float`` field still takes the int."""
+    JSON Schema's ``integer`` accepts ``3.0``; a ``float`` field still takes the int.
+
+    Raises :class:`ValueError` for text holding NUL (U+0000), which PostgreSQL cannot store:
+    refused on every engine alike."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text may not contain NUL (U+0000)")
     if isinstance(value, list):
-        return [_integral(item) for item in value]
+        return [_normalized(item) for item in value]
     if isinstance(value, dict):
-        return {key: _integral(item) for key, item in value.items()}
+        return {_normalized(key): _normalized(item) for key, item in value.items()}
     return value
 
 
@@ -77,14 +82,15 @@ def _issue(err: msgspec.ValidationError) -> dict[str, str]:
 class StrictStructDTO(MsgspecDTO[T]):
     """Decodes a request's JSON body straight into the handler's ``data`` annotation, strictly.
 
-    Used for request bodies only (never to encode a response), and documented in OpenAPI
-    as the Struct itself, exactly as a handler without a DTO would be."""
+    Used for request bodies only (never to encode a response); documented in OpenAPI by
+    :func:`body_schema`. Raises Litestar's ``ValidationException`` (400, with the field in
+    ``extra``) for a body that is not JSON or does not fit the type."""
 
     def decode_bytes(self, value: bytes) -> Any:
         handler = self.asgi_connection.route_handler
         assert handler.parsed_data_field is not None, "a DTO decodes only handlers with data"
         try:
-            raw = _integral(msgspec.json.decode(value))
+            raw = _normalized(msgspec.json.decode(value))
             return msgspec.convert(raw, handler.parsed_data_field.raw, strict=True)
         except msgspec.ValidationError as err:
             raise ValidationException(
@@ -94,6 +100,8 @@ class StrictStructDTO(MsgspecDTO[T]):
             ) from None
         except msgspec.DecodeError as err:
             raise ValidationException(detail=f"the body is not JSON: {err}") from None
+        except ValueError as err:
+            raise ValidationException(detail=str(err)) from None
 
     @classmethod
     def is_supported_model_type_field(cls, field_definition: FieldDefinition) -> bool:

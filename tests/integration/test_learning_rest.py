@@ -460,7 +460,7 @@ def test_quiz_attempts_are_numbered_scored_and_limited_by_the_server(
         submit,
         quinn,
         {"answers": {"nope": ["a"]}},
-        status=400,
+        status=409,
         detail="no question 'nope' in quiz 'q1'",
     )
     problem(
@@ -469,7 +469,7 @@ def test_quiz_attempts_are_numbered_scored_and_limited_by_the_server(
         submit,
         quinn,
         {"answers": {"x": ["zz"]}},
-        status=400,
+        status=409,
         detail="question 'x' has no choice 'zz'",
     )
     problem(server, "POST", submit, quinn, {"answers": {"x": []}}, status=400)
@@ -599,7 +599,7 @@ def test_assignment_draft_submit_and_grade_by_an_instructor(server: RunningServe
         grade,
         ivy,
         {"score": 500},
-        status=400,
+        status=409,
         detail="score must be between 0 and 100",
     )
     problem(server, "POST", grade, ivy, {"score": "high"}, status=400)
@@ -709,13 +709,15 @@ def test_lesson_actions_change_the_course_progress(server: RunningServer) -> Non
     )
     assert watched["lesson"]["status"] == "completed" and watched["lesson"]["seconds"] == 60
     assert (watched["module_status"], watched["module_percent"]) == ("completed", 100)
-    for body, detail in (
-        ({"from": 50, "to": 40}, "empty or reversed"),
-        ({"position": 500}, "past the lesson's duration 100"),
-        ({"from": 10}, "needs both from and to"),
-        ({}, "nothing to record"),
+    # Malformed (the schema says so) is 400; what this lesson cannot have is refused, 409.
+    for body, status, detail in (
+        ({"from": 50, "to": 40}, 409, "empty or reversed"),
+        ({"position": 500}, 409, "past the lesson's duration 100"),
+        ({"from": 10}, 400, "needs both from and to"),
+        ({}, 400, "nothing to record"),
+        ({"position": None}, 400, "Validation failed"),
     ):
-        problem(server, "POST", f"{lesson}/video/progress", leo, body, status=400, detail=detail)
+        problem(server, "POST", f"{lesson}/video/progress", leo, body, status=status, detail=detail)
     problem(server, "POST", f"{lesson}/video/progress", leo, {"seconds": -1}, status=400)
 
     undone = ok(server, "POST", f"{lesson}/read/uncomplete", leo)
