@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
+from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -17,6 +18,8 @@ from litestar.plugins.problem_details import (
 )
 
 from server.api import ROUTE_HANDLERS
+from server.api.openapi import DESCRIPTION, RouteDefaults, components
+from server.api.strict import StrictBodies
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
@@ -49,6 +52,14 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
         detail=exc.detail,
         extra=exc.extra,
         headers=exc.headers,
+    )
+
+
+def _unstorable(exc: CharacterNotInRepertoireError) -> ProblemDetailsException:
+    # PostgreSQL text cannot hold NUL (U+0000); such a value in a request is bad input, not
+    # a server failure (SQLite stores it, and the look-up simply finds nothing).
+    return ProblemDetailsException(
+        status_code=400, title="Bad Request", detail="text may not contain NUL (U+0000)"
     )
 
 
@@ -127,16 +138,24 @@ def create_app(
                     exception_to_problem_detail_map={
                         HTTPException: _http,
                         ServerError: _problem,
+                        CharacterNotInRepertoireError: _unstorable,
                         Exception: _internal,
                     },
                 )
             ),
+            RouteDefaults(),
+            StrictBodies(),
         ],
         on_startup=[open_store],
         cors_config=cors_config(cors_origins),
         on_shutdown=[close_store],
         openapi_config=OpenAPIConfig(
-            title="Waymark", version="1", path="/schema", use_handler_docstrings=True
+            title="Waymark",
+            version="1",
+            path="/schema",
+            use_handler_docstrings=True,
+            components=components(),
+            description=DESCRIPTION,
         ),
         debug=False,
     )

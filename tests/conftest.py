@@ -126,7 +126,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The storage contract runs every test on both engines."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        return init_db(f"sqlite:///{tmp_path / 'server.db'}")  # as `waymark admin init`
     return str(request.getfixturevalue("pg_url"))
 
 

@@ -23,7 +23,9 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=HTTP_201_CREATED, exclude_from_auth=True, responses=errors(429))
+    @post(
+        "/login", status_code=HTTP_201_CREATED, exclude_from_auth=True, responses=errors(401, 429)
+    )
     async def login(
         self, data: LoginRequest, store: Store, request: Request[Any, Any, Any]
     ) -> LoginResponse:

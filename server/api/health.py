@@ -16,6 +16,7 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from server.api.openapi import errors
 from server.fanout import Hub
 from server.storage.store import Store
 
@@ -76,7 +77,7 @@ class HealthController(Controller):
         """The process is up."""
         return Health("ok")
 
-    @get("/ready", exclude_from_auth=True)
+    @get("/ready", exclude_from_auth=True, responses=errors(503))
     async def ready(self, store: Store, hub: Hub, request: Request[Any, Any, Any]) -> Readiness:
         """The server is not stopping, the store answers and commits of other instances
         are heard (the fan-out); 503 problem details otherwise, with each check in

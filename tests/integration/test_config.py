@@ -79,7 +79,7 @@ def test_a_bad_setting_is_one_line_and_exit_2_for_every_command(tmp_path: Path) 
 def test_a_server_enforces_the_configured_limits_and_ships_the_resolved_catalog(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     config = tmp_path / "waymark.toml"
     config.write_text(

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from server.app import create_app
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Push
-from tests.conftest import PG_URL, RunningServer
+from tests.conftest import PG_URL, RunningServer, init_db
 from tests.integration.test_spine import add_users
 from tests.integration.wire import event, login, open_session, recv
 
@@ -53,7 +53,7 @@ def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> 
 async def test_an_idle_socket_is_closed_with_1012_and_the_server_exits_0(
     start_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     server = start_server(db)
     ws, _welcome = await open_session(server.ws_url, login(server.url, "ann")["token"])

@@ -78,7 +78,7 @@ async def test_fanout_over_redis_on_sqlite_is_allowed_and_live(
 ) -> None:
     """One process owns a SQLite file, so Redis adds nothing there; it is accepted (a
     staging setup may mirror production) and changes nothing for the devices."""
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     extra = ("--fanout", redis_url, "--fanout-channel-prefix", channel_prefix)
     server = start_server(db, extra=extra)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.security import HTML_CSP, JSON_CSP
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, init_db
 from tests.integration.test_spine import add_users
 from tests.integration.wire import login
 
@@ -37,7 +37,7 @@ def answer(
 
 @pytest.fixture
 def server(tmp_path: Path, start_server: Callable[..., RunningServer]) -> RunningServer:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     return start_server(db)
 
@@ -107,7 +107,7 @@ def test_cors_is_off_by_default(server: RunningServer) -> None:
 def test_a_configured_origin_passes_the_preflight_and_another_does_not(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 's.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 's.db'}")
     add_users(db, "ann")
     server = start_server(db, extra=("--cors-origin", ORIGIN))
     status, head = preflight(server, ORIGIN)

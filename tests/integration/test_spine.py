@@ -58,13 +58,13 @@ def lesson(status: dict[str, Any], course: str, lesson_id: str) -> dict[str, Any
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'server.db'}"
+    return init_db(f"sqlite:///{tmp_path / 'server.db'}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        return init_db(f"sqlite:///{tmp_path / 'server.db'}")
     return str(request.getfixturevalue("pg_url"))
 
 
@@ -418,7 +418,7 @@ async def test_devices_recover_when_the_server_is_restored_from_a_backup(
     start_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
     db_file = tmp_path / "server.db"
-    db = f"sqlite:///{db_file}"
+    db = init_db(f"sqlite:///{db_file}")
     add_users(db, "ann")
     port = free_port()
     server = start_server(db, port=port)

@@ -19,6 +19,7 @@ from server.fanout import Hub, announcement, parse_announcement
 from server.fanout_redis import RedisFanout, check_url, redacted
 from server.storage.store import Store
 from sync.protocol.messages import FeedEntry
+from tests.conftest import init_db
 from tests.server.conftest import Clock, catalog
 from tests.server.test_fanout import Conn, counted
 from tests.server.test_store import ev, learner
@@ -130,7 +131,7 @@ async def heard_on(channel: redis.asyncio.client.PubSub, wanted: str, timeout: f
 @pytest.fixture
 async def stores(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
     """Two instances' stores on one database (one SQLite file: enough for the hubs)."""
-    url = f"sqlite:///{tmp_path / 'server.db'}"
+    url = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     here, there = Store.for_url(url, clock=Clock()), Store.for_url(url, clock=Clock())
     await here.open()
     await here.load_catalog(catalog())

@@ -54,7 +54,7 @@ async def login(home: Path, url: str, name: str) -> None:
 async def test_offline_progress_syncs_when_the_server_comes_up(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_user(db, "alice")
     port = free_port()
     server = await asyncio.to_thread(start_server, db, port=port)
@@ -75,7 +75,7 @@ async def test_offline_progress_syncs_when_the_server_comes_up(
 async def test_progress_from_another_device_appears(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_user(db, "alice")
     server = await asyncio.to_thread(start_server, db)
     await login(tmp_path / "kiosk", server.url, "alice")
