@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from typing import Any
 
 from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Litestar
@@ -84,6 +85,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     tls: bool = False,
     metrics_token: str | None = None,
+    instrumentation: bool = True,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
     ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
@@ -91,7 +93,8 @@ def create_app(
     ``LISTEN``/``NOTIFY`` (``server.fanout_redis``); ``policy`` and ``login_throttle`` come
     from the settings (:mod:`server.settings`); ``cors_origins`` empty means no CORS;
     ``tls`` (or an https public URL) adds HSTS; ``metrics_token``, when set, is the bearer
-    token ``/metrics`` asks for."""
+    token ``/metrics`` asks for; ``instrumentation=False`` drops metrics and the request and
+    merge log lines (only to measure what they cost: ``waymark bench --scenario overhead``)."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
     hub = Hub(store)
     if fanout is not None:
@@ -100,17 +103,19 @@ def create_app(
             store.engine.notifies = False  # nobody LISTENs: Redis carries the news
     elif isinstance(store.engine, PostgresEngine):
         hub.backend = Listener(store.engine.url, hub)
-    metrics = Metrics(store.engine.dialect, token=metrics_token)
-    store.on_merged = metrics.merged
-    hub.on_store_error = metrics.store_error
-    prometheus = prometheus_config()
+    metrics = Metrics(store.engine.dialect, token=metrics_token) if instrumentation else None
+    middleware: list[Any] = [auth_middleware()]
+    if metrics is not None:
+        store.on_merged = metrics.merged
+        hub.on_store_error = metrics.store_error
+        middleware = [RequestLogging(), prometheus_config().middleware, *middleware]
 
     async def open_store(app: Litestar) -> None:
         await store.open()
         await hub.backend.start()
         app.state.store = store
         app.state.hub = hub
-        app.state.metrics = metrics
+        app.state.metrics = metrics  # None: instrumentation off
         app.state.public_url = public_url.rstrip("/")
         app.state.login_throttle = login_throttle or LoginThrottle()
         if on_ready is not None:
@@ -121,13 +126,17 @@ def create_app(
         await store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTE_HANDLERS, sync_endpoint, MetricsController],
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            sync_endpoint,
+            *([MetricsController] if metrics is not None else []),
+        ],
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
         },
-        middleware=[RequestLogging(), prometheus.middleware, auth_middleware()],
-        after_exception=[metrics.after_exception],
+        middleware=middleware,
+        after_exception=[metrics.after_exception] if metrics is not None else [],
         before_send=[
             echo_request_id,
             security_headers(https=tls or public_url.startswith("https://")),

@@ -169,6 +169,7 @@ async def serve_async(
         cors_origins=settings.cors_origins,
         tls=settings.tls,
         metrics_token=settings.metrics_token or None,
+        instrumentation=settings.instrumentation,
     )
     # After the app: Litestar installs its own handlers when it is made, and these replace them.
     configure_logging(settings.log_format, settings.log_level)

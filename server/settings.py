@@ -78,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_token: str = ""
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    instrumentation: bool = True
     login_failures_per_name: Positive = 5
     login_failures_per_address: Positive = 20
     login_window_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
@@ -203,6 +204,10 @@ SPECS: Final[dict[str, Spec]] = {
         "The least severe log lines written: debug, info (one per request and per merge),"
         " warning or error.",
         "--log-level",
+    ),
+    "instrumentation": Spec(
+        "Metrics at /metrics and the log line per request and per merge; false drops them"
+        " (only to measure what they cost: waymark bench --scenario overhead)."
     ),
     "login_failures_per_name": Spec(
         "Failed logins per user name within the window before lock-outs start."

@@ -100,6 +100,13 @@ def notes(figures: list[dict[str, Any]]) -> list[str]:
                 "live: latency = push sent at device A → feed entry received at device B;"
                 f" one event per push; baseline commit p50 {f['baseline_p50_ms']:.1f} ms."
             )
+        if f["name"] == "overhead":
+            off = ", ".join(f"{k}={v}" for k, v in f["baseline_env"].items())
+            out.append(
+                f"overhead: one-learner's push with metrics and request/merge logs on, against"
+                f" the same server with {off};"
+                f" ratio {f['ratio']:.3f} (target: at least 0.95, i.e. at most 5 % slower)."
+            )
         if f["name"] == "login-flood":
             flood = f["flood"]
             answers = ", ".join(f"{n} x {code}" for code, n in flood["statuses"].items())

@@ -28,8 +28,12 @@ SCENARIOS: Final = (
     "long-history",
     "live",
     "login-flood",
+    "overhead",
     "device",
 )
+INSTRUMENTATION_OFF: Final = {"WAYMARK_INSTRUMENTATION": "false"}
+"""The server's environment for ``overhead``'s baseline: no metrics, no request or merge
+log lines."""
 LIVE_WARMUP: Final = 10
 """Live pushes before the clock starts (connection pools warm up), on both sides."""
 LOAD_SETTLE: Final = 3.0
@@ -117,8 +121,10 @@ class Bench:
             await target.drop()
 
     @asynccontextmanager
-    async def server(self, url: str) -> AsyncIterator[ServerProcess]:
-        server = await asyncio.to_thread(ServerProcess, url)
+    async def server(
+        self, url: str, env: dict[str, str] | None = None
+    ) -> AsyncIterator[ServerProcess]:
+        server = await asyncio.to_thread(ServerProcess, url, env)
         try:
             yield server
         except (OSError, BenchError, TimeoutError) as err:
@@ -161,27 +167,11 @@ def _noop(_: int) -> None:
 
 async def throughput(bench: Bench, name: str, learners: int) -> Result:
     opts = bench.options
-    counts = _split(opts.events, learners)
     result = Result(name, opts.events)
     result.fields = {"learners": learners, "devices": learners, "batch": opts.batch}
     for run in bench.runs():
         async with bench.database() as target:
-            with bench.phase(bench.label(name, run, "creating learners"), learners) as tick:
-                version, logins = await seed(target.url, [1] * learners, tick)
-            events = [make_events(n) for n in counts]
-            async with bench.server(target.url) as server:
-                devices = [await Device.connect(server.ws_url, x[0], version) for x in logins]
-                with bench.phase(bench.label(name, run, "end-to-end"), opts.events) as tick:
-                    began = time.perf_counter()
-                    await asyncio.gather(
-                        *(
-                            d.push_all(e, opts.batch, tick)
-                            for d, e in zip(devices, events, strict=True)
-                        )
-                    )
-                    seconds = time.perf_counter() - began
-                for device in devices:
-                    await device.close()
+            seconds, logins, events = await _push_run(bench, target, name, run, learners)
             result.e2e.append(opts.events / seconds)
             bench.done(f"{name} run {run}: end-to-end {result.e2e[-1]:,.0f} events/s")
             now = _now_ms()
@@ -193,6 +183,67 @@ async def throughput(bench: Bench, name: str, learners: int) -> Result:
                 written = await target.baseline(rows, opts.batch, tick)
             result.base.append(opts.events / written.seconds)
             bench.done(f"{name} run {run}: baseline {result.base[-1]:,.0f} events/s")
+    return result
+
+
+async def _push_run(
+    bench: Bench,
+    target: Target,
+    name: str,
+    run: int,
+    learners: int,
+    env: dict[str, str] | None = None,
+    what: str = "end-to-end",
+) -> tuple[float, list[list[Any]], list[list[Any]]]:
+    """Seconds for ``learners`` fresh learners to push ``--events`` between them, each
+    from one device, through a fresh server (with ``env``); their logins and events."""
+    opts = bench.options
+    counts = _split(opts.events, learners)
+    with bench.phase(bench.label(name, run, "creating learners"), learners) as tick:
+        version, logins = await seed(target.url, [1] * learners, tick)
+    events = [make_events(n) for n in counts]
+    async with bench.server(target.url, env) as server:
+        devices = [await Device.connect(server.ws_url, x[0], version) for x in logins]
+        with bench.phase(bench.label(name, run, what), opts.events) as tick:
+            began = time.perf_counter()
+            await asyncio.gather(
+                *(d.push_all(e, opts.batch, tick) for d, e in zip(devices, events, strict=True))
+            )
+            seconds = time.perf_counter() - began
+        for device in devices:
+            await device.close()
+    return seconds, logins, events
+
+
+# -- overhead ------------------------------------------------------------------------------
+
+
+async def overhead(bench: Bench) -> Result:
+    """``one-learner``'s push through the server as it ships (metrics, request and merge
+    logs, rate limits) against the same with instrumentation off, in turn."""
+    opts = bench.options
+    result = Result("overhead", opts.events)
+    result.fields = {
+        "measures": "one-learner's push with metrics and logs on; baseline = the same"
+        " server with them off",
+        "baseline_env": INSTRUMENTATION_OFF,
+        "learners": 1,
+        "batch": opts.batch,
+    }
+    for run in bench.runs():
+        for env, rates, what in (
+            (None, result.e2e, "on"),
+            (INSTRUMENTATION_OFF, result.base, "off"),
+        ):
+            async with bench.database() as target:
+                seconds, _, _ = await _push_run(
+                    bench, target, "overhead", run, 1, env, f"instrumentation {what}"
+                )
+            rates.append(opts.events / seconds)
+        bench.done(
+            f"overhead run {run}: {result.e2e[-1]:,.0f} events/s instrumented,"
+            f" {result.base[-1]:,.0f} without ({result.e2e[-1] / result.base[-1]:.3f})"
+        )
     return result
 
 
@@ -434,6 +485,7 @@ def phases(options: Options) -> int:
         "long-history": 2,
         "live": live,
         "login-flood": 1,
+        "overhead": 1,
         "device": 1,
     }
     return sum(per[s] for s in options.scenarios) * options.repeat
@@ -451,6 +503,7 @@ async def run_all(bench: Bench) -> list[Result]:
         "many-learners": lambda: throughput(bench, "many-learners", bench.options.learners),
         "long-history": lambda: long_history(bench),
         "login-flood": lambda: login_flood(bench),
+        "overhead": lambda: overhead(bench),
         "device": lambda: _device(bench),
     }
     results: list[Result] = []

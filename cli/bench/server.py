@@ -22,7 +22,7 @@ class ServerProcess:
 
     command = (sys.executable, "-m", "cli.main", "serve")
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, env: dict[str, str] | None = None) -> None:
         self.output: collections.deque[str] = collections.deque(maxlen=20)
         self.proc = subprocess.Popen(
             [*self.command, "--db", db, "--port", "0"],
@@ -30,7 +30,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=ROOT,
-            env=os.environ.copy(),
+            env={**os.environ, **(env or {})},
         )
         assert self.proc.stdout is not None
         url = None

@@ -82,6 +82,7 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
         "live",
         "live-loaded",
         "login-flood",
+        "overhead",
         "device",
     ]
     assert list(figures) == names
@@ -99,6 +100,8 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
     assert load["server_rss_mb"] > 0  # read from /proc while the load was connected
     flood = figures["login-flood"]
     assert flood["p99_vs_quiet"] == pytest.approx(flood["p99_ms"] / flood["quiet_p99_ms"], 0.5)
+    assert figures["overhead"]["baseline_env"] == {"WAYMARK_INSTRUMENTATION": "false"}
+    assert figures["overhead"]["events"] == 200
     statuses = flood["flood"]["statuses"]
     assert set(statuses) <= {"401", "429"} and statuses.get("429", 0) > 0  # throttled
 

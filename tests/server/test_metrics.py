@@ -163,3 +163,20 @@ async def test_database_errors_that_fail_a_request_are_counted() -> None:
     await metrics.after_exception(sqlite3.OperationalError("disk I/O error"), scope)
     await metrics.after_exception(NotAuthorizedException("no token"), scope)
     assert sample(metrics, "waymark_store_errors_total", engine="postgresql") == 2
+
+
+@pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning")
+async def test_instrumentation_off_serves_no_metrics_and_counts_nothing(tmp_path: Path) -> None:
+    """What ``waymark bench --scenario overhead`` compares against."""
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    for on in (True, False):
+        app = create_app(db, instrumentation=on)
+        async with AsyncTestClient(app=app) as client:
+            answer = await client.get("/metrics")
+            assert answer.status_code == (200 if on else 404)
+            assert (app.state.metrics is not None) is on
+            assert (app.state.store.on_merged is not None) is on
