@@ -23,6 +23,7 @@ from server.fanout import Hub, Listener
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
+from sync.events import CLOCK_SKEW_MS
 
 log = logging.getLogger("waymark.server")
 
@@ -60,10 +61,15 @@ def create_app(
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     public_url: str = "http://127.0.0.1:8765",
+    clock_skew_ms: int = CLOCK_SKEW_MS,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links)."""
-    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links).
+    ``clock_skew_ms``: how far ahead of the server's clock an event's time is taken as sent
+    (docs/protocol.md, "Time")."""
+    store = Store.for_url(
+        db_url, clock=clock, stale_device_ms=stale_device_ms, clock_skew_ms=clock_skew_ms
+    )
     hub = Hub(store)
     listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
 

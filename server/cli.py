@@ -26,6 +26,7 @@ from server.errors import ServerError, StoreUnavailable
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import format_for, parse_catalog
 from sync.errors import CatalogError
+from sync.events import CLOCK_SKEW_MS
 
 DEFAULT_DB = "sqlite:///waymark.db"
 MAX_FRAME = 1 << 20
@@ -77,6 +78,7 @@ async def serve_async(
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
     public_url: str | None = None,
+    clock_skew_ms: int = CLOCK_SKEW_MS,
 ) -> None:
     host, port = sock.getsockname()[:2]
     public = public_url or f"http://{_url_host(host)}:{port}"
@@ -91,7 +93,13 @@ async def serve_async(
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public)
+    app = create_app(
+        db,
+        on_ready=ready,
+        stale_device_ms=stale_device_ms,
+        public_url=public,
+        clock_skew_ms=clock_skew_ms,
+    )
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
@@ -228,6 +236,15 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     help="Where devices and verifiers reach this server (issuer id, certificate links); "
     "default: http://HOST:PORT as listening. Never taken from a request's Host.",
 )
+@click.option(
+    "--clock-skew-seconds",
+    envvar="WAYMARK_CLOCK_SKEW_SECONDS",
+    type=click.IntRange(0, 86_400),
+    default=CLOCK_SKEW_MS // 1000,
+    show_default=True,
+    help="How far ahead of this server's clock an event's time is taken as sent; "
+    "beyond it the event is kept at the time it was received.",
+)
 def serve(
     db: str,
     host: str,
@@ -236,6 +253,7 @@ def serve(
     stale_device_days: int,
     wait_for_db: float,
     public_url: str | None,
+    clock_skew_seconds: int,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
@@ -249,6 +267,7 @@ def serve(
             stale_device_ms=stale_device_days * 86_400_000,
             wait_for_db=wait_for_db,
             public_url=public_url,
+            clock_skew_ms=clock_skew_seconds * 1000,
         )
     )
 

@@ -24,6 +24,7 @@ from server.storage.gamify import WEEK_PATTERN, GamifyStore, Group
 from server.storage.merge import MergeStore
 from server.storage.outbox import OutboxEvent, OutboxStore
 from server.storage.projections import ProjectionsStore
+from sync.events import CLOCK_SKEW_MS
 
 __all__ = [
     "ROLES",
@@ -45,6 +46,16 @@ class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore
 
     @classmethod
     def for_url(
-        cls, url: str, *, clock: Clock = wall_clock_ms, stale_device_ms: int = STALE_DEVICE_MS
+        cls,
+        url: str,
+        *,
+        clock: Clock = wall_clock_ms,
+        stale_device_ms: int = STALE_DEVICE_MS,
+        clock_skew_ms: int = CLOCK_SKEW_MS,
     ) -> Store:
-        return cls(open_engine(url), clock=clock, stale_device_ms=stale_device_ms)
+        return cls(
+            open_engine(url),
+            clock=clock,
+            stale_device_ms=stale_device_ms,
+            clock_skew_ms=clock_skew_ms,
+        )
