@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from client.api import Device
 from sync.events import Event
 from sync.hlc import format_hlc
 from sync.protocol.codec import encode
@@ -56,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("clock")
     db = f"sqlite:///{folder / 'server.db'}"
     (folder / "catalog.yaml").write_text(CATALOG)
-    for name in ("ann", "bob", "cat", "dan"):
+    for name in ("ann", "bob", "cat", "dan", "eve"):
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
         assert result.returncode == 0, result.stderr
     with pytest.MonkeyPatch.context() as env:
@@ -205,3 +207,39 @@ async def test_an_earlier_attempt_dated_back_cannot_end_the_cooldown_early(
     assert (one["counted"], one["at"]) == (True, now - 2 * COOLDOWN_MS)
     assert two["counted"] is False
     assert two["reason"].startswith("cool-down: reached the server ")
+
+
+async def test_a_device_whose_clock_says_2030_keeps_its_work_and_shows_the_servers_time(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The real device library: what it recorded at "2030" is kept, and after a sync its
+    own view shows the time the server credits (it folds the feed's entry, not its own)."""
+    ticks = iter(range(Y2030, Y2030 + 10**6))
+    async with Device(tmp_path / "eve", clock=lambda: next(ticks), timezone="UTC") as eve:
+        await eve.login(server.url, "eve", "pw", "eve-laptop")
+        await eve.record("lesson.completed", {"course": "c1", "lesson": "read"})
+        offline = lesson_of(await eve.status())
+        assert offline["completed_at"] == Y2030  # its own clock, until the server speaks
+        before = wall_ms()
+        report = await eve.sync_once()
+        after = wall_ms()
+        status = await eve.status()
+        shown = await eve.achievements()
+    assert (report.refused, status["pending"], status["rejected"]) == ([], 0, [])
+    synced = lesson_of(status)
+    assert synced["status"] == "completed"
+    assert before <= synced["completed_at"] <= after
+    assert shown.streak.last_active_day in {day(before), day(after)}  # not 2030-01-01
+    assert eve_points_never_in_2030(server)
+
+
+def lesson_of(status: dict[str, Any]) -> dict[str, Any]:
+    (course,) = [c for c in status["courses"] if c["id"] == "c1"]
+    return next(x for m in course["modules"] for x in m["lessons"] if x["id"] == "read")
+
+
+def eve_points_never_in_2030(server: RunningServer) -> bool:
+    account = login(server.url, "eve")
+    status, body = http("GET", f"{server.url}/v1/me/achievements", token=account["token"])
+    assert status == 200, body
+    return bool(body["ledger"]) and all(e["at"] < Y2030 for e in body["ledger"])
