@@ -32,6 +32,7 @@ from server.storage.accounts import LoginThrottle
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import Connections, sync_endpoint
+from sync.events import CLOCK_SKEW_MS
 from sync.merge.decide import Policy
 
 log = logging.getLogger("waymark.server")
@@ -86,6 +87,7 @@ def create_app(
     tls: bool = False,
     metrics_token: str | None = None,
     instrumentation: bool = True,
+    clock_skew_ms: int = CLOCK_SKEW_MS,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
     ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
@@ -94,8 +96,16 @@ def create_app(
     from the settings (:mod:`server.settings`); ``cors_origins`` empty means no CORS;
     ``tls`` (or an https public URL) adds HSTS; ``metrics_token``, when set, is the bearer
     token ``/metrics`` asks for; ``instrumentation=False`` drops metrics and the request and
-    merge log lines (only to measure what they cost: ``waymark bench --scenario overhead``)."""
-    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
+    merge log lines (only to measure what they cost: ``waymark bench --scenario overhead``);
+    ``clock_skew_ms``: how far ahead of the server's clock an event's time is taken as sent
+    (docs/protocol.md, "Time")."""
+    store = Store.for_url(
+        db_url,
+        clock=clock,
+        stale_device_ms=stale_device_ms,
+        policy=policy,
+        clock_skew_ms=clock_skew_ms,
+    )
     hub = Hub(store)
     if fanout is not None:
         hub.backend = RedisFanout(fanout, hub, channel_prefix=fanout_channel_prefix)

@@ -170,6 +170,7 @@ async def serve_async(
         tls=settings.tls,
         metrics_token=settings.metrics_token or None,
         instrumentation=settings.instrumentation,
+        clock_skew_ms=settings.clock_skew_seconds * 1000,
     )
     # After the app: Litestar installs its own handlers when it is made, and these replace them.
     configure_logging(settings.log_format, settings.log_level)
@@ -406,6 +407,13 @@ def _default(name: str) -> str:
     default=None,
     help="The least severe log lines written (info: one per request and per merge).",
 )
+@click.option(
+    "--clock-skew-seconds",
+    type=click.IntRange(0, 86_400),
+    default=None,
+    help="How far ahead of this server's clock an event's time is taken as sent; "
+    "beyond it the event is kept at the time it was received (default: 300).",
+)
 def serve(
     config_file: Path | None,
     db: str | None,
@@ -423,6 +431,7 @@ def serve(
     metrics_token: str | None,
     log_format: str | None,
     log_level: str | None,
+    clock_skew_seconds: int | None,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…).
 
@@ -445,6 +454,7 @@ def serve(
         metrics_token=metrics_token,
         log_format=log_format,
         log_level=None if log_level is None else log_level.lower(),
+        clock_skew_seconds=clock_skew_seconds,
     ).settings
     click.get_current_context().meta[SETTINGS_KEY] = settings
     if (problem := _tls_problem(settings)) is not None:

@@ -227,8 +227,9 @@ SPECS: Final[dict[str, Spec]] = {
         used_by="not used on this branch: rate-limits work",
     ),
     "clock_skew_seconds": Spec(
-        "How far an event's time may lie ahead of the server's clock.",
-        used_by="not used on this branch: trusted-time work",
+        "How far ahead of the server's clock an event's time is taken as sent; beyond it"
+        " the event is kept at the time the server received it (docs/protocol.md, Time).",
+        "--clock-skew-seconds",
     ),
     "fanout": Spec(
         "Empty (the database's own fan-out: PostgreSQL LISTEN/NOTIFY) or a Redis URL"

@@ -22,6 +22,9 @@ MAX_SECONDS_PER_EVENT: Final = 24 * 3600
 # Epoch milliseconds between 2000-01-01 and 2200-01-01: anything else is a broken clock.
 MIN_AT_MS: Final = 946_684_800_000
 MAX_AT_MS: Final = 7_258_118_400_000
+CLOCK_SKEW_MS: Final = 300_000
+"""How far past the server's receipt an event's ``at`` may lie and still be taken as sent
+(clocks drift by seconds); beyond it the server takes the receipt instead (:func:`ahead`)."""
 
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Hlc = Annotated[str, msgspec.Meta(pattern=HLC_PATTERN)]
@@ -221,15 +224,59 @@ def check_envelope(event: Event) -> Rejection | None:
     return None
 
 
-def settled_stamp(event: Event, now_ms: int) -> tuple[str, int, str]:
+def settled_stamp(event: Event, now_ms: int, skew_ms: int = CLOCK_SKEW_MS) -> tuple[str, int, str]:
     """``(hlc, at, tz)`` safe to write on a server entry about ``event`` (e.g. its
-    rejection): the event's own where valid, else the zero HLC, ``now_ms`` and ``""``."""
+    rejection): the event's own where valid, else the zero HLC, ``now_ms`` and ``""``; an
+    ``at`` too far ahead of ``now_ms`` (:func:`ahead`) is ``now_ms`` too."""
     try:
         hlc = event.hlc if parse_hlc(event.hlc)[0] <= MAX_AT_MS else ZERO
     except ValueError:
         hlc = ZERO
-    at = event.at if MIN_AT_MS <= event.at <= MAX_AT_MS else now_ms
-    return hlc, at, event.tz if len(event.tz) <= 64 else ""
+    valid = MIN_AT_MS <= event.at <= MAX_AT_MS and ahead(event.at, now_ms, skew_ms) is None
+    return hlc, event.at if valid else now_ms, event.tz if len(event.tz) <= 64 else ""
+
+
+# -- time the server can trust (docs/protocol.md, "Time") ---------------------------------
+
+
+def credited_at(at: int, received: int) -> int:
+    """The time the server credits a fact with for streak days, leaderboard weeks and
+    cool-downs: the device's ``at``, but never after the server received the event (a
+    device clock that runs ahead must not earn a day, a week or a cool-down early)."""
+    return min(at, received)
+
+
+def ahead(at: int, received: int, skew_ms: int = CLOCK_SKEW_MS) -> str | None:
+    """Why ``at`` cannot be taken as sent: it lies more than ``skew_ms`` after the server's
+    ``received`` (the device's clock is wrong); None when it can. For people, e.g. "at is
+    2030-01-01T00:00:00Z, 3.2 years after the server's clock; allowed skew 300 s"."""
+    if at - received <= skew_ms:
+        return None
+    return (
+        f"at is {iso_ms(at)}, {span(at - received)} after the server's clock;"
+        f" allowed skew {skew_ms // 1000} s"
+    )
+
+
+def iso_ms(at: int) -> str:
+    """``at`` (epoch ms) as an ISO 8601 UTC time, to the second: ``2030-01-01T00:00:00Z``."""
+    moment = datetime.datetime.fromtimestamp(at // 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SPANS: Final = (
+    (365.25 * 86_400_000, "years"),
+    (86_400_000, "days"),
+    (3_600_000, "hours"),
+)
+
+
+def span(ms: int) -> str:
+    """A duration for people, in the largest unit it reaches: "3.2 years", "301 s"."""
+    for size, unit in _SPANS:
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{-(-ms // 1000)} s"
 
 
 def json_problem(value: Any, path: str = "$.body") -> str | None:

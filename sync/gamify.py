@@ -557,7 +557,8 @@ class _Awarder:
         key = f"points:{rule}:{ref}"
         if key in self.gstate.ledger:
             return
-        earned = at if at is not None else self.at
+        # Never later than the server's clock: a device clock ahead earns no week early.
+        earned = min(at if at is not None else self.at, self.now_ms)
         week = credit_week(earned, self.now_ms, self.user_tz, self.rules.week_grace_ms)
         self.emit(
             "points.awarded", key=key, points=points, rule=rule, ref=ref, at=earned, week=week
@@ -592,18 +593,21 @@ def awards(
     count here). ``fact_at``/``fact_tz``: the fact just accepted; it is recorded as
     activity for streaks when ``activity`` (see :func:`is_activity`) and times awards
     that have no better one (badges, certificates). None (a review after a catalog
-    change): ``now_ms``. ``courses`` limits the look at course content to those (the
-    fact's course); None looks at every course. Never revokes; never awards a key twice.
+    change): ``now_ms``. No time after ``now_ms`` (when the server received the fact) is
+    credited: not a streak day, not a leaderboard week, not an issue time. ``courses``
+    limits the look at course content to those (the fact's course); None looks at every
+    course. Never revokes; never awards a key twice.
     """
     rules = rules if rules is not None else rules_for(catalog)
+    at = now_ms if fact_at is None else min(fact_at, now_ms)
     if fact_at is not None and activity:
-        record_activity(gstate, fact_at, fact_tz, user_tz)
+        record_activity(gstate, at, fact_tz, user_tz)
     awarder = _Awarder(
         gstate,
         rules,
         user_tz=user_tz,
         now_ms=now_ms,
-        at=fact_at if fact_at is not None else now_ms,
+        at=at,
         make_code=make_code,
     )
     for course in catalog.courses:

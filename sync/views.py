@@ -15,6 +15,7 @@ import msgspec
 from sync.catalog import Assignment, Catalog, Competency, Course, Lesson, Module, Quiz
 from sync.merge.fold import (
     AssignmentState,
+    AttemptResult,
     Base,
     Evidence,
     LessonState,
@@ -312,7 +313,7 @@ def quiz_view(quiz: Quiz, st: QuizState | None, plan: str = "free") -> QuizView:
     counted = [r for r in st.results.values() if r.counted]
     left = None if allowed is None else max(0, allowed - len(counted))
     last = max(counted, key=lambda r: r.number, default=None)
-    cooldown = last.at + quiz.cooldown_seconds * 1000 if last and quiz.cooldown_seconds else None
+    cooldown = cooldown_ends(last, quiz.cooldown_seconds) if last else None
     best = policy_score(quiz, st)
     if quiz_passed(st):
         status_q: Literal["not_started", "in_progress", "submitted", "passed", "failed"] = "passed"
@@ -336,6 +337,16 @@ def quiz_view(quiz: Quiz, st: QuizState | None, plan: str = "free") -> QuizView:
         left,
         cooldown,
     )
+
+
+def cooldown_ends(last: AttemptResult, seconds: int) -> int | None:
+    """When the cool-down after the counted attempt ``last`` ends for an attempt made then
+    (None: the quiz has none): ``seconds`` after the later of its credited time and the
+    server's receipt of it, the two clocks :func:`sync.merge.decide.cooldown_problem` checks
+    (a device offline compares it with its own clock: a hint, the server decides)."""
+    if not seconds:
+        return None
+    return max(last.at, last.received) + seconds * 1000
 
 
 def assignment_passed(st: AssignmentState | None) -> bool:

@@ -16,7 +16,7 @@ import msgspec
 from server.credentials import SigningKey
 from server.storage.engine import Engine, Txn
 from sync.catalog import Catalog, catalog_from_builtins
-from sync.events import MIN_AT_MS
+from sync.events import CLOCK_SKEW_MS, MIN_AT_MS
 from sync.gamify import CodeFactory, GamifyState, PointsRules, certificate_code, rules_for
 from sync.hlc import format_hlc
 from sync.merge.decide import Policy
@@ -57,8 +57,12 @@ class StoreBase:
         policy: Policy | None = None,
         points: PointsRules | None = None,
         stale_device_ms: int = STALE_DEVICE_MS,
+        clock_skew_ms: int = CLOCK_SKEW_MS,
     ) -> None:
         self.engine = engine
+        self.clock_skew_ms = clock_skew_ms
+        """How far ahead of :attr:`clock` an event's ``at`` may lie and be taken as sent;
+        beyond it the merge takes the event at its receipt (:func:`sync.events.ahead`)."""
         self.stale_device_ms = stale_device_ms
         """A device silent longer than this stops holding its learner's settled horizon
         back (:mod:`sync.merge.horizon`); a late event from it is merged as if at the horizon."""

@@ -48,7 +48,7 @@ def _entry(row: Row) -> FeedEntry:
 
 def _written(row: tuple[Any, ...]) -> FeedEntry:
     """The feed entry of a row of :data:`_FEED_COLUMNS`, as :func:`_entry` reads it back."""
-    _, user_seq, origin, device_id, seq, hlc, at, tz, type_, body, _, _ = row
+    _, user_seq, origin, device_id, seq, hlc, at, tz, type_, body, _, _, _ = row
     return FeedEntry(user_seq, origin, type_, _body_dec.decode(body), hlc, at, tz, device_id, seq)
 
 
@@ -72,6 +72,7 @@ _FEED_COLUMNS: Final = (
     ("body", "text"),
     ("recorded_at", "bigint"),
     ("sent_hlc", "text"),
+    ("sent_at", "bigint"),
 )
 _OUTBOX_COLUMNS: Final = (
     ("user_id", "text"),
@@ -299,7 +300,9 @@ class _FeedWriter:
             )
         for entry in entries:
             if isinstance(entry, DeviceEntry):
-                self.device(entry.device_id, entry.event, entry.body_json, entry.sent_hlc)
+                self.device(
+                    entry.device_id, entry.event, entry.body_json, entry.sent_hlc, entry.sent_at
+                )
             else:
                 self.server(entry.type, entry.body, entry.hlc, entry.at, entry.tz)
 
@@ -333,8 +336,16 @@ class _FeedWriter:
         self.projected, self.zero, self.replace = {}, set(), None
 
     def device(
-        self, device_id: str, event: Event, body_json: str, sent_hlc: str | None = None
+        self,
+        device_id: str,
+        event: Event,
+        body_json: str,
+        sent_hlc: str | None = None,
+        sent_at: int | None = None,
     ) -> None:
+        """Append an accepted device event; ``recorded_at`` is its receipt (this writer's
+        ``now``), ``sent_hlc`` / ``sent_at`` the device's own stamp and time where the merge
+        took others (:class:`sync.merge.batch.DeviceEntry`)."""
         self.head += 1
         self.rows.append(
             (
@@ -350,6 +361,7 @@ class _FeedWriter:
                 body_json,
                 self.now,
                 sent_hlc,
+                sent_at,
             )
         )
 
@@ -369,6 +381,7 @@ class _FeedWriter:
                 type_,
                 _json.encode(body).decode(),
                 self.now,
+                None,
                 None,
             )
         )

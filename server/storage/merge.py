@@ -110,6 +110,7 @@ class MergeStore(AccountsStore, FeedStore):
             rules=self.rules(ctx.catalog),
             make_code=self._code_maker(user_id),
             now=feed.now,
+            skew_ms=self.clock_skew_ms,
         )
         feed.append(outcome.entries, outcome.events)
         feed.project(outcome.rows, outcome.zero_competencies)

@@ -31,6 +31,7 @@ from server.storage.feed import (
     replace_projections_txn,
     write_learner_row_txn,
 )
+from sync.events import credited_at
 from sync.gamify import AWARD_TYPES, GamifyState, gamify_fold, is_activity
 from sync.hlc import ZERO
 from sync.merge.fold import UserState
@@ -97,8 +98,8 @@ class ProjectionsStore(AccountsStore, FeedStore):
             body = _body_dec.decode(row["body"])
             type_, at, user_seq = str(row["type"]), int(row["at"]), int(row["user_seq"])
             if row["origin"] == "device":
-                if is_activity(type_):
-                    activity.append((at, str(row["tz"])))
+                if is_activity(type_):  # credited as the merge did: never after receipt
+                    activity.append((credited_at(at, int(row["recorded_at"])), str(row["tz"])))
                 for name in ("course", "path"):
                     if isinstance(body.get(name), str):
                         rows["user_scopes"].add((user_id, f"{name}:{body[name]}"))

@@ -24,6 +24,7 @@ from server.storage.gamify import WEEK_PATTERN, GamifyStore, Group
 from server.storage.merge import MergeStore
 from server.storage.outbox import OutboxEvent, OutboxStore
 from server.storage.projections import ProjectionsStore
+from sync.events import CLOCK_SKEW_MS
 from sync.merge.decide import Policy
 
 __all__ = [
@@ -53,7 +54,14 @@ class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore
         stale_device_ms: int = STALE_DEVICE_MS,
         policy: Policy | None = None,
         create: bool = True,
+        clock_skew_ms: int = CLOCK_SKEW_MS,
     ) -> Store:
         """The store at ``url``; ``create=False``: a missing SQLite file is an error."""
         engine = open_engine(url, create=create)
-        return cls(engine, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
+        return cls(
+            engine,
+            clock=clock,
+            stale_device_ms=stale_device_ms,
+            policy=policy,
+            clock_skew_ms=clock_skew_ms,
+        )

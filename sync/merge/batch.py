@@ -22,7 +22,18 @@ from typing import Any
 import msgspec
 
 from sync.catalog import Catalog
-from sync.events import Body, Event, Rejection, check_event, json_problem, settled_stamp
+from sync.events import (
+    CLOCK_SKEW_MS,
+    Body,
+    Event,
+    Rejection,
+    ahead,
+    check_event,
+    credited_at,
+    iso_ms,
+    json_problem,
+    settled_stamp,
+)
 from sync.gamify import CodeFactory, GamifyState, PointsRules, awards, is_activity, record_activity
 from sync.hlc import ZERO
 from sync.merge import projections
@@ -50,6 +61,9 @@ class DeviceEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     sent_hlc: str | None = None
     """The device's own HLC when the event was merged at the settled horizon instead
     (``event.hlc`` is the HLC it was merged at: :func:`sync.merge.horizon.effective_hlc`)."""
+    sent_at: int | None = None
+    """The device's own ``at`` when it lay beyond the allowed skew after the server received
+    the event, which was then taken at its receipt (``event.at``; :func:`sync.events.ahead`)."""
 
 
 class ServerEntry(msgspec.Struct, frozen=True):
@@ -186,11 +200,15 @@ def merge(
     rules: PointsRules,
     make_code: CodeFactory,
     now: int,
+    skew_ms: int = CLOCK_SKEW_MS,
 ) -> Outcome:
     """Merge ``batch`` (one device's events, in ``seq`` order) into ``learner``.
 
     ``watermark`` is the device's highest applied ``seq``; ``now`` the server's time (ms),
-    used for rejections and awards' issue times, never for a fact's own time.
+    when it received the batch: rejections and awards' issue times, and the bound of every
+    fact's time (``docs/protocol.md``, "Time"): an ``at`` more than ``skew_ms`` after it is
+    taken as ``now`` (an ``event.clamped`` entry says so), and streak days, leaderboard
+    weeks and cool-downs never count a fact later than ``now``.
     """
     out = Outcome([], watermark)
     horizon = max(learner.horizon, learner.state.settled)
@@ -215,15 +233,33 @@ def merge(
                 "code": verdict.code,
                 "reason": verdict.reason,
             }
-            out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
+            settled = settled_stamp(event, now, skew_ms)
+            out.entries.append(ServerEntry("event.rejected", body, *settled))
             continue
         out.accepted += 1
         fact = len(out.entries)
+        changes: dict[str, Any] = {}
         merged_at = effective_hlc(event.hlc, horizon)
         sent = None if merged_at == event.hlc else event.hlc
         if sent is not None:  # late: merged as if stamped at the horizon
-            event = msgspec.structs.replace(event, hlc=merged_at)
-        out.entries.append(DeviceEntry(device_id, event, body_json, sent))
+            changes["hlc"] = merged_at
+        clock_ahead = ahead(event.at, now, skew_ms)
+        sent_at = None if clock_ahead is None else event.at
+        if sent_at is not None:  # the device's clock is wrong: the fact is kept, at receipt
+            changes["at"] = now
+        if changes:
+            event = msgspec.structs.replace(event, **changes)
+        out.entries.append(DeviceEntry(device_id, event, body_json, sent, sent_at))
+        if clock_ahead is not None:
+            note = {
+                "device_id": device_id,
+                "seq": event.seq,
+                "type": event.type,
+                "sent_at": sent_at,
+                "reason": f"{clock_ahead}: taken as received at {iso_ms(now)}",
+            }
+            out.entries.append(ServerEntry("event.clamped", note, event.hlc, now, event.tz))
+        credited = credited_at(event.at, now)
         out.events += from_entry(fact, event.type, event.body, event.at)
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
@@ -258,6 +294,7 @@ def merge(
             event.at,
             ctx,
             lesson_done=None if done_now is None else done_now and not done_before,
+            received=now,
         )
         fact_stamp = (event.hlc, event.at, event.tz)
         for d in decisions:
@@ -269,7 +306,7 @@ def merge(
         new_day = False
         if is_activity(event.type):
             days = len(learner.gamify.days)
-            record_activity(learner.gamify, event.at, event.tz, learner.timezone)
+            record_activity(learner.gamify, credited, event.tz, learner.timezone)
             new_day = len(learner.gamify.days) > days
         if isinstance(course, str) and (
             decisions
@@ -303,7 +340,7 @@ def merge(
                 make_code,
                 now,
                 fact_stamp,
-                fact_at=event.at,
+                fact_at=credited,
                 fact_tz=event.tz,
                 courses={course} if isinstance(course, str) else set(),
             )

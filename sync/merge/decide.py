@@ -35,8 +35,9 @@ from sync.events import (
     PathRef,
     PathResumed,
     QuizSubmitted,
+    credited_at,
 )
-from sync.merge.fold import Stamp, UserState, apply_decision
+from sync.merge.fold import AttemptResult, Stamp, UserState, apply_decision
 from sync.views import (
     CourseView,
     assignment_passed,
@@ -93,8 +94,12 @@ def transition_problem(current: str, target: str) -> str | None:
 
 
 class _Decider:
-    def __init__(self, state: UserState, ctx: Context, at: int) -> None:
+    def __init__(
+        self, state: UserState, ctx: Context, at: int, received: int | None = None
+    ) -> None:
         self.state, self.ctx, self.at = state, ctx, at
+        self.received = at if received is None else received
+        """When the server received the fact being decided on (cool-downs count by it)."""
         self.out: list[Decision] = []
         self._courses: dict[str, CourseView] = {}
 
@@ -131,7 +136,7 @@ class _Decider:
             (r for r in held.results.values() if r.counted), key=lambda r: r.number
         )
         number = len(held.results) + 1
-        at = attempt.submitted_at or self.at
+        at = credited_at(attempt.submitted_at or self.at, self.received)
         reason = ""
         allowed = quiz.attempts_allowed(self.ctx.plan)
         if allowed is not None and len(counted_before) >= allowed:
@@ -140,13 +145,7 @@ class _Decider:
             plan = " for free learners" if free else ""
             reason = f"attempt limit reached: {allowed} counted attempt(s) allowed{plan}"
         elif counted_before and quiz.cooldown_seconds:
-            ready = counted_before[-1].at + quiz.cooldown_seconds * 1000
-            if at < ready:
-                wait = -(-(ready - at) // 1000)
-                reason = (
-                    f"cool-down: submitted {wait} s before attempt "
-                    f"{counted_before[-1].number}'s {quiz.cooldown_seconds} s cool-down ended"
-                )
+            reason = cooldown_problem(counted_before[-1], quiz.cooldown_seconds, at, self.received)
         self.emit(
             "quiz.scored",
             course=course,
@@ -160,6 +159,7 @@ class _Decider:
             at=at,
             correct=correct,
             questions=len(quiz.questions),
+            received=self.received,
         )
         self.check_pass(course, quiz)
 
@@ -356,6 +356,25 @@ class _Decider:
                 )
 
 
+def cooldown_problem(last: AttemptResult, seconds: int, at: int, received: int) -> str:
+    """Why an attempt submitted at ``at`` (device time, credited: never after its receipt)
+    and received by the server at ``received`` falls inside the cool-down of the counted
+    attempt ``last``; "" if it does not.
+
+    The cool-down must have passed by both clocks: the device's (``at`` after ``last.at``:
+    what the learner did, as far as their clock tells) and the server's (``received`` after
+    ``last.received``: what no device clock can shorten, whether it dates the new attempt
+    ahead or the earlier one back). ``docs/domain.md``, "Cool-down"."""
+    span = seconds * 1000
+    by_device = last.at + span - at
+    by_server = (last.received or last.at) + span - received
+    if max(by_device, by_server) <= 0:
+        return ""
+    verb = "reached the server" if by_server > by_device else "submitted"
+    wait = -(-max(by_device, by_server) // 1000)
+    return f"cool-down: {verb} {wait} s before attempt {last.number}'s {seconds} s cool-down ended"
+
+
 def _none(status: str) -> str | None:
     return None if status == "none" else status
 
@@ -373,13 +392,16 @@ def decide(
     ctx: Context,
     *,
     lesson_done: bool | None = None,
+    received: int | None = None,
 ) -> list[Decision]:
     """Decisions that follow from the fact ``body`` (already folded into ``state``).
 
     ``lesson_done``: whether the fact left its lesson completed, when the caller already
     knows; the merge passes whether it left it *newly* completed, since only then can a
-    lesson fact change a competency (levels count completed items). None: look here."""
-    decider = _Decider(state, ctx, at)
+    lesson fact change a competency (levels count completed items). None: look here.
+    ``received``: when the server received the fact (None: ``at``, a fact made on the
+    server); a quiz's score and cool-down never count it later than that."""
+    decider = _Decider(state, ctx, at, received)
     match body:
         case QuizSubmitted():
             decider.score(body.course, body.quiz, body.attempt)

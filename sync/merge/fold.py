@@ -124,8 +124,12 @@ class AttemptResult(msgspec.Struct, frozen=True):
     counted: bool
     reason: str = ""
     at: int = 0
+    """When the attempt was submitted as the server credits it (never after ``received``)."""
     correct: int = 0
     questions: int = 0
+    received: int = 0
+    """When the server received the submit it scored (0: scored before it kept that; then
+    ``at``). Cool-downs count from it (:func:`sync.views.cooldown_ends`)."""
 
 
 class QuizState(msgspec.Struct):

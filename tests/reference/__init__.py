@@ -18,4 +18,12 @@ the new merge must reproduce exactly. Fixing a "bug" here would silently redefin
 rewrite is checked against; a deliberate behaviour change belongs in ``sync/`` together
 with a test that says so (and, if the property test then disagrees by design, a narrowed
 comparison in the test, not an edit here).
+
+One deliberate change was made here, marked "issue 11" where it is: time the server can
+trust (``docs/protocol.md``, "Time"). An event's ``at`` beyond the allowed skew after its
+receipt is taken at the receipt (with an ``event.clamped`` note), streak days, points'
+times and weeks never credit a time after the server's, and a cool-down must have passed
+by the device's times and by the server's receipts. It changes what every history with a
+device clock ahead of the server's gives, so a narrowed comparison would have checked
+almost nothing; the reference states the rule on its own, in its own words.
 """

@@ -94,7 +94,10 @@ def transition_problem(current: str, target: str) -> str | None:
 
 
 class _Decider:
-    def __init__(self, state: UserState, ctx: Context, at: int) -> None:
+    def __init__(
+        self, state: UserState, ctx: Context, at: int, received: int | None = None
+    ) -> None:
+        self.received = at if received is None else received  # issue 11
         self.state, self.ctx, self.at = state, ctx, at
         self.out: list[Decision] = []
         self._courses: dict[str, CourseView] = {}
@@ -132,7 +135,8 @@ class _Decider:
             (r for r in held.results.values() if r.counted), key=lambda r: r.number
         )
         number = len(held.results) + 1
-        at = attempt.submitted_at or self.at
+        # Issue 11: an attempt's time is never after its receipt.
+        at = min(attempt.submitted_at or self.at, self.received)
         reason = ""
         allowed = quiz.attempts_allowed(self.ctx.plan)
         if allowed is not None and len(counted_before) >= allowed:
@@ -141,12 +145,18 @@ class _Decider:
             plan = " for free learners" if free else ""
             reason = f"attempt limit reached: {allowed} counted attempt(s) allowed{plan}"
         elif counted_before and quiz.cooldown_seconds:
-            ready = counted_before[-1].at + quiz.cooldown_seconds * 1000
-            if at < ready:
-                wait = -(-(ready - at) // 1000)
+            # Issue 11: the cool-down must have passed by the device's times and by the
+            # server's receipts (a result from before receipts were kept: its at).
+            last = counted_before[-1]
+            ready = last.at + quiz.cooldown_seconds * 1000
+            ready_received = (last.received or last.at) + quiz.cooldown_seconds * 1000
+            if at < ready or self.received < ready_received:
+                late = ready_received - self.received > ready - at
+                wait = -(-max(ready - at, ready_received - self.received) // 1000)
+                verb = "reached the server" if late else "submitted"
                 reason = (
-                    f"cool-down: submitted {wait} s before attempt "
-                    f"{counted_before[-1].number}'s {quiz.cooldown_seconds} s cool-down ended"
+                    f"cool-down: {verb} {wait} s before attempt "
+                    f"{last.number}'s {quiz.cooldown_seconds} s cool-down ended"
                 )
         self.emit(
             "quiz.scored",
@@ -161,6 +171,7 @@ class _Decider:
             at=at,
             correct=correct,
             questions=len(quiz.questions),
+            received=self.received,
         )
         self.check_pass(course, quiz)
 
@@ -366,9 +377,11 @@ def _courses_of(body: Body) -> set[str]:
     return {course} if isinstance(course, str) else set()
 
 
-def decide(state: UserState, body: Body, stamp: Stamp, at: int, ctx: Context) -> list[Decision]:
+def decide(
+    state: UserState, body: Body, stamp: Stamp, at: int, ctx: Context, received: int | None = None
+) -> list[Decision]:
     """Decisions that follow from the fact ``body`` (already folded into ``state``)."""
-    decider = _Decider(state, ctx, at)
+    decider = _Decider(state, ctx, at, received)
     match body:
         case QuizSubmitted():
             decider.score(body.course, body.quiz, body.attempt)

@@ -102,6 +102,7 @@ class AttemptResult(msgspec.Struct, frozen=True):
     at: int = 0
     correct: int = 0
     questions: int = 0
+    received: int = 0  # issue 11: the server's receipt of the scored submit
 
 
 class QuizState(msgspec.Struct):

@@ -558,7 +558,7 @@ class _Awarder:
         key = f"points:{rule}:{ref}"
         if key in self.gstate.ledger:
             return
-        earned = at if at is not None else self.at
+        earned = min(at if at is not None else self.at, self.now_ms)  # issue 11
         week = credit_week(earned, self.now_ms, self.user_tz, self.rules.week_grace_ms)
         self.emit(
             "points.awarded", key=key, points=points, rule=rule, ref=ref, at=earned, week=week
@@ -597,6 +597,8 @@ def awards(
     fact's course); None looks at every course. Never revokes; never awards a key twice.
     """
     rules = rules if rules is not None else rules_for(catalog)
+    if fact_at is not None:
+        fact_at = min(fact_at, now_ms)  # issue 11: no time after the server's
     if fact_at is not None and activity:
         record_activity(gstate, fact_at, fact_tz, user_tz)
     awarder = _Awarder(

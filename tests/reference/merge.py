@@ -23,7 +23,17 @@ from typing import Any
 import msgspec
 
 from sync.catalog import Catalog
-from sync.events import Body, Event, Rejection, check_event, settled_stamp
+from sync.events import (
+    CLOCK_SKEW_MS,
+    Body,
+    Event,
+    Rejection,
+    ahead,
+    check_event,
+    credited_at,
+    iso_ms,
+    settled_stamp,
+)
 from sync.protocol.messages import EventRejection
 from tests.reference.decide import Context, Decision, decide
 from tests.reference.fold import UserState, apply_body
@@ -44,13 +54,14 @@ _json = msgspec.json.Encoder()
 _HEARTBEATS = frozenset({"lesson.opened", "lesson.progressed"})
 
 
-class DeviceEntry(msgspec.Struct, frozen=True):
+class DeviceEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     """An accepted device event, to append to the feed as it came."""
 
     device_id: str
     event: Event
     body_json: str
     """The event's body as JSON, as the feed stores it."""
+    sent_at: int | None = None  # issue 11: the device's at, when taken at receipt instead
 
 
 class ServerEntry(msgspec.Struct, frozen=True):
@@ -180,6 +191,7 @@ def merge(
     rules: PointsRules,
     make_code: CodeFactory,
     now: int,
+    skew_ms: int = CLOCK_SKEW_MS,
 ) -> Outcome:
     """Merge ``batch`` (one device's events, in ``seq`` order) into ``learner``.
 
@@ -205,11 +217,29 @@ def merge(
                 "code": verdict.code,
                 "reason": verdict.reason,
             }
-            out.entries.append(ServerEntry("event.rejected", body, *settled_stamp(event, now)))
+            stamp_r = settled_stamp(event, now, skew_ms)  # issue 11: never far ahead of now
+            out.entries.append(ServerEntry("event.rejected", body, *stamp_r))
             continue
         out.accepted += 1
         fact = len(out.entries)
-        out.entries.append(DeviceEntry(device_id, event, body_json))
+        # Issue 11 (time you can trust): an at beyond the skew after receipt is taken as now,
+        # and a note says so; days, weeks and cool-downs credit no time after now.
+        problem = ahead(event.at, now, skew_ms)
+        if problem is None:
+            out.entries.append(DeviceEntry(device_id, event, body_json))
+        else:
+            sent_at = event.at
+            event = msgspec.structs.replace(event, at=now)
+            out.entries.append(DeviceEntry(device_id, event, body_json, sent_at))
+            note = {
+                "device_id": device_id,
+                "seq": event.seq,
+                "type": event.type,
+                "sent_at": sent_at,
+                "reason": f"{problem}: taken as received at {iso_ms(now)}",
+            }
+            out.entries.append(ServerEntry("event.clamped", note, event.hlc, now, event.tz))
+        credited = credited_at(event.at, now)
         out.events += from_entry(fact, event.type, event.body, event.at)
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
@@ -218,7 +248,7 @@ def merge(
                 out.scopes.add(f"{name}:{value}")
         stamp = (event.hlc, device_id, event.seq)
         apply_body(learner.state, stamp, event.at, verdict)
-        decisions = decide(learner.state, verdict, stamp, event.at, ctx)
+        decisions = decide(learner.state, verdict, stamp, event.at, ctx, received=now)
         fact_stamp = (event.hlc, event.at, event.tz)
         for d in decisions:
             out.events += from_entry(len(out.entries), d.type, d.body, event.at)
@@ -226,7 +256,7 @@ def merge(
         new_day = False
         if is_activity(event.type):
             days = len(learner.gamify.days)
-            record_activity(learner.gamify, event.at, event.tz, learner.timezone)
+            record_activity(learner.gamify, credited, event.tz, learner.timezone)
             new_day = len(learner.gamify.days) > days
         done_now = lesson_done_now(ctx.catalog, learner.state, course, lesson)
         if isinstance(course, str) and (
@@ -260,7 +290,7 @@ def merge(
                 make_code,
                 now,
                 fact_stamp,
-                fact_at=event.at,
+                fact_at=credited,
                 fact_tz=event.tz,
                 courses={course} if isinstance(course, str) else set(),
             )

@@ -264,7 +264,12 @@ def quiz_view(quiz: Quiz, st: QuizState | None, plan: str = "free") -> QuizView:
     counted = [r for r in st.results.values() if r.counted]
     left = None if allowed is None else max(0, allowed - len(counted))
     last = max(counted, key=lambda r: r.number, default=None)
-    cooldown = last.at + quiz.cooldown_seconds * 1000 if last and quiz.cooldown_seconds else None
+    # Issue 11: from the later of the attempt's time and the server's receipt of it.
+    cooldown = (
+        max(last.at, last.received) + quiz.cooldown_seconds * 1000
+        if last and quiz.cooldown_seconds
+        else None
+    )
     best = policy_score(quiz, st)
     if quiz_passed(st):
         status_q: Literal["not_started", "in_progress", "submitted", "passed", "failed"] = "passed"

@@ -353,12 +353,21 @@ async def test_two_devices_taking_a_one_attempt_quiz_offline_count_exactly_one_a
 # -- refusals the server records --------------------------------------------------------
 
 
+def server_time(store: Store, now: int) -> None:
+    """Set the store's clock (the server's receipt of what is synced next) to ``now``."""
+    assert isinstance(store.clock, Clock)
+    store.clock.now = now
+
+
 async def test_cooldown_counts_an_attempt_after_it_and_not_one_inside_it(store: Store) -> None:
     ann_id, laptop = await learner(store, "ann", plan="premium")
     both = {"gl-1": ["no-b1"], "gl-2": ["no-b2"]}
     laptop.take_quiz(T0, "gloves-last", "a1", both)  # submitted at T0 + 3
+    server_time(store, T0 + 10)
+    await laptop.sync()
     laptop.take_quiz(T0 + 300_000, "gloves-last", "a2", both)  # 5 minutes later
     laptop.take_quiz(T0 + 600_003, "gloves-last", "a3", both)  # 10 minutes after a1
+    server_time(store, T0 + 600_010)  # and both received 10 minutes after a1 was
     await laptop.sync()
     scored = {d["attempt"]: d for d in await decisions(store, ann_id, "quiz.scored")}
     assert (scored["a1"]["counted"], scored["a3"]["counted"]) == (True, True)
@@ -366,7 +375,23 @@ async def test_cooldown_counts_an_attempt_after_it_and_not_one_inside_it(store: 
         False,
         "cool-down: submitted 300 s before attempt 1's 600 s cool-down ended",
     )
-    assert quiz(await store.learner(ann_id), "gloves-last").cooldown_until == T0 + 600_006 + 600_000
+    ends = quiz(await store.learner(ann_id), "gloves-last").cooldown_until
+    assert ends == scored["a3"]["received"] + 600_000  # its receipt, after its submission
+
+
+async def test_offline_attempts_synced_together_count_once_inside_a_cooldown(store: Store) -> None:
+    """Two attempts an hour apart by the device's clock, synced together: the second is
+    kept and scored, not counted (no device clock can prove the wait to the server)."""
+    ann_id, laptop = await learner(store, "ann", plan="premium")
+    both = {"gl-1": ["no-b1"], "gl-2": ["no-b2"]}
+    laptop.take_quiz(T0, "gloves-last", "a1", both)
+    laptop.take_quiz(T0 + 3_600_000, "gloves-last", "a2", both)
+    server_time(store, T0 + 2 * 3_600_000)
+    await laptop.sync()
+    scored = {d["attempt"]: d for d in await decisions(store, ann_id, "quiz.scored")}
+    assert (scored["a1"]["counted"], scored["a2"]["counted"]) == (True, False)
+    assert scored["a2"]["reason"].startswith("cool-down: reached the server ")
+    assert laptop.view() == await store.learner(ann_id)
 
 
 async def test_attempt_limits_are_max_attempts_free_for_free_and_max_attempts_for_premium(
@@ -376,9 +401,10 @@ async def test_attempt_limits_are_max_attempts_free_for_free_and_max_attempts_fo
     counted = {}
     for name, plan in (("ann", "free"), ("bob", "premium")):
         user_id, laptop = await learner(store, name, plan)
-        for i in range(5):
+        for i in range(5):  # an hour apart, each synced at once: no cool-down in the way
             laptop.take_quiz(T0 + i * 3_600_000, "gloves-last", f"a{i}", answers)
-        await laptop.sync()
+            server_time(store, T0 + i * 3_600_000 + 1000)
+            await laptop.sync()
         scored = await decisions(store, user_id, "quiz.scored")
         counted[plan] = [d["counted"] for d in scored]
         reasons = {d["reason"] for d in scored if not d["counted"]}

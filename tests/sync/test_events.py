@@ -23,6 +23,7 @@ from sync.catalog import (
 )
 from sync.events import (
     BODY_TYPES,
+    CLOCK_SKEW_MS,
     MAX_AT_MS,
     MAX_SECONDS_PER_EVENT,
     MIN_AT_MS,
@@ -46,7 +47,9 @@ from sync.events import (
     QuizStarted,
     QuizSubmitted,
     Rejection,
+    ahead,
     check_event,
+    credited_at,
     decode_body,
     json_problem,
     settled_stamp,
@@ -377,7 +380,64 @@ def test_a_bad_envelope_rejects_only_that_event(field: str, value: object, needl
 
 def test_a_good_envelope_keeps_its_own_stamp() -> None:
     event = Event(1, HLC, T, "lesson.opened", {"course": "py", "lesson": "page"}, "UTC")
-    assert settled_stamp(event, 0) == (HLC, T, "UTC")
+    assert settled_stamp(event, T) == (HLC, T, "UTC")
+    assert settled_stamp(event, T - CLOCK_SKEW_MS) == (HLC, T, "UTC")  # within the skew
+
+
+def test_a_stamp_far_ahead_of_the_server_is_the_servers_time() -> None:
+    event = Event(1, HLC, T, "lesson.opened", {"course": "py", "lesson": "page"}, "UTC")
+    assert settled_stamp(event, T - CLOCK_SKEW_MS - 1) == (HLC, T - CLOCK_SKEW_MS - 1, "UTC")
+    assert settled_stamp(event, T - 10, skew_ms=5) == (HLC, T - 10, "UTC")
+
+
+# -- time the server can trust -----------------------------------------------------------
+
+Y2030 = 1_893_456_000_000  # 2030-01-01T00:00:00Z
+
+
+def test_an_at_within_the_skew_is_taken_as_sent() -> None:
+    assert ahead(T, T) is None
+    assert ahead(T - 1000, T) is None  # the past is fine: offline devices sync late
+    assert ahead(MIN_AT_MS, T) is None
+    assert ahead(T + CLOCK_SKEW_MS, T) is None
+    assert ahead(T + 10, T, skew_ms=10) is None
+
+
+@pytest.mark.parametrize(
+    ("at", "skew_ms", "reason"),
+    [
+        (
+            Y2030,
+            CLOCK_SKEW_MS,
+            "at is 2030-01-01T00:00:00Z, 4.1 years after the server's clock; allowed skew 300 s",
+        ),
+        (
+            T + CLOCK_SKEW_MS + 1,
+            CLOCK_SKEW_MS,
+            "at is 2025-11-22T05:45:00Z, 301 s after the server's clock; allowed skew 300 s",
+        ),
+        (
+            T + 2 * 86_400_000 + 43_200_000,
+            60_000,
+            "at is 2025-11-24T17:40:00Z, 2.5 days after the server's clock; allowed skew 60 s",
+        ),
+        (
+            T + 5 * 3_600_000,
+            0,
+            "at is 2025-11-22T10:40:00Z, 5.0 hours after the server's clock; allowed skew 0 s",
+        ),
+    ],
+)
+def test_an_at_beyond_the_skew_says_when_and_how_far_ahead(
+    at: int, skew_ms: int, reason: str
+) -> None:
+    assert ahead(at, T, skew_ms) == reason
+
+
+def test_a_fact_is_credited_no_later_than_its_receipt() -> None:
+    assert credited_at(T, T + 5) == T
+    assert credited_at(T + 5, T) == T
+    assert credited_at(Y2030, T) == T
 
 
 # -- learning events: quizzes, assignments, paths, milestones, course reset ---------------

@@ -685,3 +685,20 @@ def test_crossing_a_level_threshold_is_announced_once() -> None:
     assert again == []
     rebuilt = gamify_fold([], [(a.type, a.body, t) for a, t in server.feed], user_tz=TZ)
     assert rebuilt.level == 3
+
+
+def test_awards_never_credit_a_time_after_the_servers_clock() -> None:
+    """A fact dated next week by a clock running ahead earns its streak day, its points'
+    time and week, and its badge's time today, as the server's clock tells."""
+    server = Server()
+    dev = Device("d1")
+    ahead = complete(dev, "c1", "l1", T0 + 9 * DAY)
+    found = server.accept("d1", ahead, T0)
+    points = [a.body for a in found if a.type == "points.awarded"]
+    assert {(p["at"], p["week"]) for p in points} == {(T0, iso_week(T0, TZ))}
+    assert [p["ref"] for p in points if p["rule"] == "streak-day"] == ["2026-06-01"]
+    assert server.gstate.days == {"2026-06-01": T0}
+    badge = next(a.body for a in found if a.type == "achievement.earned")
+    assert badge["earned_at"] == T0
+    view = gamify_view(server.gstate, CAT, user_tz=TZ, now_ms=T0)
+    assert view.streak.last_active_day == "2026-06-01"

@@ -67,9 +67,10 @@ def test_a_scored_attempt_shows_its_number_score_pass_count_and_submission_time(
     ann.answer("gloves-last", "a1", 1, at=T0)
     ann.submit("gloves-last", "a1", at=T0 + 10, arrive=T0 + HOUR)
     ann.answer("gloves-last", "a2", 2, at=T0 + 20)
-    ann.submit("gloves-last", "a2", at=T0 + 30)  # inside a1's cool-down: not counted
+    # Inside a1's cool-down (by the device's clock and the server's): not counted.
+    ann.submit("gloves-last", "a2", at=T0 + 30, arrive=T0 + HOUR)
     ann.do("quiz.started", at=T0 + 40, course="safety", quiz="gloves-last", attempt="a3")
-    reason = "cool-down: submitted 600 s before attempt 1's 600 s cool-down ended"
+    reason = "cool-down: reached the server 600 s before attempt 1's 600 s cool-down ended"
     assert quiz_of(ann, "gloves-last") == QuizView(
         "gloves-last",
         "",
@@ -84,7 +85,7 @@ def test_a_scored_attempt_shows_its_number_score_pass_count_and_submission_time(
             AttemptView("a3", "in_progress"),
         ],
         3,
-        T0 + 10 + 600_000,
+        T0 + HOUR + 600_000,  # from a1's receipt, later than its submission
     )
 
 

@@ -26,8 +26,8 @@ from sync.catalog import (
 )
 from sync.hlc import format_hlc
 from sync.merge.decide import grade
-from sync.merge.fold import Fact, UserState, apply_fact, fold
-from sync.views import CourseView, ModuleView, learner_view, quiz_view
+from sync.merge.fold import AttemptResult, Fact, UserState, apply_fact, fold
+from sync.views import CourseView, ModuleView, cooldown_ends, learner_view, quiz_view
 from tests.sync.merge.test_decide import CAT, MIN, T0, Learner, span
 
 
@@ -449,3 +449,13 @@ def test_statuses_and_percentages_are_consistent_for_any_history(
         view.summary.total_courses
     )
     assert learner_view(fold(ann.facts, ann.feed), CAT, plan) == view
+
+
+def test_a_cooldown_ends_after_the_later_of_the_attempts_time_and_its_receipt() -> None:
+    def result(at: int, received: int) -> AttemptResult:
+        return AttemptResult(1, 0.0, False, True, at=at, received=received)
+
+    assert cooldown_ends(result(T0, T0 + 5000), 60) == T0 + 5000 + 60_000  # synced later
+    assert cooldown_ends(result(T0, 0), 60) == T0 + 60_000  # scored before receipts were kept
+    assert cooldown_ends(result(T0 + 9000, T0), 60) == T0 + 9000 + 60_000
+    assert cooldown_ends(result(T0, T0), 0) is None

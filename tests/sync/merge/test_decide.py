@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from sync.catalog import Catalog, Quiz, parse_catalog
-from sync.events import Event, Rejection, check_event
+from sync.events import Event, QuizSubmitted, Rejection, check_event
 from sync.hlc import format_hlc
 from sync.merge.decide import (
     TRANSITIONS,
@@ -324,12 +324,58 @@ def test_an_attempt_after_the_cooldown_counts() -> None:
     assert ann.quiz("gloves-last").passed
 
 
-def test_the_cooldown_is_measured_on_submission_time_not_on_arrival() -> None:
-    """Two offline attempts an hour apart reach the server in the same second: both count."""
+def submit_at(learner: Learner, attempt: str, at: int, received: int) -> dict[str, Any]:
+    """Submit ``attempt`` of gloves-last (cool-down 600 s) dated ``at`` by the device and
+    received by the server at ``received``; its score."""
+    body = QuizSubmitted("safety", "gloves-last", attempt)
+    learner.seq += 1
+    stamp = (format_hlc(max(at, received), 0), "d1", learner.seq)
+    apply_body(learner.state, stamp, at, body)
+    return scored(decide(learner.state, body, stamp, at, learner.ctx, received=received))
+
+
+def test_a_clock_running_ahead_cannot_end_the_cooldown_early() -> None:
+    """An attempt dated after the cool-down but received inside it is not counted, and is
+    credited at its receipt."""
     ann = Learner(plan="premium")
-    facts_at = [T0, T0 + 3_600_000]
-    results = [scored(ann.attempt("gloves-last", f"a{i}", 0, at=t)) for i, t in enumerate(facts_at)]
-    assert [r["counted"] for r in results] == [True, True]
+    first = submit_at(ann, "a1", T0, received=T0)
+    assert (first["at"], first["received"], first["counted"]) == (T0, T0, True)
+    ahead = submit_at(ann, "a2", T0 + 600_000, received=T0 + 60_000)
+    assert (ahead["counted"], ahead["at"], ahead["received"]) == (False, T0 + 60_000, T0 + 60_000)
+    assert ahead["reason"] == "cool-down: submitted 540 s before attempt 1's 600 s cool-down ended"
+    assert ann.quiz("gloves-last").cooldown_until == T0 + 600_000
+    on_time = submit_at(ann, "a3", T0 + 600_000, received=T0 + 600_000)
+    assert (on_time["counted"], on_time["reason"]) == (True, "")
+
+
+def test_an_earlier_attempt_dated_back_cannot_end_the_cooldown_early() -> None:
+    """The cool-down counts from the later of the attempt's time and its receipt: dating
+    the first attempt an hour back does not let the next one count a minute later."""
+    ann = Learner(plan="premium")
+    back = submit_at(ann, "a1", T0 - 3_600_000, received=T0)
+    assert (back["at"], back["received"]) == (T0 - 3_600_000, T0)
+    assert ann.quiz("gloves-last").cooldown_until == T0 + 600_000
+    soon = submit_at(ann, "a2", T0 + 60_000, received=T0 + 60_000)
+    assert (soon["counted"], soon["reason"]) == (
+        False,
+        "cool-down: reached the server 540 s before attempt 1's 600 s cool-down ended",
+    )
+
+
+def test_two_offline_attempts_arriving_together_count_once() -> None:
+    """Two attempts an hour apart by the device's clock reach the server in the same push:
+    no device clock can prove the wait, so the second is scored, not counted."""
+    ann = Learner(plan="premium")
+    arrival = T0 + 5 * 3_600_000
+    results = [submit_at(ann, f"a{i}", T0 + i * 3_600_000, received=arrival) for i in (0, 1)]
+    assert [r["counted"] for r in results] == [True, False]
+    assert results[1]["reason"] == (
+        "cool-down: reached the server 600 s before attempt 1's 600 s cool-down ended"
+    )
+    # Whereas one made inside the cool-down by the device's own clock never counts, however
+    # late it arrives.
+    late = submit_at(ann, "a2", T0 + 60_000, received=arrival + 3_600_000)
+    assert late["reason"] == "cool-down: submitted 540 s before attempt 1's 600 s cool-down ended"
 
 
 # -- grading policies ---------------------------------------------------------------------

@@ -26,6 +26,8 @@ from tests.sync.merge import test_reference_merge as ref
 from tests.sync.test_gamify import SECRET, T0, TZ
 
 CAT_V1, CAT_V2 = ref.CATALOGS
+NOW = T0 + 86_400_000
+"""The server's clock: after every event here (whose times are then taken as sent)."""
 make_code = functools.partial(certificate_code, SECRET, "u1")
 
 
@@ -42,7 +44,7 @@ def push(who: Learner, device: str, events: list[Event], watermark: int, cat: Ca
         Context(cat, "free"),
         rules=rules_for(cat),
         make_code=make_code,
-        now=T0,
+        now=NOW,
     )
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sync.events import Event
 from sync.gamify import GamifyState, rules_for
+from sync.hlc import format_hlc
 from sync.merge.batch import (
     DeviceEntry,
     Learner,
@@ -301,3 +302,100 @@ def test_the_outcome_says_which_projection_rows_changed() -> None:
         learner(), [], CTX, rules=RULES, make_code=make_code, now=NOW, hlc="h", courses=None
     )
     assert (nothing.entries, nothing.rows) == ([], {})
+
+
+# -- time the server can trust (docs/protocol.md, "Time") --------------------------------
+
+Y2030 = 1_893_456_000_000  # 2030-01-01T00:00:00Z
+
+
+def streak_days(outcome: Outcome) -> list[str]:
+    return [
+        e.body["ref"]
+        for e in outcome.entries
+        if isinstance(e, ServerEntry) and e.body.get("rule") == "streak-day"
+    ]
+
+
+def test_an_event_dated_beyond_the_skew_is_kept_at_its_receipt_with_a_note() -> None:
+    """A device clock years ahead loses no work: the fact is accepted and taken at the
+    server's receipt, the device's time kept beside it, and a note says so."""
+    dev = Device("d1")
+    who = learner()
+    sent = complete(dev, "c1", "l1", Y2030)
+    out = push(who, [sent])
+    assert (out.accepted, out.rejected) == (1, [])
+    entry, note = out.entries[0], out.entries[1]
+    assert isinstance(entry, DeviceEntry)
+    assert (entry.event.at, entry.sent_at, entry.event.hlc, entry.sent_hlc) == (
+        NOW,
+        Y2030,
+        sent.hlc,
+        None,
+    )
+    assert isinstance(note, ServerEntry)
+    assert (note.type, note.at, note.hlc) == ("event.clamped", NOW, sent.hlc)
+    assert note.body == {
+        "device_id": "d1",
+        "seq": 1,
+        "type": "lesson.completed",
+        "sent_at": Y2030,
+        "reason": "at is 2030-01-01T00:00:00Z, 3.6 years after the server's clock; allowed"
+        " skew 300 s: taken as received at 2026-06-01T09:00:00Z",
+    }
+    # Credited today, this week: the streak and the leaderboard never move past the server.
+    assert streak_days(out) == ["2026-06-01"]
+    assert who.gamify.days == {"2026-06-01": NOW}
+    weeks = {
+        e.body["week"] for e in out.entries if isinstance(e, ServerEntry) and e.body.get("week")
+    }
+    assert weeks == {"2026-W23"}
+    assert who.state.lessons["c1/l1"].completed_at == NOW
+    # The note is not a fact (the fold ignores it); the awards follow as usual.
+    assert "points.awarded" in types(out)[2:]
+
+
+def test_an_event_within_the_skew_is_kept_as_sent_but_credited_no_later_than_receipt() -> None:
+    """A clock four minutes fast past midnight: the fact keeps its time, but the streak
+    day is the server's (the day it was received)."""
+    now = NOW + 12 * 3_600_000 + 58 * 60_000  # 23:58 in Paris
+    at = now + 240_000  # 00:02 the next day on the device
+    who = learner()
+    event = complete(Device("d1"), "c1", "l1", at)
+    out = merge(who, "d1", 0, [event], CTX, rules=RULES, make_code=make_code, now=now)
+    entry = out.entries[0]
+    assert isinstance(entry, DeviceEntry) and (entry.event.at, entry.sent_at) == (at, None)
+    assert "event.clamped" not in types(out)
+    assert streak_days(out) == ["2026-06-01"]
+    assert who.state.lessons["c1/l1"].completed_at == at
+    points = [e.body for e in out.entries if isinstance(e, ServerEntry) and "week" in e.body]
+    assert {p["at"] for p in points} == {now}  # earned no later than the server's clock
+
+
+def test_a_late_event_with_a_clock_ahead_is_merged_at_the_horizon_and_at_receipt() -> None:
+    dev = Device("d1")
+    who = learner()
+    who.horizon = format_hlc(Y2030 + 1, 0)
+    sent = complete(dev, "c1", "l1", Y2030)
+    entry = push(who, [sent]).entries[0]
+    assert isinstance(entry, DeviceEntry)
+    assert (entry.event.hlc, entry.sent_hlc) == (who.horizon, sent.hlc)
+    assert (entry.event.at, entry.sent_at) == (NOW, Y2030)
+
+
+def test_a_rejection_of_an_event_dated_ahead_is_stamped_at_the_servers_time() -> None:
+    dev = Device("d1")
+    out = push(learner(), [complete(dev, "c1", "nope", Y2030)])
+    (note,) = out.entries
+    assert isinstance(note, ServerEntry) and (note.type, note.at) == ("event.rejected", NOW)
+
+
+def test_the_allowed_skew_is_the_merges_to_set() -> None:
+    dev = Device("d1")
+    ahead = complete(dev, "c1", "l1", NOW + 60_000)
+    out = merge(
+        learner(), "d1", 0, [ahead], CTX, rules=RULES, make_code=make_code, now=NOW, skew_ms=0
+    )
+    entry = out.entries[0]
+    assert isinstance(entry, DeviceEntry) and (entry.event.at, entry.sent_at) == (NOW, ahead.at)
+    assert types(out)[1] == "event.clamped"

@@ -37,7 +37,7 @@ import tests.reference.gamify
 import tests.reference.merge
 import tests.reference.views
 from sync.catalog import Catalog, parse_catalog
-from sync.events import Event
+from sync.events import CLOCK_SKEW_MS, Event
 from sync.hlc import ZERO, format_hlc
 from tests.sync.test_gamify import DAY, SECRET, T0, TZ
 
@@ -301,6 +301,8 @@ class Server:
     marks: dict[str, str] = field(default_factory=dict)
     """Each device's highest HLC merged (the store's ``devices.mark``)."""
     refolds: int = 0
+    skew_ms: int = CLOCK_SKEW_MS
+    """How far ahead of the server's clock an event's time is taken as sent."""
 
     def __post_init__(self) -> None:
         self.learner = self.impl.new_learner(self.tz, self.plan)
@@ -323,6 +325,7 @@ class Server:
             rules=impl.rules_for(catalog),
             make_code=impl.make_code,
             now=now,
+            skew_ms=self.skew_ms,
         )
         self.watermarks[device] = out.watermark
         for entry in out.entries:
@@ -538,6 +541,10 @@ class History:
     journals: dict[str, list[Event]]
     schedule: list[tuple[int, Step]]
     """Steps with the server clock's advance before each."""
+    skew_ms: int = CLOCK_SKEW_MS
+    """The allowed clock skew: the default (devices here often run days ahead of the
+    server, so their events are taken at receipt), or a month (taken as sent, credited no
+    later than receipt)."""
 
 
 def histories(
@@ -553,6 +560,7 @@ def histories(
             min_size=2,
             max_size=16,
         ),
+        st.sampled_from([CLOCK_SKEW_MS, 30 * DAY]),
     )
 
 
@@ -567,7 +575,7 @@ def batch_for(journal: list[Event], watermark: int, step: Step) -> list[Event]:
 def run(history: History, impl: Impl) -> list[Any]:
     """Everything observable, step by step, of ``history`` run on ``impl``."""
     names = sorted(history.journals)
-    server = Server(impl, history.plan, history.tz, devices=names)
+    server = Server(impl, history.plan, history.tz, devices=names, skew_ms=history.skew_ms)
     version, now = 0, T0
     seen: list[Any] = []
     for advance, step in history.schedule:
@@ -674,3 +682,24 @@ def test_the_histories_reach_what_they_are_meant_to_exercise() -> None:
     assert review["entries"], "the new catalog's points and badges are settled"
     assert seen[-1][0] == "rebuilt"
     assert seen[-2] == ("watermarks", {"d0": 5, "d1": 3})
+
+
+def test_a_device_clock_ahead_of_the_server_is_clamped_alike() -> None:
+    """A fixed history whose second device runs a day ahead of the server: both
+    implementations take its events at receipt, with the same notes, and credit no day
+    after the server's; with a month's skew, both take them as sent."""
+    d0, d1 = Device("d0"), Device("d1")
+    j0 = [d0.event("lesson.completed", T0, course="c1", lesson="l1")]
+    j1 = [
+        d1.event("lesson.completed", T0 + DAY, course="c1", lesson="l2"),
+        d1.event("quiz.submitted", T0 + DAY + 1000, course="c1", quiz="q1", attempt="a1"),
+    ]
+    schedule: list[tuple[int, Step]] = [(HOUR, ("push", 0, 0, 1, None))]
+    schedule.append((HOUR, ("push", 1, 0, 2, None)))
+    for skew, clamped in ((CLOCK_SKEW_MS, 2), (30 * DAY, 0)):
+        history = History("free", TZ, {"d0": j0, "d1": j1}, schedule, skew)
+        seen = run(history, LIVE)
+        assert seen == run(history, FROZEN)
+        entries = [e for s in seen if s[0] in ("push", "flush") for e in s[2]["entries"]]
+        notes = [e for kind, e in entries if kind == "ServerEntry" and e["type"] == "event.clamped"]
+        assert len(notes) == clamped

@@ -2,7 +2,8 @@
 
 ``test_decide.py`` drives the rules through its ``Learner``, whose facts reach the server
 the moment they are made. Here a fact may also arrive later than it was made (``arrive``):
-the server decides at arrival, but a quiz is scored at its submission time. Every decision
+the server decides at arrival, but a quiz is scored at its submission time (its cool-down
+counts from its arrival too: ``sync.merge.decide.cooldown_problem``). Every decision
 body is compared whole, as the feed records it (``docs/protocol.md``). Measured by mutation
 testing (``docs/testing.md``).
 """
@@ -107,6 +108,7 @@ def scored_body(
         "at": at,
         "correct": correct,
         "questions": more.pop("questions", 2),
+        "received": more.pop("received", at),
     }
     return {**body, **more}
 
@@ -141,36 +143,54 @@ def test_a_failed_attempt_says_what_was_right_and_passes_nothing() -> None:
     ]
 
 
-def test_an_attempt_is_scored_at_its_submission_time_not_at_its_arrival() -> None:
+def test_an_attempt_is_scored_at_its_submission_time_its_cooldown_ends_after_arrival() -> None:
     ann = Server(plan="premium")
     ann.answer("gloves-last", "a1", 2, at=T0)
     decisions = ann.submit("gloves-last", "a1", at=T0 + 10, arrive=T0 + 5 * HOUR)
     assert decisions[0] == Decision(
-        "quiz.scored", scored_body("gloves-last", "a1", 1, 1.0, T0 + 10, 2, passed=True)
+        "quiz.scored",
+        scored_body("gloves-last", "a1", 1, 1.0, T0 + 10, 2, passed=True, received=T0 + 5 * HOUR),
     )
     quiz = ann.quiz("gloves-last")
-    assert quiz.cooldown_until == T0 + 10 + 600_000
+    assert quiz.cooldown_until == T0 + 5 * HOUR + 600_000
     (attempt,) = quiz.attempts
     assert (attempt.submitted_at, attempt.number, attempt.status) == (T0 + 10, 1, "scored")
 
 
-def test_the_cooldown_is_measured_between_submissions_even_when_they_arrive_together() -> None:
-    """Two offline attempts an hour apart reach the server in the same second: both count;
-    one submitted 2 s inside the cool-down does not, whenever it arrives."""
+def test_the_cooldown_must_have_passed_between_submissions_and_between_arrivals() -> None:
+    """Two offline attempts an hour apart reach the server in the same second: the second
+    does not count (no device clock can prove the wait to the server); one that arrives
+    hours later but was submitted 2 s inside the cool-down does not count either."""
     ann = Server(plan="premium")
     arrival = T0 + 5 * HOUR
     first = ann.submit("gloves-last", "a1", at=T0, arrive=arrival)
     second = ann.submit("gloves-last", "a2", at=T0 + HOUR, arrive=arrival)
-    early = ann.submit("gloves-last", "a3", at=T0 + HOUR + 598_000, arrive=arrival + 10 * HOUR)
+    early = ann.submit("gloves-last", "a3", at=T0 + 598_000, arrive=arrival + 10 * HOUR)
     assert first == [
-        Decision("quiz.scored", scored_body("gloves-last", "a1", 1, 0.0, T0, 0, passed=False))
-    ]
-    assert second == [
         Decision(
-            "quiz.scored", scored_body("gloves-last", "a2", 2, 0.0, T0 + HOUR, 0, passed=False)
+            "quiz.scored",
+            scored_body("gloves-last", "a1", 1, 0.0, T0, 0, passed=False, received=arrival),
         )
     ]
-    reason = "cool-down: submitted 2 s before attempt 2's 600 s cool-down ended"
+    arrived = "cool-down: reached the server 600 s before attempt 1's 600 s cool-down ended"
+    assert second == [
+        Decision(
+            "quiz.scored",
+            scored_body(
+                "gloves-last",
+                "a2",
+                2,
+                0.0,
+                T0 + HOUR,
+                0,
+                passed=False,
+                counted=False,
+                reason=arrived,
+                received=arrival,
+            ),
+        )
+    ]
+    submitted = "cool-down: submitted 2 s before attempt 1's 600 s cool-down ended"
     assert early == [
         Decision(
             "quiz.scored",
@@ -179,14 +199,17 @@ def test_the_cooldown_is_measured_between_submissions_even_when_they_arrive_toge
                 "a3",
                 3,
                 0.0,
-                T0 + HOUR + 598_000,
+                T0 + 598_000,
                 0,
                 passed=False,
                 counted=False,
-                reason=reason,
+                reason=submitted,
+                received=arrival + 10 * HOUR,
             ),
         )
     ]
+    later = ann.submit("gloves-last", "a4", at=T0 + 600_000, arrive=arrival + 600_000)
+    assert (later[0].body["number"], later[0].body["counted"]) == (4, True)
 
 
 def test_a_cooldown_wait_is_rounded_up_to_the_second() -> None:

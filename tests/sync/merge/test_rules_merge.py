@@ -190,7 +190,8 @@ def test_a_fact_without_a_zone_is_dated_in_the_learners_zone() -> None:
     at = 1_780_862_400_000  # 2026-06-07T20:00:00Z
     who = Learner("u1", UserState(), GamifyState(), "Asia/Tokyo", "premium")
     event = Event(1, f"{at:013d}-0001", at, "lesson.opened", {"course": "c1", "lesson": "l1"}, "")
-    out = merge(who, "d1", 0, [event], CTX, rules=rules_for(CAT), make_code=make_code, now=NOW)
+    now = at + 1000  # received a second later
+    out = merge(who, "d1", 0, [event], CTX, rules=rules_for(CAT), make_code=make_code, now=now)
     refs = [
         e.body["ref"]
         for e in out.entries
