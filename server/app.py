@@ -20,6 +20,8 @@ from server.api import ROUTE_HANDLERS
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
+from server.ratelimit import Limiter, RateLimits
+from server.storage.accounts import TokenPolicy
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import sync_endpoint
@@ -60,9 +62,14 @@ def create_app(
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     public_url: str = "http://127.0.0.1:8765",
+    token_lifetime_s: int = TokenPolicy().access_ms // 1000,
+    refresh_lifetime_s: int = TokenPolicy().refresh_ms // 1000,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links)."""
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links).
+    Device tokens live ``token_lifetime_s`` (refresh tokens ``refresh_lifetime_s``); each
+    device is held to ``rate_limits`` (default :class:`RateLimits`)."""
     store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
     hub = Hub(store)
     listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
@@ -74,6 +81,8 @@ def create_app(
         app.state.store = store
         app.state.hub = hub
         app.state.public_url = public_url.rstrip("/")
+        app.state.token_policy = TokenPolicy(token_lifetime_s * 1000, refresh_lifetime_s * 1000)
+        app.state.limiter = Limiter(rate_limits or RateLimits(), store.clock)
         if on_ready is not None:
             on_ready(store)
 

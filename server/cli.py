@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -21,6 +21,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from server.access_options import access_options
 from server.app import create_app
 from server.errors import ServerError, StoreUnavailable
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
@@ -77,6 +78,7 @@ async def serve_async(
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
     public_url: str | None = None,
+    access: dict[str, Any] | None = None,
 ) -> None:
     host, port = sock.getsockname()[:2]
     public = public_url or f"http://{_url_host(host)}:{port}"
@@ -91,7 +93,9 @@ async def serve_async(
     if catalog_file is not None:
         catalog = _read_catalog(catalog_file)
         await _with_store(db, lambda store: store.load_catalog(catalog))
-    app = create_app(db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public)
+    app = create_app(
+        db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public, **(access or {})
+    )
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
     )
@@ -228,6 +232,7 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     help="Where devices and verifiers reach this server (issuer id, certificate links); "
     "default: http://HOST:PORT as listening. Never taken from a request's Host.",
 )
+@access_options
 def serve(
     db: str,
     host: str,
@@ -236,6 +241,7 @@ def serve(
     stale_device_days: int,
     wait_for_db: float,
     public_url: str | None,
+    access: dict[str, Any],
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
     sock = bind(host, port)
@@ -249,6 +255,7 @@ def serve(
             stale_device_ms=stale_device_days * 86_400_000,
             wait_for_db=wait_for_db,
             public_url=public_url,
+            access=access,
         )
     )
 

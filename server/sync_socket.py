@@ -15,9 +15,11 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from server.errors import ServerError, StoreUnavailable
+from server.auth import token_policy
+from server.errors import ServerError, StoreUnavailable, TokenExpired
 from server.fanout import Hub
-from server.storage.accounts import Device
+from server.ratelimit import Scope, limiter_of
+from server.storage.accounts import Device, hash_token
 from server.storage.store import Store
 from sync.protocol.codec import Frame
 from sync.protocol.messages import FEED_PAGE, FeedEntry
@@ -56,6 +58,8 @@ class SyncConnection:
         self._send_lock = asyncio.Lock()
         self._offered: list[tuple[str, list[FeedEntry] | None]] = []
         self._wake = asyncio.Event()
+        self._policy = token_policy(socket.app.state)
+        self._limiter = limiter_of(socket.app.state)
 
     async def run(self) -> None:
         await self.socket.accept()
@@ -119,6 +123,9 @@ class SyncConnection:
                     await self._close(code, reason)
                     raise _Closed
                 case Authenticate(accounts=accounts):
+                    if wait := self._limited("connect", *(hash_token(a.token) for a in accounts)):
+                        queue.extend(self.session.connect_limited(wait))
+                        continue
                     found = [await self._credential(a.token) for a in accounts]
                     queue.extend(self.session.authenticated(found, await self.store.catalog()))
                 case DeviceHeard(index=index, clock=clock, recorded=recorded):
@@ -128,6 +135,8 @@ class SyncConnection:
                 case Follow(user_ids=user_ids):
                     self._followed = user_ids
                     self.hub.follow(self, user_ids)
+                case Merge(push=push) as merge if wait := self._limited("push", push.device_id):
+                    queue.extend(self.session.push_limited(merge, wait))
                 case Merge(push=push, user_id=user_id) as merge:
                     # The ack and the hand-off to the fan-out, from what the merge wrote;
                     # the next message is read without waiting for any delivery.
@@ -141,8 +150,18 @@ class SyncConnection:
                     head = await self.store.feed_head(user_id)
                     queue.extend(self.session.feed_read(read, entries, head))
 
+    def _limited(self, scope: Scope, *keys: str) -> int:
+        """Count one request of each key; the longest wait among those over their limit."""
+        if self._limiter is None:
+            return 0
+        return max((self._limiter.hit(scope, key) for key in keys), default=0)
+
     async def _credential(self, token: str) -> Credential | None:
-        device = await self.store.device_by_token(token)
+        try:
+            device = await self.store.device_for_token(token, self._policy)
+        except TokenExpired:
+            self._devices.append(None)
+            return Credential("", "", "", 0, 0, expired=True)
         self._devices.append(device)
         if device is None:
             return None
