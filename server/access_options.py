@@ -34,10 +34,10 @@ def access_options(command: F) -> F:
         **kwargs: Any,
     ) -> Any:
         if refresh_lifetime_days < token_lifetime_days:
-            raise click.BadParameter(
-                f"{refresh_lifetime_days} is shorter than --token-lifetime-days "
-                f"({token_lifetime_days}): a refresh token must outlive the token it renews",
-                param_hint="'--refresh-lifetime-days'",
+            raise click.ClickException(
+                f"--refresh-lifetime-days {refresh_lifetime_days} is shorter than "
+                f"--token-lifetime-days {token_lifetime_days}: a refresh token must outlive "
+                "the token it renews"
             )
         access = {
             "token_lifetime_s": token_lifetime_days * 86_400,

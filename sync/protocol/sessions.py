@@ -549,8 +549,16 @@ class Changed(msgspec.Struct, frozen=True):
     entry: FeedEntry
 
 
+class ResumeLater(msgspec.Struct, frozen=True):
+    """The server refused a push for now (``rate_limited``): call
+    :meth:`ClientSession.resume` in ``seconds``; until then nothing more is pushed."""
+
+    seconds: int
+
+
 ClientEffect = (
     Send
+    | ResumeLater
     | ReadPending
     | ApplyFeed
     | MarkAcked
@@ -561,15 +569,16 @@ ClientEffect = (
     | Changed
 )
 
-CloseKind = Literal["retry", "revoked", "unauthorized", "fatal"]
+CloseKind = Literal["retry", "revoked", "unauthorized", "expired", "fatal"]
 
 
 class _Outgoing:
     """One device's pushes on one connection."""
 
-    __slots__ = ("acked", "drained", "epoch", "reading", "recheck", "sent")
+    __slots__ = ("acked", "drained", "epoch", "paused", "reading", "recheck", "sent")
 
     def __init__(self, acked: int) -> None:
+        self.paused = False  # rate limited: no push until resume()
         self.acked = acked  # the server's watermark
         self.sent = acked  # the highest seq pushed: the next push starts after it
         self.reading = False  # a ReadPending is out
@@ -675,6 +684,8 @@ class ClientSession:
         match msg:
             case Welcome():
                 return self._welcome(msg)
+            case Error(code="rate_limited", batch=int()):
+                return self._push_limited(msg)
             case Error():
                 if msg.code != "seq_gap":  # the ack before it says where to resend from
                     self.error = msg  # the close follows
@@ -771,6 +782,23 @@ class ClientSession:
         self.dirty = True
         return [MarkAcked(ack.device_id, ack.acked_seq, ack.rejected), *self._pushes()]
 
+    def _push_limited(self, error: Error) -> list[ClientEffect]:
+        """A push was refused, not applied: push again from the watermark, after the wait."""
+        sent = self.in_flight.pop(error.batch or 0, None)
+        if sent is None:
+            return []
+        out = self.outgoing[sent[0]]
+        if sent[2] == out.epoch:  # pushes after it are resent too: they would leave a gap
+            out.sent, out.epoch = out.acked, out.epoch + 1
+        out.paused, out.drained = True, False
+        return [ResumeLater(max(1, error.retry_after or 1))]
+
+    def resume(self) -> list[ClientEffect]:
+        """The wait of a :class:`ResumeLater` is over: push again."""
+        for out in self.outgoing.values():
+            out.paused = False
+        return self._pushes()
+
     def _user_of(self, device_id: str) -> str:
         return next(x.user_id for x in self.logins if x.device_id == device_id)
 
@@ -787,8 +815,8 @@ class ClientSession:
         out = self.outgoing[read.device_id]
         out.reading = False
         effects: list[ClientEffect] = []
-        if read.after != out.sent:
-            pass  # pushing started over meanwhile: drop this read, read again
+        if read.after != out.sent or out.paused:
+            pass  # pushing started over (or paused) meanwhile: drop this read, read again
         elif events:
             batch = self._next_batch
             self._next_batch += 1
@@ -822,7 +850,8 @@ class ClientSession:
             busy[device_id] = busy.get(device_id, 0) + 1
         effects: list[ClientEffect] = []
         for device_id, out in self.outgoing.items():
-            if not (out.reading or out.drained) and busy.get(device_id, 0) < self.pipeline:
+            idle = not (out.reading or out.drained or out.paused)
+            if idle and busy.get(device_id, 0) < self.pipeline:
                 out.reading = True
                 effects.append(ReadPending(device_id, out.sent, self.batch))
         return effects
@@ -837,6 +866,8 @@ class ClientSession:
             return "revoked", why
         if code == CLOSE_UNAUTHORIZED:
             return "unauthorized", why
+        if code == CLOSE_TOKEN_EXPIRED:
+            return "expired", why
         if code is None or code in RETRYABLE:
             return "retry", why
         return "fatal", why
