@@ -245,6 +245,9 @@ async def _follow_server(
             # that accepts and drops at once is not hammered.
             attempt = 0 if link is not None and link.synced else attempt
             delay = backoff.delay(attempt)
+            said = link.session.error if link is not None and link.session else None
+            if said is not None and said.retry_after:  # 4429: the server said how long
+                delay = max(delay, float(said.retry_after))
             attempt += 1
             log.info("%s; reconnecting in %.1f s", err, delay)
             await _first(backoff.sleep(delay), stop.wait())
