@@ -107,6 +107,19 @@ async def test_more_than_one_batch_goes_out_in_pushes_of_at_most_500(
     )
 
 
+async def test_a_rate_limited_push_is_pushed_again_after_the_servers_wait(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    await record(journal, 3)
+    server.limit_pushes = 1
+    report = await asyncio.wait_for(sync_once(journal, now_ms=T0 + 100), WAIT)
+    assert sorted(server.held["d-alice"]) == [1, 2, 3]
+    assert report.pushed == 6  # the refused push counts, and is sent again whole
+    assert [p.batch for p in server.pushes] == [2]  # only the second was merged
+    assert await journal.pending_count("u-alice") == 0
+
+
 async def test_an_event_the_server_rejects_shows_as_rejected(
     journal: Journal, server: FakeServer
 ) -> None:
