@@ -16,6 +16,7 @@ instead (``server.storage.accounts.LoginThrottle``), since those must hold acros
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Final, Literal
 
@@ -45,6 +46,11 @@ class Limiter:
         self.limits = limits
         self.clock = clock
         self._buckets: dict[tuple[Scope, str], tuple[float, int]] = {}  # -> (tokens, at ms)
+        self.refused: Counter[Scope] = Counter()  # requests refused per scope (for metrics)
+
+    def __len__(self) -> int:
+        """Buckets held."""
+        return len(self._buckets)
 
     def hit(self, scope: Scope, key: str) -> int:
         """Count one request; 0 if it may go ahead, else the seconds until one would."""
@@ -60,6 +66,7 @@ class Limiter:
             self._buckets[(scope, key)] = (tokens - 1, now)
             return 0
         self._buckets[(scope, key)] = (tokens, now)
+        self.refused[scope] += 1
         return max(1, math.ceil((1 - tokens) * 60 / size))
 
     def _prune(self, now: int) -> None:

@@ -65,6 +65,7 @@ class FakeServer:
     welcome_acked: dict[str, int] = field(default_factory=dict)  # one-shot watermark override
     close_at_hello: list[tuple[int, str]] = field(default_factory=list)  # (code, reason) each
     limit_pushes: int = 0  # the next N pushes are refused as rate_limited (retry after 1 s)
+    expired: set[str] = field(default_factory=set)  # tokens refused as token_expired
     # Signals for tests: a connection went live; a push was handled.
     live: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
     pushed: asyncio.Queue[Push] = field(default_factory=asyncio.Queue)
@@ -102,6 +103,13 @@ class FakeServer:
 
     def learner(self, account: Account) -> Learner:
         return self.learners[account.token]
+
+    def renew(self, token: str) -> str:
+        """What a refresh does: the learner's token replaced by a new one, returned."""
+        learner = self.learners.pop(token)
+        learner.token = f"{token}+"
+        self.learners[learner.token] = learner
+        return learner.token
 
     def revoke(self, account: Account) -> None:
         self.learners[account.token].revoked = True
@@ -197,6 +205,8 @@ class FakeServer:
         learner = self.learners.get(token)
         if learner is None:
             return None
+        if token in self.expired:
+            return Credential("", "", "", 0, 0, expired=True)
         acked = self.welcome_acked.pop(learner.device_id, self.watermark(learner.device_id))
         return Credential(
             learner.device_id,
