@@ -127,11 +127,29 @@ async def sync_once(
             async with asyncio.timeout(timeout):
                 expired = await _sync_group(journal, accounts, now_ms, report, refresh is None)
                 if expired and refresh is not None:
-                    renewed = [await refresh(a) for a in expired]
+                    renewed = await _renew(expired, refresh, report, every=expired == accounts)
                     await _sync_group(journal, renewed, now_ms, report, True)
         except TimeoutError:
             raise ServerUnreachable(f"{url} did not complete the sync in {timeout:g} s") from None
     return report
+
+
+async def _renew(
+    expired: list[Account], refresh: Refresh, report: SyncReport, *, every: bool
+) -> list[Account]:
+    """The accounts renewed; one that cannot be is reported as refused, or raised when
+    ``every`` account of the connection was refused and none could be renewed."""
+    renewed: list[Account] = []
+    failed: list[AccessDenied] = []
+    for account in expired:
+        try:
+            renewed.append(await refresh(account))
+        except AccessDenied as err:
+            failed.append(err)
+            report.refused.append(Refused(account.username, "token_expired", str(err)))
+    if failed and every and not renewed:
+        raise failed[0]
+    return renewed
 
 
 async def _sync_group(
@@ -139,6 +157,8 @@ async def _sync_group(
 ) -> list[Account]:
     """Sync ``accounts`` on one connection; returns those refused for an expired token
     (unless this is the ``last`` try: then they are refused like any other)."""
+    if not accounts:
+        return []
     names = {a.username: a for a in accounts}
     try:
         async with _connect(accounts[0].server_url) as ws:

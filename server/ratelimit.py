@@ -70,11 +70,16 @@ class Limiter:
         return max(1, math.ceil((1 - tokens) * 60 / size))
 
     def _prune(self, now: int) -> None:
-        """Forget buckets that have refilled: they behave as new ones would."""
+        """Forget buckets that have refilled: they behave as new ones would. If that is not
+        enough (a flood of made-up tokens at the connection limit), forget the half seen first:
+        a forgotten bucket only lets its key start afresh."""
         for (scope, key), (tokens, at) in list(self._buckets.items()):
             size = self.limits.of(scope)
             if tokens + (now - at) * size / 60_000 >= size:
                 del self._buckets[(scope, key)]
+        if len(self._buckets) >= MAX_KEYS // 2:
+            for old in list(self._buckets)[: len(self._buckets) - MAX_KEYS // 2]:
+                del self._buckets[old]
 
 
 def limiter_of(state: object) -> Limiter | None:

@@ -151,6 +151,27 @@ async def test_learners_with_expired_tokens_are_renewed_and_synced_on_a_second_c
     assert renewed == ["bob", "alice", "bob"] and server.watermark("d-alice") == 2
 
 
+async def test_a_learner_whose_token_cannot_be_renewed_is_reported_and_the_rest_sync(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    bob = await journal.add_account(server.add("bob"))
+    await record(journal, 1, "alice")
+    server.expired.add(bob.token)
+
+    async def refresh(account: Account) -> Account:
+        raise AccessDenied("bob: refresh token expired: log in again")
+
+    report = await sync_once(journal, now_ms=T0, refresh=refresh)
+    assert [(r.username, r.code, r.reason) for r in report.refused] == [
+        ("bob", "token_expired", "bob: refresh token expired: log in again")
+    ]
+    assert server.watermark("d-alice") == 1
+    server.expired.add("t-alice")  # every one expired, none renewed: that is the error
+    with pytest.raises(AccessDenied, match="log in again"):
+        await sync_once(journal, now_ms=T0, refresh=refresh)
+
+
 async def test_an_event_the_server_rejects_shows_as_rejected(
     journal: Journal, server: FakeServer
 ) -> None:

@@ -45,3 +45,11 @@ def test_idle_buckets_are_dropped_when_there_are_too_many() -> None:
     clock.now += 60_000  # all refilled
     limiter.hit("connect", "busy")
     assert len(limiter) == 1
+
+
+def test_a_flood_of_keys_cannot_grow_the_buckets_without_end() -> None:
+    clock = Clock()
+    limiter = Limiter(RateLimits(connect=1), clock)
+    for n in range(MAX_KEYS + 10):
+        limiter.hit("connect", f"made-up-{n}")
+    assert len(limiter) <= MAX_KEYS
