@@ -31,7 +31,7 @@ from client.api import Device
 from client.connection import Backoff, Change
 from client.journal import Celebration, celebration
 from server.app import create_app
-from server.cli import _Server, bind
+from server.cli import DRAIN_SECONDS, _Server, bind
 from server.storage.store import Store
 from sync.catalog import format_for, parse_catalog
 from sync.gamify import AWARD_TYPES
@@ -271,7 +271,7 @@ async def _demo(script: bool, tui: bool, console: Console) -> bool:
         ready = asyncio.Event()
         app = create_app(db, on_ready=lambda _store: ready.set(), public_url=url)
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
-        server = _Server(config)
+        server = _Server(config, lambda: app.state.sync_connections.drain(DRAIN_SECONDS))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         await ready.wait()
         console.print(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
+from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -17,14 +18,21 @@ from litestar.plugins.problem_details import (
 )
 
 from server.api import ROUTE_HANDLERS
+from server.api.openapi import DESCRIPTION, RouteDefaults, components
+from server.api.strict import StrictBodies
 from server.auth import auth_middleware
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
+from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
+from server.logs import RequestLogging, echo_request_id
+from server.metrics import Metrics, MetricsController, prometheus_config
 from server.ratelimit import Limiter, RateLimits
-from server.storage.accounts import TokenPolicy
+from server.security import cors_config, security_headers
+from server.storage.accounts import LoginThrottle, TokenPolicy
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
-from server.sync_socket import sync_endpoint
+from server.sync_socket import Connections, sync_endpoint
+from sync.merge.decide import Policy
 
 log = logging.getLogger("waymark.server")
 
@@ -48,6 +56,14 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
+def _unstorable(exc: CharacterNotInRepertoireError) -> ProblemDetailsException:
+    # PostgreSQL text cannot hold NUL (U+0000); such a value in a request is bad input, not
+    # a server failure (SQLite stores it, and the look-up simply finds nothing).
+    return ProblemDetailsException(
+        status_code=400, title="Bad Request", detail="text may not contain NUL (U+0000)"
+    )
+
+
 def _internal(exc: Exception) -> ProblemDetailsException:
     log.error("unhandled error", exc_info=exc)
     return ProblemDetailsException(
@@ -62,57 +78,94 @@ def create_app(
     on_ready: Callable[[Store], None] | None = None,
     stale_device_ms: int = STALE_DEVICE_MS,
     public_url: str = "http://127.0.0.1:8765",
+    fanout: str | None = None,
+    fanout_channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
+    policy: Policy | None = None,
+    login_throttle: LoginThrottle | None = None,
+    cors_origins: Sequence[str] = (),
+    tls: bool = False,
+    metrics_token: str | None = None,
     token_lifetime_s: int = TokenPolicy().access_ms // 1000,
     refresh_lifetime_s: int = TokenPolicy().refresh_ms // 1000,
     rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
-    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links).
-    Device tokens live ``token_lifetime_s`` (refresh tokens ``refresh_lifetime_s``); each
-    device is held to ``rate_limits`` (default :class:`RateLimits`)."""
-    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms)
+    ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
+    ``fanout``: a Redis URL to carry live updates between instances instead of PostgreSQL's
+    ``LISTEN``/``NOTIFY`` (``server.fanout_redis``); ``policy`` and ``login_throttle`` come
+    from the settings (:mod:`server.settings`); ``cors_origins`` empty means no CORS;
+    ``tls`` (or an https public URL) adds HSTS; ``metrics_token``, when set, is the bearer
+    token ``/metrics`` asks for. Device tokens live ``token_lifetime_s`` (refresh tokens
+    ``refresh_lifetime_s``); each device is held to ``rate_limits`` (:class:`RateLimits`)."""
+    store = Store.for_url(db_url, clock=clock, stale_device_ms=stale_device_ms, policy=policy)
     hub = Hub(store)
-    listener = Listener(store.engine.url, hub) if isinstance(store.engine, PostgresEngine) else None
+    if fanout is not None:
+        hub.backend = RedisFanout(fanout, hub, channel_prefix=fanout_channel_prefix)
+        if isinstance(store.engine, PostgresEngine):
+            store.engine.notifies = False  # nobody LISTENs: Redis carries the news
+    elif isinstance(store.engine, PostgresEngine):
+        hub.backend = Listener(store.engine.url, hub)
+    metrics = Metrics(store.engine.dialect, token=metrics_token)
+    store.on_merged = metrics.merged
+    hub.on_store_error = metrics.store_error
+    prometheus = prometheus_config()
 
     async def open_store(app: Litestar) -> None:
         await store.open()
-        if listener is not None:
-            await listener.start()
+        await hub.backend.start()
         app.state.store = store
         app.state.hub = hub
+        app.state.metrics = metrics
         app.state.public_url = public_url.rstrip("/")
+        app.state.login_throttle = login_throttle or LoginThrottle()
         app.state.token_policy = TokenPolicy(token_lifetime_s * 1000, refresh_lifetime_s * 1000)
         app.state.limiter = Limiter(rate_limits or RateLimits(), store.clock)
         if on_ready is not None:
             on_ready(store)
 
     async def close_store() -> None:
-        if listener is not None:
-            await listener.stop()
+        await hub.backend.stop()
         await store.close()
 
-    return Litestar(
-        route_handlers=[*ROUTE_HANDLERS, sync_endpoint],
+    app = Litestar(
+        route_handlers=[*ROUTE_HANDLERS, sync_endpoint, MetricsController],
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
         },
-        middleware=[auth_middleware()],
+        middleware=[RequestLogging(), prometheus.middleware, auth_middleware()],
+        after_exception=[metrics.after_exception],
+        before_send=[
+            echo_request_id,
+            security_headers(https=tls or public_url.startswith("https://")),
+        ],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
                     exception_to_problem_detail_map={
                         HTTPException: _http,
                         ServerError: _problem,
+                        CharacterNotInRepertoireError: _unstorable,
                         Exception: _internal,
                     },
                 )
             ),
+            RouteDefaults(),
+            StrictBodies(),
         ],
         on_startup=[open_store],
+        cors_config=cors_config(cors_origins),
         on_shutdown=[close_store],
         openapi_config=OpenAPIConfig(
-            title="Waymark", version="1", path="/schema", use_handler_docstrings=True
+            title="Waymark",
+            version="1",
+            path="/schema",
+            use_handler_docstrings=True,
+            components=components(),
+            description=DESCRIPTION,
         ),
         debug=False,
     )
+    # Drained by a stopping server (``waymark serve``: SIGTERM); /v1/ready says 503 then.
+    app.state.sync_connections = Connections()
+    return app

@@ -1,49 +1,106 @@
-"""The server's commands: ``waymark serve`` and ``waymark admin …``. Mounted by ``cli/``."""
+"""The server's commands: ``waymark serve``, ``waymark admin …`` and ``waymark config
+show``. Mounted by ``cli/``. Every setting is read through :mod:`server.settings`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ipaddress
+import os
 import signal
 import socket
+import ssl
 import sys
-import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import msgspec
 import uvicorn
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from server.access_options import access_options
+from server import fanout_redis
 from server.app import create_app
 from server.errors import ServerError, StoreUnavailable
+from server.logs import FORMATS, LEVELS
+from server.logs import configure as configure_logging
+from server.settings import (
+    CONFIG_ENV,
+    FIELDS,
+    SPECS,
+    Loaded,
+    Settings,
+    SettingsError,
+    check_public_url,
+    display,
+    load_settings,
+    shown,
+)
+from server.storage.engine import SqliteEngine, open_engine
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
-from sync.catalog import format_for, parse_catalog
+from sync.catalog import QuizDefaults, format_for, parse_catalog
 from sync.errors import CatalogError
 
-DEFAULT_DB = "sqlite:///waymark.db"
+DEFAULT_DB = Settings().database_url
 MAX_FRAME = 1 << 20
 PLANS = ("free", "premium")
 T = TypeVar("T")
 
+# Options default to None ("not given"): server.settings then looks at the environment,
+# the config file and the setting's default, in that order.
 db_option = click.option(
     "--db",
-    envvar="WAYMARK_DATABASE_URL",
-    default=DEFAULT_DB,
-    show_default=True,
-    help="sqlite:///PATH or postgresql://USER@HOST/DB (env WAYMARK_DATABASE_URL).",
+    default=None,
+    help=f"sqlite:///PATH or postgresql://USER@HOST/DB (env WAYMARK_DATABASE_URL; "
+    f"default {DEFAULT_DB}).",
+)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"A TOML file of settings (env {CONFIG_ENV}); options and WAYMARK_* variables win.",
 )
 
 
+SETTINGS_KEY = "waymark.settings"
+"""Where ``serve`` and ``admin`` keep their :class:`Settings` in the click context."""
+
+
+def settings_for(config_file: Path | None, **options: object) -> Loaded:
+    """The settings from ``options`` (None: not given), the environment and the config
+    file; a bad one is one line and exit 2."""
+    try:
+        return load_settings(options=options, env=os.environ, config_file=config_file)
+    except SettingsError as err:
+        raise _UsageLine(err.detail) from None
+
+
+DRAIN_SECONDS = 10.0
+"""How long a stopping server waits for in-flight merges before closing sockets anyway."""
+
+
 class _Server(uvicorn.Server):
-    """uvicorn, but a SIGINT/SIGTERM stop is a clean exit (status 0), not a re-raised signal."""
+    """uvicorn, but a SIGINT/SIGTERM stop is a clean exit (status 0), not a re-raised
+    signal, and drains the sync connections first: it stops accepting, lets each finish
+    the message it is handling (a merge commits and is acked), then closes it with 1012."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await self._drain()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -78,28 +135,59 @@ async def serve_async(
     stale_device_ms: int = STALE_DEVICE_MS,
     wait_for_db: float = 0.0,
     public_url: str | None = None,
-    access: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> None:
+    settings = settings or Settings()
     host, port = sock.getsockname()[:2]
-    public = public_url or f"http://{_url_host(host)}:{port}"
+    http, ws = ("https", "wss") if settings.tls else ("http", "ws")
+    public = public_url or f"{http}://{_url_host(host)}:{port}"
     # Open (and migrate) the database before serving: a damaged file or an unreachable
     # server is one line and a non-zero exit now, not a failed start-up that hangs.
     await _preflight(db, wait_for_db)
+    fanout = settings.fanout or None
+    if fanout is not None:
+        await _fanout_preflight(fanout)
 
     def ready(store: Store) -> None:
-        click.echo(f"Waymark listening on http://{host}:{port} (sync: ws://{host}:{port}/v1/sync)")
+        click.echo(
+            f"Waymark listening on {http}://{host}:{port} (sync: {ws}://{host}:{port}/v1/sync)"
+        )
         click.echo(f"database: {db}")
 
     if catalog_file is not None:
-        catalog = _read_catalog(catalog_file)
+        catalog = _read_catalog(catalog_file, settings.quiz_defaults())
         await _with_store(db, lambda store: store.load_catalog(catalog))
     app = create_app(
-        db, on_ready=ready, stale_device_ms=stale_device_ms, public_url=public, **(access or {})
+        db,
+        on_ready=ready,
+        stale_device_ms=stale_device_ms,
+        public_url=public,
+        fanout=fanout,
+        fanout_channel_prefix=settings.fanout_channel_prefix,
+        policy=settings.policy(),
+        login_throttle=settings.login_throttle(),
+        cors_origins=settings.cors_origins,
+        tls=settings.tls,
+        metrics_token=settings.metrics_token or None,
+        token_lifetime_s=settings.token_lifetime_days * 86_400,
+        refresh_lifetime_s=settings.refresh_token_lifetime_days * 86_400,
+        rate_limits=settings.rate_limits(),
     )
+    # After the app: Litestar installs its own handlers when it is made, and these replace them.
+    configure_logging(settings.log_format, settings.log_level)
     config = uvicorn.Config(
-        app, log_level="warning", ws_max_size=MAX_FRAME, lifespan="on", ws="websockets-sansio"
+        app,
+        log_level="warning",
+        ws_max_size=MAX_FRAME,
+        lifespan="on",
+        ws="websockets-sansio",
+        log_config=None,  # configure_logging's handler; one line per request is ours
+        access_log=False,
+        ssl_certfile=settings.certfile,
+        ssl_keyfile=settings.keyfile,
     )
-    await _Server(config).serve(sockets=[sock])
+    drain = app.state.sync_connections.drain
+    await _Server(config, lambda: drain(DRAIN_SECONDS)).serve(sockets=[sock])
     click.echo("Waymark stopped")
 
 
@@ -113,10 +201,26 @@ def public_url_option(value: str | None) -> str | None:
     """``--public-url``: an http(s) URL with a host and no query; one line if not."""
     if value is None:
         return None
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL of this server")
-    return value.rstrip("/")
+    try:
+        return check_public_url(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _tls_problem(settings: Settings) -> str | None:
+    """Why the certificate and key cannot serve TLS, in one line (uvicorn would print a
+    traceback), or None."""
+    if settings.certfile is None:
+        return None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.certfile, settings.keyfile
+        )
+    except OSError as err:  # ssl.SSLError is an OSError
+        name = settings.keyfile if err.filename == settings.keyfile else settings.certfile
+        reason = err.strerror or getattr(err, "reason", None) or str(err)
+        return f"cannot use the certificate {name}: {reason}"
+    return None
 
 
 def _plain_http_warning(host: str) -> str | None:
@@ -159,6 +263,26 @@ async def _preflight(
             delay = min(delay * 2, 5.0)
 
 
+async def _fanout_preflight(url: str) -> None:
+    """Redis answers at ``url``, or one line now (a wrong URL is not an outage to wait out)."""
+    try:
+        await fanout_redis.ping(url)
+    except (RedisError, OSError) as err:
+        raise click.ClickException(
+            f"cannot reach Redis at {fanout_redis.redacted(url)} (--fanout): {err}"
+        ) from None
+
+
+def fanout_option(value: str | None) -> str | None:
+    """``--fanout``: a Redis URL; one line if not."""
+    if value is None or value == "":
+        return None
+    try:
+        return fanout_redis.check_url(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 class _OneLine(click.Command):
     """Usage errors as one line, without click's usage block (as the device commands)."""
 
@@ -198,10 +322,15 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
     return _UsageLine(f"{err.format_message().rstrip('.')} (see '{ctx.command_path} --help')")
 
 
+def _default(name: str) -> str:
+    return f"[default: {getattr(Settings(), name)}]"
+
+
 @click.command(cls=_OneLine)
+@config_option
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default=None, help=f"Address to listen on. {_default('host')}")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=_default("port"))
 @click.option(
     "--catalog",
     "catalog_file",
@@ -211,51 +340,138 @@ def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
 )
 @click.option(
     "--stale-device-days",
-    envvar="WAYMARK_STALE_DEVICE_DAYS",
     type=click.IntRange(1, 3650),
-    default=STALE_DEVICE_MS // 86_400_000,
-    show_default=True,
-    help="A device silent this long stops holding its learner's settled horizon back.",
+    default=None,
+    help="A device silent this long stops holding its learner's settled horizon back. "
+    + _default("stale_device_days"),
 )
 @click.option(
     "--wait-for-db",
     type=click.FloatRange(0, 3600),
-    default=0,
+    default=None,
     metavar="SECONDS",
     help="Retry an unreachable database for up to this long before giving up.",
 )
 @click.option(
     "--public-url",
-    envvar="WAYMARK_PUBLIC_URL",
     default=None,
     callback=lambda _ctx, _param, value: public_url_option(value),
     help="Where devices and verifiers reach this server (issuer id, certificate links); "
-    "default: http://HOST:PORT as listening. Never taken from a request's Host.",
+    "default: http(s)://HOST:PORT as listening. Never taken from a request's Host.",
 )
-@access_options
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="PEM certificate (chain): serve HTTPS and WSS.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="PEM private key of --certfile (if not inside it).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Allow browser calls from ORIGIN (repeatable; '*' for any). Default: no CORS.",
+)
+@click.option(
+    "--fanout",
+    default=None,
+    metavar="REDIS_URL",
+    callback=lambda _ctx, _param, value: fanout_option(value),
+    help="Carry live updates between instances over Redis (redis://host:6379/0) instead of "
+    "PostgreSQL LISTEN/NOTIFY.",
+)
+@click.option(
+    "--fanout-channel-prefix",
+    default=None,
+    help="Redis channel <prefix>:feed; instances sharing a database share it (default: waymark).",
+)
+@click.option(
+    "--metrics-token",
+    default=None,
+    help="Ask for 'Authorization: Bearer TOKEN' on /metrics (default: /metrics is open).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Logs on stderr: one JSON object per line, or text for a person.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    help="The least severe log lines written (info: one per request and per merge).",
+)
+@click.option(
+    "--token-lifetime-days",
+    type=int,
+    default=None,
+    help="A device's bearer token expires this long after it was issued; the device then "
+    "refreshes it (default: 30).",
+)
 def serve(
-    db: str,
-    host: str,
-    port: int,
+    config_file: Path | None,
+    db: str | None,
+    host: str | None,
+    port: int | None,
     catalog_file: Path | None,
-    stale_device_days: int,
-    wait_for_db: float,
+    stale_device_days: int | None,
+    wait_for_db: float | None,
     public_url: str | None,
-    access: dict[str, Any],
+    certfile: str | None,
+    keyfile: str | None,
+    cors_origins: tuple[str, ...],
+    fanout: str | None,
+    fanout_channel_prefix: str | None,
+    metrics_token: str | None,
+    log_format: str | None,
+    log_level: str | None,
+    token_lifetime_days: int | None,
 ) -> None:
-    """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…)."""
-    sock = bind(host, port)
-    if (warning := _plain_http_warning(host)) is not None:
+    """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…).
+
+    Every option can also be set by its WAYMARK_* variable or in the --config file
+    ('waymark config show' lists them all)."""
+    settings = settings_for(
+        config_file,
+        database_url=db,
+        host=host,
+        port=port,
+        catalog=None if catalog_file is None else str(catalog_file),
+        stale_device_days=stale_device_days,
+        wait_for_db=wait_for_db,
+        public_url=public_url,
+        certfile=certfile,
+        keyfile=keyfile,
+        cors_origins=cors_origins or None,
+        fanout=fanout,
+        fanout_channel_prefix=fanout_channel_prefix,
+        metrics_token=metrics_token,
+        log_format=log_format,
+        log_level=None if log_level is None else log_level.lower(),
+        token_lifetime_days=token_lifetime_days,
+    ).settings
+    click.get_current_context().meta[SETTINGS_KEY] = settings
+    if (problem := _tls_problem(settings)) is not None:
+        raise click.ClickException(problem)
+    sock = bind(settings.host, settings.port)
+    if not settings.tls and (warning := _plain_http_warning(settings.host)) is not None:
         click.echo(warning, err=True)
     _run(
         serve_async(
-            db,
+            settings.database_url,
             sock,
-            catalog_file=catalog_file,
-            stale_device_ms=stale_device_days * 86_400_000,
-            wait_for_db=wait_for_db,
-            public_url=public_url,
-            access=access,
+            catalog_file=None if settings.catalog is None else Path(settings.catalog),
+            stale_device_ms=settings.stale_device_days * 86_400_000,
+            wait_for_db=settings.wait_for_db,
+            public_url=settings.public_url,
+            settings=settings,
         )
     )
 
@@ -267,8 +483,18 @@ def _run(coro: Awaitable[T]) -> T:
         raise click.ClickException(err.detail) from None
 
 
-async def _with_store(db: str, action: Callable[[Store], Awaitable[T]]) -> T:
-    store = Store.for_url(db)
+async def _with_store(
+    db: str, action: Callable[[Store], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run ``action`` on the store at ``db``. Only ``create=True`` (``waymark admin init``)
+    makes a missing SQLite file: a mistyped path is an error, not a new empty database."""
+    # The command's settings (kept in the click context by serve and admin), so a decision
+    # an admin command makes (a review after a catalog load, a rebuild, a grade) follows
+    # the same enrollment limits as the server.
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get(SETTINGS_KEY) if ctx is not None else None
+    policy = settings.policy() if isinstance(settings, Settings) else None
+    store = Store.for_url(db, policy=policy, create=create)
     await store.open()
     try:
         return await action(store)
@@ -276,23 +502,76 @@ async def _with_store(db: str, action: Callable[[Store], Awaitable[T]]) -> T:
         await store.close()
 
 
-def _read_catalog(path: Path):  # type: ignore[no-untyped-def]
+def _read_catalog(path: Path, quiz_defaults: QuizDefaults):  # type: ignore[no-untyped-def]
     try:
         data = path.read_bytes()
     except OSError as err:
         raise click.ClickException(f"{path}: {err.strerror}") from None
     try:
-        return parse_catalog(data, format_for(path.name), source=str(path))
+        return parse_catalog(
+            data, format_for(path.name), source=str(path), quiz_defaults=quiz_defaults
+        )
     except CatalogError as err:
         raise click.ClickException(str(err)) from None
 
 
 @click.group(cls=_OneLineGroup)
+@config_option
 @db_option
 @click.pass_context
-def admin(ctx: click.Context, db: str) -> None:
+def admin(ctx: click.Context, config_file: Path | None, db: str | None) -> None:
     """Administer users, devices and the catalog."""
-    ctx.obj = db
+    loaded = settings_for(config_file, database_url=db)
+    ctx.meta[SETTINGS_KEY] = loaded.settings
+    ctx.obj = loaded.settings.database_url
+
+
+async def _migrated(db: str, *, create: bool) -> tuple[list[int], int]:
+    store = Store.for_url(db, create=create)
+    applied = await store.open()  # opening migrates, under a lock (safe with servers up)
+    try:
+        version = await store.engine.fetchval("SELECT MAX(version) FROM schema_version")
+    finally:
+        await store.close()
+    return applied, int(version)
+
+
+@admin.command("init")
+@click.pass_obj
+def init(db: str) -> None:
+    """Create the database (a SQLite file, if it is missing) and its schema.
+
+    The only command that creates one: every other command, ``serve`` included, refuses
+    a SQLite path where there is no database."""
+
+    async def run() -> tuple[Path | None, list[int], int]:
+        engine = open_engine(db)
+        new = engine.path if isinstance(engine, SqliteEngine) and not engine.path.exists() else None
+        return (new, *await _migrated(db, create=True))
+
+    new, applied, version = _run(run())
+    if new is not None:
+        click.echo(f"created SQLite database {new}; schema at version {version}")
+    elif applied:
+        click.echo(f"database ready; applied migrations {_numbers(applied)}; version {version}")
+    else:
+        click.echo(f"database ready; schema at version {version}; nothing to do")
+
+
+def _numbers(applied: list[int]) -> str:
+    return ", ".join(str(n) for n in applied)
+
+
+@admin.command("migrate")
+@click.pass_obj
+def migrate(db: str) -> None:
+    """Upgrade an existing database's schema, then exit: a deployment's step before its
+    servers start."""
+    applied, version = _run(_migrated(db, create=False))
+    if applied:
+        click.echo(f"applied migrations {_numbers(applied)}; schema at version {version}")
+    else:
+        click.echo(f"schema up to date at version {version}; nothing to apply")
 
 
 @admin.group()
@@ -358,10 +637,15 @@ def catalog() -> None:
 
 @catalog.command("load")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.pass_obj
-def catalog_load(db: str, file: Path) -> None:
-    """Load a catalog file (JSON, TOML or YAML); a malformed file is refused whole."""
-    parsed = _read_catalog(file)
+@click.pass_context
+def catalog_load(ctx: click.Context, file: Path) -> None:
+    """Load a catalog file (JSON, TOML or YAML); a malformed file is refused whole.
+
+    A quiz that leaves out its pass mark, attempt limits or cool-down gets the settings'
+    (WAYMARK_ASSESSMENT_PASSING_SCORE, …; 'waymark config show')."""
+    db: str = ctx.obj
+    settings: Settings = ctx.meta[SETTINGS_KEY]
+    parsed = _read_catalog(file, settings.quiz_defaults())
     version = _run(_with_store(db, lambda s: s.load_catalog(parsed)))
     lessons = sum(len(m.lessons) for c in parsed.courses for m in c.modules)
     click.echo(f"catalog {version}: {len(parsed.courses)} courses, {lessons} lessons")
@@ -628,7 +912,36 @@ def group_list(db: str) -> None:
         click.echo(f"{_members(group)} (created by {group.created_by})")
 
 
-COMMANDS = [serve, admin]
+@click.group("config", cls=_OneLineGroup)
+def config() -> None:
+    """The server's settings (options, WAYMARK_* variables, a TOML file)."""
+
+
+@config.command("show")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: name -> value, source.")
+def config_show(config_file: Path | None, as_json: bool) -> None:
+    """Print every setting's effective value and where it came from, secrets masked.
+
+    A bad setting is one line and exit 2, as 'waymark serve' would refuse it."""
+    rows = shown(settings_for(config_file))
+    if as_json:
+        data = {
+            str(r["name"]): {"value": r["value"], "source": r["source"], "env": r["env"]}
+            for r in rows
+        }
+        click.echo(msgspec.json.encode(data).decode())
+        return
+    width = max(len(name) for name in FIELDS)
+    values = [display(r) for r in rows]
+    value_width = min(max(len(v) for v in values), 40)
+    for row, value in zip(rows, values, strict=True):
+        note = SPECS[str(row["name"])].used_by
+        unused = f"  ({note})" if note else ""
+        click.echo(f"{row['name']:<{width}}  {value:<{value_width}}  {row['source']}{unused}")
+
+
+COMMANDS = [serve, admin, config]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(serve())

@@ -5,6 +5,7 @@ it to one HTTP status (problem details) and one WebSocket close code (the sync s
 
     ServerError
      ├── StoreUnavailable    the database cannot be reached or opened         503
+     ├── SettingsError       a bad setting (server.settings; one line at start) -
      ├── BadRequest          the request is malformed                          400
      │    ├── CatalogRejected a catalog file is malformed                     400
      │    └── CredentialError a token is not a credential we signed            400

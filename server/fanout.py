@@ -12,8 +12,15 @@ of the learner, and none where it was made.
 
 A connection applies what it is handed only when it continues what it has sent; anything
 else (a gap: entries handed out of order, or after a lost notification) makes it read from
-its own cursor. So the fan-out can be late, never wrong. On SQLite one process owns the
-database and there is no listener: the hub alone is the fan-out.
+its own cursor. So the fan-out can be late, never wrong.
+
+How an instance hears the others is its :class:`Backend`: :class:`InProcess` on SQLite (one
+process owns the database: the hub alone is the fan-out), :class:`Listener` on PostgreSQL
+(``LISTEN`` to the ``NOTIFY`` every feed write sends), or ``server.fanout_redis`` (Litestar
+channels on Redis, ``waymark serve --fanout redis://…``). Every backend carries the same
+announcement, the learner and their new head, never the entries: the feed stays the one
+truth, and an announcement lost (a backend down, a message dropped) only makes a device late
+until the backend's :meth:`Backend.start`-ed reconnect offers every connection a read.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import asyncpg
@@ -32,7 +39,7 @@ from server.storage.feed import FEED_CHANNEL
 from server.storage.store import Store
 from sync.protocol.messages import FEED_PAGE, FeedEntry
 
-__all__ = ["FEED_CHANNEL", "Follower", "Hub", "Listener"]
+__all__ = ["FEED_CHANNEL", "Backend", "Follower", "Hub", "InProcess", "Listener"]
 
 log = logging.getLogger("waymark.fanout")
 
@@ -50,6 +57,58 @@ class Follower(Protocol):
         ...
 
 
+def announcement(user_id: str, head: int) -> str:
+    """What every backend carries: ``"<user_id> <head>"`` (the ``NOTIFY`` payload)."""
+    return f"{user_id} {head}"
+
+
+def parse_announcement(payload: str) -> tuple[str, int] | None:
+    """``(user_id, head)`` of an :func:`announcement`; ``None`` for anything else."""
+    user_id, _, head = payload.rpartition(" ")
+    return (user_id, int(head)) if user_id and head.isdigit() else None
+
+
+class Backend(Protocol):
+    """How commits are announced between instances: ``announce`` this instance's, and call
+    :meth:`Hub.heard` for every instance's (its own included), then :meth:`Hub.resync`
+    after a time when some may have been missed."""
+
+    name: str
+    """What ``/v1/ready`` and the logs call it: ``in-process``, ``postgresql``, ``redis``."""
+
+    @property
+    def healthy(self) -> bool:
+        """Whether other instances' commits are heard now (``/v1/ready``)."""
+        ...
+
+    async def start(self) -> None:
+        """Begin hearing; from then on a lost connection is re-established by itself."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    def announce(self, user_id: str, head: int | None) -> None:
+        """``user_id``'s feed committed up to ``head`` on this instance (``None``: the
+        writer does not know the head). Must not block."""
+        ...
+
+
+class InProcess:
+    """No other instance to hear (SQLite: one process owns the database)."""
+
+    name = "in-process"
+    healthy = True
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def announce(self, user_id: str, head: int | None) -> None:
+        pass
+
+
 class Hub:
     """This instance's connections per learner, and what it handed them."""
 
@@ -63,8 +122,27 @@ class Hub:
         self._reading: dict[str, asyncio.Task[None]] = {}
         self._local: dict[str, int] = {}
         """Per learner: writes in progress on this instance (their hand-off is coming)."""
-        self.listening = True
+        self.backend: Backend = InProcess()
+        """How other instances hear this one's commits, and it theirs."""
+        self.unsent = 0
+        """Entries handed to connections and not sent yet (the connections count them)."""
+        self.on_store_error: Callable[[], None] | None = None
+        """Told when a fan-out read fails for the database (``waymark_store_errors``)."""
+
+    @property
+    def listening(self) -> bool:
         """Whether commits of other instances are heard (``/v1/ready``)."""
+        return self.backend.healthy
+
+    def backlog(self) -> int:
+        """Feed entries committed and not yet sent to a connected device of their learner:
+        those handed and waiting in connections, and those announced and not read yet."""
+        announced = sum(
+            max(0, head - self._handed.get(user_id, 0))
+            for user_id, head in self._wanted.items()
+            if user_id in self._followers
+        )
+        return self.unsent + announced
 
     def follow(self, follower: Follower, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
@@ -76,6 +154,8 @@ class Hub:
             if not self._followers[user_id]:
                 del self._followers[user_id]
                 self._handed.pop(user_id, None)
+                if user_id not in self._reading:
+                    self._wanted.pop(user_id, None)
 
     @contextlib.contextmanager
     def local_write(self, user_id: str) -> Iterator[None]:
@@ -91,10 +171,14 @@ class Hub:
                 del self._local[user_id]
                 if self._wanted.get(user_id, 0) > self._handed.get(user_id, 0):
                     self._read_soon(user_id)
+                elif user_id not in self._reading:  # its own announcement: handed already
+                    self._wanted.pop(user_id, None)
 
     def committed(self, user_id: str, entries: list[FeedEntry] | None) -> None:
         """A write of ``user_id``'s feed committed on this instance: hand its entries
         (``None`` when the writer did not keep them: every connection reads once)."""
+        if entries is None or entries:
+            self.backend.announce(user_id, entries[-1].user_seq if entries else None)
         followers = self._followers.get(user_id)
         if not followers:
             return
@@ -147,6 +231,8 @@ class Hub:
             # going away is an outage to report, not a fault of this code to trace.
             if isinstance(err, StoreUnavailable):
                 log.warning("fan-out read failed: %s", err.detail)
+                if self.on_store_error is not None:
+                    self.on_store_error()
             else:
                 log.exception("fan-out read failed")
             for follower in self._followers.get(user_id, ()):
@@ -158,15 +244,22 @@ class Hub:
 
 class Listener:
     """``LISTEN`` on :data:`FEED_CHANNEL` over a connection of its own, re-established
-    after it drops (a PostgreSQL restart), after which the hub's connections catch up."""
+    after it drops (a PostgreSQL restart), after which the hub's connections catch up.
+    Announcing is the store's: every feed write sends its ``NOTIFY`` at commit."""
+
+    name = "postgresql"
 
     def __init__(self, url: str, hub: Hub, *, retry_s: tuple[float, float] = (0.05, 2.0)) -> None:
         self.url = url
         self.hub = hub
         self.retry_s = retry_s
+        self.healthy = True
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
+
+    def announce(self, user_id: str, head: int | None) -> None:
+        pass  # the NOTIFY went out with the commit (server.storage.feed)
 
     async def start(self) -> None:
         await self._connect()
@@ -187,16 +280,15 @@ class Listener:
         await conn.add_listener(FEED_CHANNEL, self._notified)
         self._conn = conn
         self._lost.clear()
-        self.hub.listening = True
+        self.healthy = True
 
     def _terminated(self, _conn: Any) -> None:
-        self.hub.listening = False
+        self.healthy = False
         self._lost.set()
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        user_id, _, head = payload.rpartition(" ")
-        if user_id and head.isdigit():
-            self.hub.heard(user_id, int(head))
+        if (heard := parse_announcement(payload)) is not None:
+            self.hub.heard(*heard)
 
     async def _keep(self) -> None:
         while True:

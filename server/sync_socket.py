@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -24,6 +25,7 @@ from server.storage.store import Store
 from sync.protocol.codec import Frame
 from sync.protocol.messages import FEED_PAGE, FeedEntry
 from sync.protocol.sessions import (
+    CLOSE_SERVICE_RESTART,
     Authenticate,
     Close,
     Credential,
@@ -37,12 +39,33 @@ from sync.protocol.sessions import (
     ServerSession,
 )
 
+if TYPE_CHECKING:
+    from server.metrics import Metrics
+
 log = logging.getLogger("waymark.sync")
 STORE_UNAVAILABLE = "the server's database is unavailable; try again later"
 
 
 class _Closed(Exception):
     """The connection is over; the close frame was sent (or the peer left)."""
+
+
+class Connections:
+    """The open sync connections of one app, so that a stopping server can drain them."""
+
+    def __init__(self) -> None:
+        self.open: set[SyncConnection] = set()
+        self.draining = False
+
+    async def drain(self, timeout: float) -> None:
+        """Stop every connection once the message it is handling is done (a merge commits
+        and is acked), closing with 1012; give up waiting after ``timeout`` seconds."""
+        self.draining = True
+        tasks = [asyncio.ensure_future(conn.drain()) for conn in list(self.open)]
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
 
 
 class SyncConnection:
@@ -56,22 +79,54 @@ class SyncConnection:
         self._devices: list[Device | None] = []  # the hello's accounts, looked up
         self._followed: list[str] = []
         self._send_lock = asyncio.Lock()
-        self._offered: list[tuple[str, list[FeedEntry] | None]] = []
+        self._offered: list[tuple[str, list[FeedEntry] | None, float]] = []
+        """Offers to send: the learner, the entries, when (``time.monotonic``) the hub
+        handed them over, or ``-1`` for this connection's own echo (no fan-out lag)."""
         self._wake = asyncio.Event()
+        self._draining = False
+        self._idle = asyncio.Event()  # set while no received message is being handled
+        self._idle.set()
+        self._unsent = 0  # entries offered and not sent: this connection's part of the backlog
+        self._publishing = False
+        self.metrics: Metrics | None = getattr(socket.app.state, "metrics", None)
         self._policy = token_policy(socket.app.state)
         self._limiter = limiter_of(socket.app.state)
 
-    async def run(self) -> None:
+    async def run(self, connections: Connections) -> None:
+        if connections.draining:
+            await self.socket.close(code=CLOSE_SERVICE_RESTART, reason="the server is stopping")
+            return
         await self.socket.accept()
+        connections.open.add(self)
+        if self.metrics is not None:
+            self.metrics.connections.inc()
         deliveries = asyncio.create_task(self._deliver())
         try:
             while True:
-                await self._do(self.session.receive(await self._receive()))
+                frame = await self._receive()
+                if self._draining:  # not read: unacked, so the device pushes it again
+                    raise _Closed
+                self._idle.clear()
+                await self._do(self.session.receive(frame))
+                self._idle.set()
         except Exception as err:
             await self._end(err)
         finally:
+            self._idle.set()
+            connections.open.discard(self)
             self.hub.unfollow(self, self._followed)
             deliveries.cancel()
+            self.hub.unsent -= self._unsent
+            self._unsent = 0
+            if self.metrics is not None:
+                self.metrics.connections.dec()
+
+    async def drain(self) -> None:
+        """Close with 1012 once the message being handled (if any) is done."""
+        self._draining = True
+        await self._idle.wait()
+        with contextlib.suppress(_Closed, WebSocketDisconnect):
+            await self._do(self.session.restarting())
 
     async def _end(self, err: Exception) -> None:
         """Close for the error that ended this connection's reading or sending."""
@@ -80,6 +135,8 @@ class SyncConnection:
         if isinstance(err, StoreUnavailable):  # the database went away: 1013, retry later
             # The detail names the database and the driver's words: for the log only.
             log.warning("sync connection closed, store unavailable: %s", err.detail)
+            if self.metrics is not None:
+                self.metrics.store_error()
             effects = self.session.fail(err.code, STORE_UNAVAILABLE)
         elif isinstance(err, ServerError):
             effects = self.session.fail(err.code, err.detail)
@@ -95,7 +152,11 @@ class SyncConnection:
         return self.session.position(user_id)
 
     def offer(self, user_id: str, entries: list[FeedEntry] | None) -> None:
-        self._offered.append((user_id, entries))
+        handed = -1.0 if self._publishing else time.monotonic()
+        self._offered.append((user_id, entries, handed))
+        if entries:
+            self._unsent += len(entries)
+            self.hub.unsent += len(entries)
         self._wake.set()
 
     async def _deliver(self) -> None:
@@ -106,12 +167,22 @@ class SyncConnection:
                 await self._wake.wait()
                 self._wake.clear()
                 offered, self._offered = self._offered, []
-                for user_id, entries in offered:
+                for user_id, entries, handed in offered:
                     await self._do(self.session.offered(user_id, entries))
+                    if entries:
+                        self._sent(len(entries), handed)
         except Exception as err:  # the device reconnects and resumes from its cursor
             await self._end(err)
 
     # -- effects -----------------------------------------------------------------------------
+
+    def _sent(self, count: int, handed: float) -> None:
+        """``count`` offered entries are sent (or found already sent): out of the backlog;
+        entries of another connection's commit add their fan-out lag."""
+        self._unsent -= count
+        self.hub.unsent -= count
+        if handed >= 0 and self.metrics is not None:
+            self.metrics.fanout_lag.observe(time.monotonic() - handed)
 
     async def _do(self, effects: list[ServerEffect]) -> None:
         queue = deque(effects)
@@ -144,7 +215,11 @@ class SyncConnection:
                         result = await self.store.merge(push.device_id, push.events)
                         await self._do(self.session.merged(merge, result))
                 case Publish(user_id=user_id, entries=entries):
-                    self.hub.committed(user_id, entries)
+                    self._publishing = True  # the offer to this connection is its echo
+                    try:
+                        self.hub.committed(user_id, entries)
+                    finally:
+                        self._publishing = False
                 case ReadFeed(user_id=user_id, after=after) as read:
                     entries = await self.store.feed_after(user_id, after, FEED_PAGE)
                     head = await self.store.feed_head(user_id)
@@ -154,7 +229,10 @@ class SyncConnection:
         """Count one request of each key; the longest wait among those over their limit."""
         if self._limiter is None:
             return 0
-        return max((self._limiter.hit(scope, key) for key in keys), default=0)
+        wait = max((self._limiter.hit(scope, key) for key in keys), default=0)
+        if wait and self.metrics is not None:
+            self.metrics.limited(scope)
+        return wait
 
     async def _credential(self, token: str) -> Credential | None:
         try:
@@ -208,4 +286,4 @@ class SyncConnection:
 @websocket("/v1/sync")
 async def sync_endpoint(socket: WebSocket[Any, Any, Any], store: Store, hub: Hub) -> None:
     """The sync protocol (``docs/protocol.md``); authentication happens in the hello."""
-    await SyncConnection(socket, store, hub).run()
+    await SyncConnection(socket, store, hub).run(socket.app.state.sync_connections)

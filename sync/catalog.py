@@ -432,26 +432,81 @@ def _unique(what: str, ids: list[str]) -> None:
         seen.add(item)
 
 
-def parse_catalog(data: bytes | str, fmt: str, *, source: str = "catalog") -> Catalog:
-    """Decode and validate a catalog in ``fmt`` (``json``, ``toml`` or ``yaml``).
+class QuizDefaults(msgspec.Struct, frozen=True, kw_only=True):
+    """What a quiz gets for a field its catalog file leaves out: the server's settings
+    (pass mark, attempt limits, cool-down; ``docs/operations.md``). The defaults of this
+    class are :class:`Quiz`'s own. :func:`parse_catalog` fills them in before validating,
+    so the catalog stored, and sent to devices, carries the resolved values and the server
+    and every device decide alike; a field the file sets always wins."""
+
+    passing_score: Score = 0.7
+    max_attempts: Count | None = None
+    """Counted attempts for everyone (so also the premium plan's limit)."""
+    max_attempts_free: Count | None = None
+    """Counted attempts for free learners (the lower of this and ``max_attempts``)."""
+    cooldown_seconds: Annotated[int, msgspec.Meta(ge=0, le=365 * 86400)] = 0
+
+    def fill(self, raw: object) -> None:
+        """Set the omitted quiz fields of an undecoded catalog ``raw`` in place (anything
+        malformed is left for validation to report)."""
+        given = msgspec.structs.asdict(self)
+        for quiz in _raw_quizzes(raw):
+            for name, value in given.items():
+                quiz.setdefault(name, value)
+
+
+def _raw_quizzes(raw: object) -> list[dict[str, object]]:
+    def items(parent: object, key: str) -> list[dict[str, object]]:
+        found = parent.get(key) if isinstance(parent, dict) else None
+        return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []
+
+    quizzes = []
+    for course in items(raw, "courses"):
+        for module in items(course, "modules"):
+            quizzes += items(module, "quizzes")
+            for lesson in items(module, "lessons"):
+                quizzes += items(lesson, "quizzes")
+    return quizzes
+
+
+def parse_catalog(
+    data: bytes | str,
+    fmt: str,
+    *,
+    source: str = "catalog",
+    quiz_defaults: QuizDefaults | None = None,
+) -> Catalog:
+    """Decode and validate a catalog in ``fmt`` (``json``, ``toml`` or ``yaml``); a quiz
+    field the file leaves out takes its value from ``quiz_defaults`` (the server's settings)
+    when given, else :class:`Quiz`'s default.
 
     Raises :class:`CatalogError` with ``source``, the ``$.path`` and the problem.
     """
     raw = data.encode() if isinstance(data, str) else data
+    if fmt not in FORMATS:
+        raise CatalogError(f"{source}: unknown catalog format {fmt!r} (use one of {FORMATS})")
     try:
-        if fmt == "json":
-            return _answered(msgspec.json.decode(raw, type=Catalog), source)
-        if fmt == "toml":
-            return _answered(msgspec.toml.decode(raw, type=Catalog), source)
-        if fmt == "yaml":
+        if quiz_defaults is None:
+            if fmt == "json":
+                return _answered(msgspec.json.decode(raw, type=Catalog), source)
+            if fmt == "toml":
+                return _answered(msgspec.toml.decode(raw, type=Catalog), source)
             return _answered(msgspec.yaml.decode(raw, type=Catalog), source)
+        # Decoded untyped first: only then can an omitted field be told from a given one.
+        if fmt == "json":
+            tree = msgspec.json.decode(raw)
+        elif fmt == "toml":
+            tree = msgspec.toml.decode(raw)
+        else:
+            tree = msgspec.yaml.decode(raw)
+        quiz_defaults.fill(tree)
+        return _answered(msgspec.convert(tree, Catalog, str_keys=True), source)
     except msgspec.ValidationError as err:
         problem, path = split_validation_error(err)
         raise CatalogError(f"{source}: {problem} - at `{path}`") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         # msgspec.toml.decode() decodes bytes as UTF-8 itself and lets UnicodeDecodeError out.
         raise CatalogError(f"{source}: not valid {fmt.upper()}: {err}") from None
-    raise CatalogError(f"{source}: unknown catalog format {fmt!r} (use one of {FORMATS})")
 
 
 def _answered(catalog: Catalog, source: str) -> Catalog:

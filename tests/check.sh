@@ -8,7 +8,8 @@
 # ruff format --check, ruff check, mypy, lint-imports, merge branch coverage (sync/merge/batch.py
 # fully branch-covered by tests/sync/merge/test_merge.py alone), pytest. Extra arguments go to pytest.
 # PostgreSQL tests use WAYMARK_TEST_PG (a URL); without it, or when the server cannot be
-# reached, they are reported as not run (and fail when CI is set).
+# reached, they are reported as not run (and fail when CI is set); the Redis fan-out tests
+# likewise with WAYMARK_TEST_REDIS (default redis://127.0.0.1:6379/0).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,7 +24,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
 PG_URL = os.environ.get("WAYMARK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WAYMARK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 _pg_problem: list[str] = []
+_redis_problem: list[str] = []
 _not_run: list[str] = []
 
 
@@ -50,19 +53,50 @@ def require_pg(request: pytest.FixtureRequest) -> None:
         could_not_run(request, f"PostgreSQL not reachable at {PG_URL} ({problem})")
 
 
+def _probe_redis() -> str | None:
+    """None when Redis answers a PING, else why not (probed once per run)."""
+    if not _redis_problem:
+        import redis  # the synchronous client: fixtures may be asked for inside a loop
+
+        try:
+            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5) as client:
+                client.ping()
+            _redis_problem.append("")
+        except Exception as err:  # any failure means "not reachable" — say which
+            _redis_problem.append(f"{type(err).__name__}: {err}")
+    return _redis_problem[0] or None
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The machine's Redis (never started, stopped or flushed by tests): fails under CI
+    when unreachable, is skipped elsewhere, as PostgreSQL."""
+    problem = _probe_redis()
+    if problem is not None:
+        could_not_run(request, f"Redis not reachable at {REDIS_URL} ({problem})")
+    return REDIS_URL
+
+
+@pytest.fixture
+def channel_prefix() -> str:
+    """A Redis channel prefix of this test alone: tests running at once never hear each
+    other's announcements."""
+    return f"waymark-test-{uuid.uuid4().hex[:12]}"
+
+
 def could_not_run(request: pytest.FixtureRequest, why: str) -> None:
-    """This PostgreSQL test cannot run here: it fails under CI (which must run every one),
-    and elsewhere it is skipped and listed at the end of the run."""
+    """This PostgreSQL (or Redis) test cannot run here: it fails under CI (which must run
+    every one), and elsewhere it is skipped and listed at the end of the run."""
     if os.environ.get("CI"):
-        pytest.fail(f"{why}; CI must run every PostgreSQL test")
+        pytest.fail(f"{why}; CI must run every PostgreSQL and Redis test")
     _not_run.append(f"{request.node.nodeid}: {why}")
     pytest.skip(why)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if _not_run:
-        terminalreporter.section("tests NOT run: PostgreSQL unavailable", sep="!")
-        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL tests could not run:")
+        terminalreporter.section("tests NOT run: PostgreSQL or Redis unavailable", sep="!")
+        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL or Redis tests could not run:")
         for line in _not_run:
             terminalreporter.write_line(f"  {line}")
 
@@ -92,7 +126,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The storage contract runs every test on both engines."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        return init_db(f"sqlite:///{tmp_path / 'server.db'}")  # as `waymark admin init`
     return str(request.getfixturevalue("pg_url"))
 
 
@@ -101,7 +135,7 @@ class RunningServer:
         self.proc = proc
         self.url = url
         self.db = db
-        self.ws_url = url.replace("http://", "ws://") + "/v1/sync"
+        self.ws_url = re.sub(r"^http", "ws", url) + "/v1/sync"  # https -> wss too
         self.output = lines
         # Keep draining the pipe so a chatty server can never block on a full pipe.
         self._drain = threading.Thread(target=self._read, daemon=True)
@@ -127,9 +161,10 @@ class RunningServer:
 
 
 def waymark(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``waymark`` command line (as ``python -m cli.main``)."""
+    """Run the real ``waymark`` command line (as ``python -m cli.main``); ``timeout`` only
+    guards against a hang."""
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -137,15 +172,26 @@ def waymark(
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         input=input,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def init_db(db: str) -> str:
+    """Make the SQLite database of ``db`` exist, as ``waymark admin init`` does (the
+    command line creates none otherwise), and return ``db``. PostgreSQL: nothing to do."""
+    if db.startswith("sqlite:///"):
+        path = Path(db.removeprefix("sqlite:///"))
+        if not path.exists():
+            sqlite3.connect(path).close()  # an empty file is an empty database
+    return db
 
 
 def launch_server(
     db: str, *, catalog: Path | None = CATALOG, port: int = 0, extra: tuple[str, ...] = ()
 ) -> RunningServer:
-    """Start ``waymark serve`` on ``db`` (with ``extra`` options); returns once it prints
-    its address."""
+    """Start ``waymark serve`` on ``db`` (with ``extra`` options; a SQLite database is
+    created first if missing); returns once it prints its address."""
+    init_db(db)
     args = [sys.executable, "-m", "cli.main", "serve", "--db", db, "--port", str(port), *extra]
     if catalog is not None:
         args += ["--catalog", str(catalog)]
@@ -156,7 +202,7 @@ def launch_server(
     lines = []
     for line in proc.stdout:  # blocks until the server speaks; EOF if it died
         lines.append(line)
-        found = re.search(r"listening on (http://\S+)", line)
+        found = re.search(r"listening on (https?://\S+)", line)
         if found:
             return RunningServer(proc, found.group(1), db, lines)
     proc.wait()

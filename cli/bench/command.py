@@ -160,6 +160,13 @@ async def _pg_version(url: str) -> str:
     help="live-loaded: seconds between two pushes of an active device.",
 )
 @click.option(
+    "--flood-rate",
+    default=100.0,
+    show_default=True,
+    type=click.FloatRange(1, 10_000),
+    help="login-flood: wrong-password logins per second.",
+)
+@click.option(
     "--batch",
     default=200,
     show_default=True,

@@ -1,5 +1,5 @@
-"""Background load for the ``live`` scenario, in its own process (``python -m
-cli.bench.load``) so the measuring process's event loop stays quiet.
+"""Background load for the ``live`` scenario, in its own process (:func:`main`)
+so the measuring process's event loop stays quiet.
 
 It logs in idle devices (connected, silent) and active devices, each pushing one event
 per ``interval`` seconds and waiting for its ack, evenly spread over the interval. The
@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,8 +22,8 @@ from typing import Any
 
 from websockets.exceptions import WebSocketException
 
+from cli.bench.child import ChildProcess
 from cli.bench.database import Login
-from cli.bench.server import ROOT
 from cli.bench.wire import TIMEOUT, BenchError, Device
 from cli.bench.workload import event_stream
 from sync.protocol.codec import decode_server
@@ -161,7 +160,7 @@ async def _run(config: dict[str, Any]) -> None:
     os._exit(0)
 
 
-class LoadProcess:
+class LoadProcess(ChildProcess):
     """The parent's handle on the load process."""
 
     def __init__(
@@ -173,15 +172,7 @@ class LoadProcess:
         interval: float,
         tick: Callable[[int], None],
     ) -> None:
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.bench.load"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-        )
+        super().__init__("from cli.bench.load import main; main()", "load process")
         config = {
             "ws_url": ws_url,
             "catalog_version": catalog_version,
@@ -202,40 +193,14 @@ class LoadProcess:
                 tick(self.connected + self.failed - seen)
                 return
 
-    def _send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            last = next((x for x in reversed(self.output) if x.strip()), "no output")
-            raise BenchError(f"bench: the load process stopped: {last}")
-        self.output.append(line.rstrip())
-        return line.strip()
-
     def mark(self) -> None:
         self._send("mark")
 
     def stop(self) -> dict[str, Any]:
-        self._send("stop")
-        while not (line := self._line()).startswith("done "):
-            pass
-        self.close()
-        report: dict[str, Any] = json.loads(line.removeprefix("done "))
+        report: dict[str, Any] = json.loads(self._report())
         return report
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
-
-if __name__ == "__main__":
+def main() -> None:
+    """The child's entry point (run with ``-c``: ``-m`` would import this module twice)."""
     asyncio.run(_run(json.loads(sys.stdin.readline())))

@@ -100,6 +100,15 @@ def notes(figures: list[dict[str, Any]]) -> list[str]:
                 "live: latency = push sent at device A → feed entry received at device B;"
                 f" one event per push; baseline commit p50 {f['baseline_p50_ms']:.1f} ms."
             )
+        if f["name"] == "login-flood":
+            flood = f["flood"]
+            answers = ", ".join(f"{n} x {code}" for code, n in flood["statuses"].items())
+            out.append(
+                f"login-flood: live latency while {flood['attempts_per_s']:,.0f} wrong-password"
+                f" logins/s hit the server ({answers}); baseline = the same without the"
+                f" flood (p99 {f['quiet_p99_ms']:.1f} ms): p99 is {f['p99_vs_quiet']:.2f}x"
+                " the quiet one (target: at most 2x)."
+            )
         if f["name"] == "live-loaded":
             load = f["load"]
             out.append(

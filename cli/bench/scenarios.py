@@ -15,13 +15,21 @@ from typing import Any, Final
 from rich.progress import Progress, TaskID
 
 from cli.bench.database import PostgresTarget, SqliteTarget, Target, Tick, seed
+from cli.bench.flood import FloodProcess
 from cli.bench.load import LoadProcess
 from cli.bench.server import ServerProcess
 from cli.bench.wire import BenchError, Device, LiveRun, live
 from cli.bench.workload import feed_rows, make_events
 from sync.protocol.messages import MAX_BATCH
 
-SCENARIOS: Final = ("one-learner", "many-learners", "long-history", "live", "device")
+SCENARIOS: Final = (
+    "one-learner",
+    "many-learners",
+    "long-history",
+    "live",
+    "login-flood",
+    "device",
+)
 LIVE_WARMUP: Final = 10
 """Live pushes before the clock starts (connection pools warm up), on both sides."""
 LOAD_SETTLE: Final = 3.0
@@ -44,6 +52,8 @@ class Options:
     interval: float
     batch: int
     repeat: int
+    flood_rate: float = 100.0
+    """login-flood: wrong-password logins per second."""
 
 
 @dataclass
@@ -347,13 +357,85 @@ async def _live_run(
     return measured, written, report
 
 
+# -- login-flood ---------------------------------------------------------------------------
+
+
+async def login_flood(bench: Bench) -> Result:
+    """The live figure (A pushes, B receives) while a login flood runs, each run followed
+    by the same without the flood: the ratio of the p99s says what the flood costs."""
+    opts = bench.options
+    result = Result("login-flood", opts.samples)
+    result.fields = {
+        "measures": "live latency during a flood of wrong-password logins; baseline ="
+        " the same without the flood",
+        "flood_rate_asked": opts.flood_rate,
+    }
+    floods: list[dict[str, Any]] = []
+    for run in bench.runs():
+        flooded, flood = await _flood_run(bench, run, opts.flood_rate)
+        quiet, _ = await _flood_run(bench, run, None)
+        assert flood is not None
+        floods.append(flood)
+        result.e2e.append(opts.samples / flooded.seconds)
+        result.base.append(opts.samples / quiet.seconds)
+        for key, value in percentiles(flooded.received).items():
+            result.add(result.latency, key, value)
+        calm = percentiles(quiet.received)
+        result.add(result.extra, "quiet_p50_ms", calm["p50_ms"])
+        result.add(result.extra, "quiet_p99_ms", calm["p99_ms"])
+        result.add(result.extra, "p99_vs_quiet", result.latency["p99_ms"][-1] / calm["p99_ms"])
+        bench.done(
+            f"login-flood run {run}: p99 {result.latency['p99_ms'][-1]:.1f} ms under"
+            f" {flood['attempts_per_s']:,.0f} logins/s, {calm['p99_ms']:.1f} ms without"
+        )
+    result.fields["flood"] = {
+        "attempts_per_s": statistics.median(f["attempts_per_s"] for f in floods),
+        "statuses": floods[-1]["statuses"],
+    }
+    return result
+
+
+async def _flood_run(bench: Bench, run: int, rate: float | None) -> tuple[LiveRun, Any]:
+    opts = bench.options
+    what = f"live under {rate:g} logins/s" if rate else "live without the flood"
+    events = make_events(LIVE_WARMUP + opts.samples)
+    async with bench.database() as target:
+        version, logins = await seed(target.url, [2], _noop)
+        a_login, b_login = logins[0]
+        async with bench.server(target.url) as server:
+            flood = None
+            report = None
+            try:
+                if rate:
+                    flood = await asyncio.to_thread(FloodProcess, server.url, "bench0", rate)
+                a = await Device.connect(server.ws_url, a_login, version)
+                b = await Device.connect(server.ws_url, b_login, version)
+                with bench.phase(bench.label("login-flood", run, what), opts.samples) as tick:
+                    measured = await live(a, b, events, LIVE_WARMUP, tick)
+                if flood is not None:
+                    report = await asyncio.to_thread(flood.stop)
+                await a.close()
+                await b.close()
+            finally:
+                if flood is not None:
+                    flood.close()
+    return measured, report
+
+
 # -- all -----------------------------------------------------------------------------------
 
 
 def phases(options: Options) -> int:
     """How many end-to-end and baseline runs ``options`` asks for."""
     live = 4 if options.active or options.idle else 2
-    per = {"one-learner": 2, "many-learners": 2, "long-history": 2, "live": live, "device": 1}
+    per = {
+        "one-learner": 2,
+        "many-learners": 2,
+        "long-history": 2,
+        "live": live,
+        "login-flood": 1,
+        "device": 1,
+    }
     return sum(per[s] for s in options.scenarios) * options.repeat
 
 
@@ -368,6 +450,7 @@ async def run_all(bench: Bench) -> list[Result]:
         "one-learner": lambda: throughput(bench, "one-learner", 1),
         "many-learners": lambda: throughput(bench, "many-learners", bench.options.learners),
         "long-history": lambda: long_history(bench),
+        "login-flood": lambda: login_flood(bench),
         "device": lambda: _device(bench),
     }
     results: list[Result] = []

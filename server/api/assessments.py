@@ -18,7 +18,7 @@ from server.api.common import (
     errors,
     learning_dependency,
 )
-from server.errors import BadRequest, Conflict, NotFound
+from server.errors import Conflict, NotFound
 from server.storage.store import User
 from sync.catalog import Catalog, Module, Quiz, public_catalog
 from sync.events import Name
@@ -154,11 +154,11 @@ def _check_answers(quiz: Quiz, answers: dict[str, list[str]]) -> None:
     for question_id, choices in answers.items():
         question = questions.get(question_id)
         if question is None:
-            raise BadRequest(f"no question {question_id!r} in quiz {quiz.id!r}")
+            raise Conflict(f"no question {question_id!r} in quiz {quiz.id!r}")
         known = {c.id for c in question.choices}
         wrong = [c for c in choices if c not in known]
         if wrong:
-            raise BadRequest(f"question {question_id!r} has no choice {wrong[0]!r}")
+            raise Conflict(f"question {question_id!r} has no choice {wrong[0]!r}")
 
 
 class Assessments(Learning):

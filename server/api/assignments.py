@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 from litestar import get, post, put
@@ -19,7 +19,7 @@ from server.api.common import (
     learning_dependency,
 )
 from server.auth import Principal
-from server.errors import BadRequest, NotFound
+from server.errors import BadRequest, Conflict, NotFound
 from server.storage.store import User
 from sync.catalog import Assignment, Catalog, Module
 from sync.events import Text, Url
@@ -54,6 +54,17 @@ class AssignmentDetail(msgspec.Struct, frozen=True):
     graded_by: str = ""
     graded_at: int | None = None
     refused: str = ""
+
+
+# A submission has something in it; the OpenAPI document says so (a draft may be empty).
+_SOMETHING_SUBMITTED: Final = msgspec.Meta(
+    extra_json_schema={
+        "anyOf": [
+            {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+            {"required": ["url"], "properties": {"url": {"minLength": 1}}},
+        ]
+    }
+)
 
 
 class AssignmentList(msgspec.Struct, frozen=True):
@@ -138,7 +149,7 @@ class Assignments(Learning):
         """Save a draft, or submit for grading (409 with the reason when the server will not
         grade it, e.g. already passed; the submission is kept)."""
         _assignment(await self.store.catalog(), course_id, assignment_id)
-        if submit and not (work.text.strip() or work.url.strip()):
+        if submit and not (work.text or work.url):
             raise BadRequest("a submission needs a text or a url")
         body = {
             "course": course_id,
@@ -162,7 +173,9 @@ class Assignments(Learning):
     ) -> GradeResult:
         _staff(principal, "grade assignments")
         user = await self._user(principal, name, "grade assignments")
-        _assignment(await self.store.catalog(), course_id, assignment_id)
+        _, assignment = _assignment(await self.store.catalog(), course_id, assignment_id)
+        if grade.score > assignment.max_score:  # the schema cannot know the catalog's maximum
+            raise Conflict(f"score must be between 0 and {assignment.max_score:g}")
         decisions = await self.store.grade_assignment(
             user.id,
             course_id,
@@ -215,7 +228,7 @@ class AssignmentController(LearningController):
         learning: Assignments,
         course: str,
         assignment: str,
-        data: AssignmentWork,
+        data: Annotated[AssignmentWork, _SOMETHING_SUBMITTED],
     ) -> AssignmentDetail:
         """Submit for grading (a text and/or a url). 409 with the reason when it will not
         be graded (already passed)."""
@@ -226,7 +239,7 @@ class AssignmentController(LearningController):
     @post(
         "/users/{name:str}/assignments/{course:str}/{assignment:str}/grade",
         status_code=HTTP_201_CREATED,
-        responses=errors(403, 404),
+        responses=errors(403, 404, 409),
     )
     async def grade(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, delete, post
 from litestar.exceptions import NotAuthorizedException
@@ -16,12 +16,17 @@ from server.storage.accounts import LoginThrottle, login_keys
 from server.storage.store import Store
 from sync.protocol.messages import LoginRequest, LoginResponse, RefreshRequest, TokenResponse
 
+if TYPE_CHECKING:
+    from server.metrics import Metrics
+
 
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=HTTP_201_CREATED, exclude_from_auth=True, responses=errors(429))
+    @post(
+        "/login", status_code=HTTP_201_CREATED, exclude_from_auth=True, responses=errors(401, 429)
+    )
     async def login(
         self, data: LoginRequest, store: Store, request: Request[Any, Any, Any]
     ) -> LoginResponse:
@@ -33,13 +38,21 @@ class AuthController(Controller):
         throttle: LoginThrottle = getattr(request.app.state, "login_throttle", LoginThrottle())
         address = request.client.host if request.client else "unknown"
         keys = login_keys(data.username, address)
+        metrics: Metrics | None = getattr(request.app.state, "metrics", None)
         locked = await store.login_locked_ms(keys)
         if locked:
+            if metrics is not None:
+                metrics.login_failed("locked")
+                metrics.limited("login")
             raise _locked(locked)
         user = await store.authenticate_user(data.username, data.password)
         if user is None:
+            if metrics is not None:
+                metrics.login_failed("wrong_password")
             lock = await store.login_failed(keys, throttle)
             if lock:
+                if metrics is not None:
+                    metrics.limited("login")
                 raise _locked(lock)
             raise NotAuthorizedException("wrong user name or password")
         await store.login_succeeded(keys[0])

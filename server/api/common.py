@@ -15,19 +15,19 @@ built from :func:`sync.catalog.public_catalog`.
 
 Controllers decode, call one :class:`Learning` method and return a Struct. Errors are
 :mod:`server.errors`, answered as RFC 9457 problem details: an unknown id is 404, a
-malformed request 400, a refused action 409 with the server's reason, a staff-only endpoint
-403 for learners.
+malformed request 400, a refused action 409 with the server's reason (also a well-formed
+value the catalog does not allow, such as a position past the lesson's end), a staff-only
+endpoint 403 for learners.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-import msgspec
 from litestar import Controller, Request
 from litestar.di import Provide
-from litestar.openapi import ResponseSpec
 
+from server.api.openapi import errors as errors  # what handlers declare
 from server.auth import Principal
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.fanout import Hub
@@ -52,33 +52,10 @@ NOT_FOUND_CODES: Final = frozenset(
 )
 
 
-class Problem(msgspec.Struct, frozen=True):
-    """An RFC 9457 problem detail: the body of every error."""
-
-    status: int
-    title: str
-    detail: str = ""
-
-
-_PROBLEMS: Final = {
-    403: "Not allowed for this user's role",
-    404: "An id in the path does not exist (or the learner is not enrolled)",
-    409: "Refused by the server's rules; the detail says why",
-    429: "Too many attempts for now; retry after the seconds in Retry-After",
-}
-
-
-def errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries of the problem details an endpoint can answer besides 400/401."""
-    return {
-        status: ResponseSpec(
-            Problem,
-            description=_PROBLEMS[status],
-            media_type="application/problem+json",
-            generate_examples=False,
-        )
-        for status in statuses
-    }
+# Rejection codes for a well-formed value the catalog does not allow for that item (a
+# position past the lesson's end, a choice the question does not have): a refusal (409),
+# since no schema can say what the catalog holds.
+REFUSED_CODES: Final = frozenset({"invalid_value", "unknown_question"})
 
 
 def _path(catalog: Catalog, path_id: str) -> Path:
@@ -162,7 +139,13 @@ class Learning:
             self.hub.committed(user_id, result.entries)
         if result.rejected:
             rejection = result.rejected[0]
-            error = NotFound if rejection.code in NOT_FOUND_CODES else BadRequest
+            error = (
+                NotFound
+                if rejection.code in NOT_FOUND_CODES
+                else Conflict
+                if rejection.code in REFUSED_CODES
+                else BadRequest
+            )
             raise error(rejection.reason)
         entries = await self.store.feed_after(user_id, head, max(1, result.feed_head - head))
         return _caused(entries, result.feed_head)

@@ -3,7 +3,7 @@ recorded time, position and watched segments."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import get, post
@@ -38,9 +38,23 @@ class LessonProgressBody(msgspec.Struct, frozen=True):
     (seconds into the lesson)."""
 
     seconds: Seconds = 0
-    position: Position | None = None
-    from_: Position | None = msgspec.field(default=None, name="from")
-    to: Position | None = None
+    position: Position | msgspec.UnsetType = msgspec.UNSET
+    from_: Position | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="from")
+    to: Position | msgspec.UnsetType = msgspec.UNSET
+
+
+# What a Struct cannot say and the OpenAPI document must: something to record (seconds
+# above 0, a position, or a segment), and a segment's two ends together.
+_SOMETHING_TO_RECORD: Final = msgspec.Meta(
+    extra_json_schema={
+        "anyOf": [
+            {"required": ["seconds"], "properties": {"seconds": {"minimum": 1}}},
+            {"required": ["position"]},
+            {"required": ["from", "to"]},
+        ],
+        "dependentRequired": {"from": ["to"], "to": ["from"]},
+    }
+)
 
 
 class LessonResult(msgspec.Struct, frozen=True):
@@ -103,14 +117,16 @@ class CourseProgress(Learning):
         self, user: User, course_id: str, lesson_id: str, body: LessonProgressBody
     ) -> LessonResult:
         extra: dict[str, Any] = {"seconds": body.seconds}
-        if body.position is not None:
+        if body.position is not msgspec.UNSET:
             extra["position"] = body.position
-        if body.from_ is not None:
+        if body.from_ is not msgspec.UNSET:
             extra["from"] = body.from_
-        if body.to is not None:
+        if body.to is not msgspec.UNSET:
             extra["to"] = body.to
         if extra == {"seconds": 0}:
             raise BadRequest("nothing to record: send seconds, position, or from and to")
+        if ("from" in extra) != ("to" in extra):
+            raise BadRequest("a watched segment needs both from and to")
         return await self.lesson_action(user, course_id, lesson_id, "lesson.progressed", extra)
 
 
@@ -181,7 +197,7 @@ class CourseProgressController(LearningController):
     @post(
         "/me/lessons/{course:str}/{lesson:str}/progress",
         status_code=HTTP_200_OK,
-        responses=errors(404),
+        responses=errors(404, 409),
     )
     async def lesson_progress(
         self,
@@ -189,8 +205,8 @@ class CourseProgressController(LearningController):
         learning: CourseProgress,
         course: str,
         lesson: str,
-        data: LessonProgressBody,
+        data: Annotated[LessonProgressBody, _SOMETHING_TO_RECORD],
     ) -> LessonResult:
-        """Record time spent, position and a watched segment; 400 with the reason for a
+        """Record time spent, position and a watched segment; 409 with the reason for a
         value the lesson cannot have (past its duration, a reversed segment)."""
         return await learning.lesson_progress(request.user.user, course, lesson, data)

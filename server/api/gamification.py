@@ -21,7 +21,13 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from server.api.common import AuthRequest, errors
-from server.credentials import AchievementInfo, jwks, open_badge_credential, sign_credential
+from server.credentials import (
+    AchievementInfo,
+    CredentialError,
+    jwks,
+    open_badge_credential,
+    sign_credential,
+)
 from server.credentials import verify_credential as verify_token
 from server.errors import Forbidden, NotFound
 from server.storage.store import WEEK_PATTERN, Group, Store, User
@@ -60,8 +66,12 @@ class VerifyRequest(msgspec.Struct, frozen=True):
 
 
 class Verified(msgspec.Struct, frozen=True):
+    """``valid``: this server signed the credential and it is unchanged; then ``credential``
+    is its content. Otherwise ``reason`` says what is wrong and ``credential`` is empty."""
+
     valid: bool
     credential: dict[str, Any]
+    reason: str = ""
 
 
 class OptOut(msgspec.Struct, frozen=True):
@@ -224,9 +234,14 @@ class CertificateController(Controller):
 
     @post("/credentials/verify", status_code=HTTP_200_OK, exclude_from_auth=True)
     async def verify_credential(self, store: Store, data: VerifyRequest) -> Verified:
-        """Check a credential this server signed (no sign-in); 400 with the reason when the
-        token is malformed, tampered with or signed by another key."""
-        return Verified(True, verify_token(data.jwt, [_key(store)]))
+        """Check a credential (no sign-in): ``valid`` is true for one this server signed and
+        nobody changed; otherwise false with the ``reason`` (malformed, tampered with, signed
+        by another key). The answer is 200 either way, as for OAuth token introspection
+        (RFC 7662): the request was understood, the credential is what failed."""
+        try:
+            return Verified(True, verify_token(data.jwt, [_key(store)]))
+        except CredentialError as err:
+            return Verified(False, {}, err.detail)
 
     @get("/issuer", exclude_from_auth=True)
     async def issuer(self, request: Request[Any, Any, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
-from server.api.common import AuthRequest
+from server.api.common import AuthRequest, errors
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
 from sync.protocol.messages import CatalogResponse
@@ -48,7 +48,7 @@ class ProgressController(Controller):
         competencies and totals."""
         return await _progress(store, request.user.user.id)
 
-    @get("/users/{name:str}/progress")
+    @get("/users/{name:str}/progress", responses=errors(403, 404))
     async def user_progress(self, request: AuthRequest, store: Store, name: str) -> Progress:
         """Another learner's progress; instructors and admins only."""
         if not request.user.can_see_others and request.user.user.username != name:

@@ -12,6 +12,7 @@ tests), BEGIN and COMMIT included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import sqlite3
@@ -122,6 +123,10 @@ class Engine(_Reads):
     @abstractmethod
     async def close(self) -> None: ...
 
+    @abstractmethod
+    def in_use(self) -> dict[str, int]:
+        """Connections checked out now, per pool (``waymark_db_pool_in_use``); no I/O."""
+
     async def read_feed(self, sql: str, *args: Any) -> list[Row]:
         """A read of feed entries to send to devices (backlog, catch-up, fan-out). On
         PostgreSQL it has a pool of its own, so a burst of them never waits for merges'
@@ -214,22 +219,35 @@ class _SqliteTxn(Txn):
             return list(await cursor.fetchall())  # type: ignore[arg-type]
 
 
+class _Group:
+    """Transactions that share one COMMIT; ``committed`` resolves when it is durable."""
+
+    def __init__(self) -> None:
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Future[None] | None = None  # the COMMIT queued behind joiners
+
+
 class SqliteEngine(Engine):
     """Embedded default: one writer connection (serialized by a lock) and one reader.
 
     WAL lets the reader see committed data while a write is open; ``synchronous=FULL``
-    makes every commit durable before we ack it.
+    makes every commit durable before we ack it, and group commit (see
+    :meth:`transaction`) lets writes that queue meanwhile share one such commit.
     """
 
     dialect = "sqlite"
     multi_process_locks = False
 
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, *, create: bool = True) -> None:
         self.url = url
         self.path = path
+        self.create = create
+        """Whether :meth:`open` may create a missing file (``waymark admin init``)."""
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._queued = 0  # transactions waiting for the writer
+        self._group: _Group | None = None  # the open transaction's group, if one is open
         self._tracers = []
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -254,6 +272,11 @@ class SqliteEngine(Engine):
                 f"cannot open SQLite database {self.path}: there is no folder "
                 f"{self.path.parent} (create it first, or fix the path)"
             )
+        if not self.create and not self.path.exists():
+            raise StoreUnavailable(
+                f"there is no SQLite database {self.path}: create it with "
+                f"'waymark admin init --db {self.url}' (or fix the path)"
+            )
         try:
             self._writer = await self._connect()
             self._reader = await self._connect()
@@ -275,7 +298,13 @@ class SqliteEngine(Engine):
             if conn is not None:
                 await conn.set_trace_callback(self._traced if on else None)  # type: ignore[arg-type]
 
+    def in_use(self) -> dict[str, int]:
+        # No pool: what can be busy is the one writer (the reader never waits for it).
+        return {"writer": int(self._write_lock.locked())}
+
     async def close(self) -> None:
+        if self._group is not None and self._group.task is not None:
+            await asyncio.shield(self._group.task)  # a queued COMMIT lands before closing
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -286,15 +315,65 @@ class SqliteEngine(Engine):
         self, lock: str | None = None, *, learner: str | None = None
     ) -> AsyncIterator[Txn]:
         # One writer for the whole database: that serializes every learner's writes too.
-        assert self._writer is not None, "engine not opened"
+        # Group commit: transactions that queue for the writer while one runs share its
+        # COMMIT (one fsync for all of them). The first of a group BEGINs; the ones that
+        # join run inside a SAVEPOINT each, so one that fails rolls back alone. Nobody
+        # leaves this block before the COMMIT that holds its writes is durable.
+        writer = self._writer
+        assert writer is not None, "engine not opened"
+        self._queued += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            group = self._group
+            if group is None:
+                group = self._group = _Group()
+                await writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteTxn(writer)
+                except BaseException:
+                    self._group = None
+                    await writer.execute("ROLLBACK")
+                    raise
+                if self._queued:
+                    # Others are waiting for the writer: let them join, then commit
+                    # after them (the lock is FIFO, so the commit queues behind them).
+                    group.task = asyncio.ensure_future(self._commit_later(group))
+                else:
+                    await self._commit(group)
+            else:
+                await writer.execute("SAVEPOINT joined")
+                try:
+                    yield _SqliteTxn(writer)
+                except BaseException:
+                    await writer.execute("ROLLBACK TO joined")
+                    await writer.execute("RELEASE joined")
+                    raise
+                await writer.execute("RELEASE joined")
+        finally:
+            self._write_lock.release()
+        await asyncio.shield(group.committed)
+
+    async def _commit_later(self, group: _Group) -> None:
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SqliteTxn(self._writer)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
+            await self._commit(group)
+
+    async def _commit(self, group: _Group) -> None:
+        """COMMIT ``group`` (the open transaction); the caller holds the write lock."""
+        assert self._writer is not None and self._group is group
+        self._group = None
+        try:
             await self._writer.execute("COMMIT")
+        except BaseException as err:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._writer.execute("ROLLBACK")
+            group.committed.set_exception(err)
+            # Retrieved by every member; mark it so a group nobody awaits logs nothing.
+            group.committed.exception()
+        else:
+            group.committed.set_result(None)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         assert self._reader is not None, "engine not opened"
@@ -327,8 +406,9 @@ def _pg_sql(sql: str) -> str:
 class _PgTxn(Txn):
     row_locks = True
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, notifies: bool = True) -> None:
         self.conn = conn
+        self.notifies = notifies
 
     async def execute(self, sql: str, *args: Any) -> None:
         await self.conn.execute(_pg_sql(sql), *args)
@@ -337,7 +417,8 @@ class _PgTxn(Txn):
         await self.conn.executemany(_pg_sql(sql), rows)
 
     async def notify(self, channel: str, payload: str) -> None:
-        await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+        if self.notifies:
+            await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def insert_rows(
         self,
@@ -403,6 +484,9 @@ class PostgresEngine(Engine):
         self._feed_pool: asyncpg.Pool | None = None
         self._sizes = (min_size, max_size)
         self._tracers = []
+        #: Whether commits NOTIFY listeners. Off where another fan-out (Redis) carries
+        #: the news: nobody LISTENs then, and NOTIFY serializes committing transactions.
+        self.notifies = True
         self._connections: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
@@ -449,6 +533,14 @@ class PostgresEngine(Engine):
             reset=self._keep_session,
         )
 
+    def in_use(self) -> dict[str, int]:
+        pools = {"main": self._pool, "feed": self._feed_pool}
+        return {
+            name: pool.get_size() - pool.get_idle_size()
+            for name, pool in pools.items()
+            if pool is not None
+        }
+
     async def close(self) -> None:
         for pool in (self._pool, self._feed_pool):
             if pool is not None:
@@ -469,7 +561,7 @@ class PostgresEngine(Engine):
                     )
                 if lock is not None:
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(lock))
-                yield _PgTxn(conn)
+                yield _PgTxn(conn, self.notifies)
         except _GONE as err:
             raise StoreUnavailable(f"PostgreSQL is unavailable: {_reason(err)}") from None
 
@@ -492,19 +584,21 @@ class PostgresEngine(Engine):
         await txn.conn.execute(sql)
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, create: bool = True) -> Engine:
     """Return an (unopened) engine for ``url``: ``sqlite:///path`` or ``postgresql://…``.
 
-    A bare path is taken as a SQLite file. Raises :class:`StoreUnavailable` for other schemes.
+    A bare path is taken as a SQLite file; ``create=False`` refuses to make a missing one
+    (the command line's rule: only ``waymark admin init`` creates a database). Raises
+    :class:`StoreUnavailable` for other schemes.
     """
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresEngine(url)
     if url.startswith("sqlite:///"):
-        return SqliteEngine(url, Path(url.removeprefix("sqlite:///")))
+        return SqliteEngine(url, Path(url.removeprefix("sqlite:///")), create=create)
     if url.startswith("sqlite://"):
-        return SqliteEngine(url, Path(url.removeprefix("sqlite://")))
+        return SqliteEngine(url, Path(url.removeprefix("sqlite://")), create=create)
     if "://" not in url:
-        return SqliteEngine(f"sqlite:///{url}", Path(url))
+        return SqliteEngine(f"sqlite:///{url}", Path(url), create=create)
     raise StoreUnavailable(
         f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://…)"
     )

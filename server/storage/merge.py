@@ -3,7 +3,8 @@ actions the server records on its own: a REST action, an instructor's grade, a p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -33,8 +34,15 @@ class MergeResult(msgspec.Struct, frozen=True):
     """The feed entries the merge appended, in order (what the echo and fan-out send)."""
 
 
+MergeHook = Callable[[str, str, MergeResult, float], None]
+"""Called after each merge commits with (learner, device, result, seconds it took)."""
+
+
 class MergeStore(AccountsStore, FeedStore):
     """The merge of a push, and actions the server records."""
+
+    on_merged: MergeHook | None = None
+    """Metrics and the merge's log line (``server.metrics.Metrics.merged``)."""
 
     # -- the merge ---------------------------------------------------------------------
 
@@ -50,11 +58,14 @@ class MergeStore(AccountsStore, FeedStore):
             # A device never changes learner: after the first push this costs no round trip
             # (revocation is checked inside the transaction).
             user_id = self._device_users[device_id] = str(owner)
+        start = time.perf_counter()
         # The slice read locks the learner's row and the device's: no lock statement.
         async with self.engine.transaction() as txn:
             result, scopes, version = await self._merge_txn(txn, user_id, device_id, events)
         self._scopes.setdefault(user_id, set()).update(scopes)  # committed: known from now
         self._settled_under[user_id] = version
+        if self.on_merged is not None:
+            self.on_merged(user_id, device_id, result, time.perf_counter() - start)
         return result
 
     async def _merge_txn(
@@ -137,6 +148,7 @@ class MergeStore(AccountsStore, FeedStore):
         stream never collides with a real device's.
         """
         device_id = f"rest-{user_id}"
+        start = time.perf_counter()
         async with self.engine.transaction(learner=user_id) as txn:
             row = await txn.fetchrow(
                 "SELECT acked_seq FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
@@ -154,6 +166,8 @@ class MergeStore(AccountsStore, FeedStore):
             result, scopes, version = await self._merge_txn(txn, user_id, device_id, [event])
         self._scopes.setdefault(user_id, set()).update(scopes)
         self._settled_under[user_id] = version
+        if self.on_merged is not None:
+            self.on_merged(user_id, device_id, result, time.perf_counter() - start)
         return result
 
     async def grade_assignment(

@@ -24,6 +24,7 @@ from server.storage.gamify import WEEK_PATTERN, GamifyStore, Group
 from server.storage.merge import MergeStore
 from server.storage.outbox import OutboxEvent, OutboxStore
 from server.storage.projections import ProjectionsStore
+from sync.merge.decide import Policy
 
 __all__ = [
     "ROLES",
@@ -45,6 +46,14 @@ class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore
 
     @classmethod
     def for_url(
-        cls, url: str, *, clock: Clock = wall_clock_ms, stale_device_ms: int = STALE_DEVICE_MS
+        cls,
+        url: str,
+        *,
+        clock: Clock = wall_clock_ms,
+        stale_device_ms: int = STALE_DEVICE_MS,
+        policy: Policy | None = None,
+        create: bool = True,
     ) -> Store:
-        return cls(open_engine(url), clock=clock, stale_device_ms=stale_device_ms)
+        """The store at ``url``; ``create=False``: a missing SQLite file is an error."""
+        engine = open_engine(url, create=create)
+        return cls(engine, clock=clock, stale_device_ms=stale_device_ms, policy=policy)

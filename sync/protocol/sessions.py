@@ -468,6 +468,14 @@ class ServerSession:
         error = Error(code, message, path, retry_after=retry_after)
         return [self._send(error), Close(close, message)]
 
+    def restarting(self) -> list[ServerEffect]:
+        """The server is stopping: close with 1012 (service restart; the device reconnects
+        with backoff and pushes again whatever was not acked)."""
+        if self.closed:
+            return []
+        self.closed = True
+        return [Close(CLOSE_SERVICE_RESTART, "the server is restarting; reconnect")]
+
     def _send(self, msg: ServerMessage) -> Send:
         return Send(msg, encode(msg, binary=self.binary))
 

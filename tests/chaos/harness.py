@@ -241,7 +241,13 @@ class Backend:
         lines = server.output[self._scanned :]
         self._scanned += len(lines)
         for i, line in enumerate(lines):
-            if line.startswith("Traceback"):
+            if line.startswith("{") and "Traceback" in line:
+                # A JSON log line (server.logs) carries its traceback in "exc".
+                exc = json.loads(line).get("exc", "")
+                if "Traceback" in exc:
+                    self.tracebacks += 1
+                    self._unread.append(exc)
+            elif line.startswith("Traceback"):
                 # Up to the exception's own line, the first one not indented.
                 end = next(
                     (j for j in range(i + 1, len(lines)) if not lines[j][:1].isspace()),

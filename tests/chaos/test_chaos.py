@@ -26,7 +26,7 @@ import pytest
 
 from tests.chaos.harness import Backend, ChaosFailure, CrashableCluster, Totals, run_schedule
 from tests.chaos.schedule import make_schedule
-from tests.conftest import PG_URL, could_not_run, require_pg
+from tests.conftest import PG_URL, could_not_run, init_db, require_pg
 from tests.integration.test_fanout_restart import BIN
 
 SCHEDULES = int(os.environ.get("WAYMARK_CHAOS_SCHEDULES", "2"))
@@ -61,7 +61,7 @@ def backend(
     cleanup = []
     cluster = None
     if kind == "sqlite":
-        db = f"sqlite:///{tmp_path_factory.mktemp('chaos') / 'server.db'}"
+        db = init_db(f"sqlite:///{tmp_path_factory.mktemp('chaos') / 'server.db'}")
     elif kind == "postgresql":
         require_pg(request)
         schema = f"chaos_{uuid.uuid4().hex[:12]}"

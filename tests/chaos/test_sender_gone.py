@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Feed, Push
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, init_db
 from tests.integration.test_spine import add_users
 from tests.integration.wire import event, login, open_session, recv
 
@@ -35,7 +35,7 @@ async def committed(server: RunningServer, token: str) -> None:
 async def test_a_push_whose_sender_hung_up_still_reaches_the_learners_other_devices(
     start_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     server = start_server(db)
     a, b = login(server.url, "ann", device="a"), login(server.url, "ann", device="b")

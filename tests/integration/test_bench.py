@@ -72,9 +72,18 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
         "--repeat",
         "2",
         "--json",
+        timeout=900,  # a dozen servers start and stop: slow on a busy machine
     )
     figures = {f["name"]: f for f in _figures(result)}
-    names = ["one-learner", "many-learners", "long-history", "live", "live-loaded", "device"]
+    names = [
+        "one-learner",
+        "many-learners",
+        "long-history",
+        "live",
+        "live-loaded",
+        "login-flood",
+        "device",
+    ]
     assert list(figures) == names
     assert all(f["db"] == "postgresql" and f["runs"] == 2 for f in figures.values())
     assert figures["many-learners"]["learners"] == 2
@@ -88,6 +97,10 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
     assert load["connections"] == 2 * 2 + 5 and load["failed_connections"] == 0
     assert load["errors"] == 0
     assert load["server_rss_mb"] > 0  # read from /proc while the load was connected
+    flood = figures["login-flood"]
+    assert flood["p99_vs_quiet"] == pytest.approx(flood["p99_ms"] / flood["quiet_p99_ms"], 0.5)
+    statuses = flood["flood"]["statuses"]
+    assert set(statuses) <= {"401", "429"} and statuses.get("429", 0) > 0  # throttled
 
 
 @pytest.mark.parametrize(

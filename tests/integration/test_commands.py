@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import waymark
+from tests.conftest import init_db, waymark
 
 
 def test_demo_script_plays_the_two_device_story_and_exits_zero() -> None:
@@ -51,7 +51,7 @@ def test_a_malformed_catalog_is_refused_whole_with_its_location(tmp_path) -> Non
         "courses:\n  - id: c1\n    modules:\n      - id: m1\n        lessons:\n"
         "          - {id: l1, completion: 'watched:150', duration: 10}\n"
     )
-    db = f"sqlite:///{tmp_path / 's.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 's.db'}")
     result = waymark("admin", "--db", db, "catalog", "load", str(bad))
     assert result.returncode == 1
     assert "$.courses[0].modules[0].lessons[0]" in result.stderr and "watched" in result.stderr

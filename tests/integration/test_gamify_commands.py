@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.integration.test_spine import free_port
 
 CATALOG = Path(__file__).parent.parent / "fixtures" / "gamify.yaml"
@@ -79,6 +79,7 @@ def admin(db: str, *args: str, ok: bool = True) -> Any:
 
 @pytest.fixture
 def server(start_server: Callable[..., RunningServer], db_url: str) -> RunningServer:
+    init_db(db_url)
     for name in ("ann", "bob"):
         admin(db_url, "user", "add", name, "--password", "pw", "--timezone", "Europe/Paris")
     return start_server(db_url, catalog=CATALOG)

@@ -36,7 +36,7 @@ from sync.protocol.messages import (
     Welcome,
 )
 from sync.views import LearnerView, learner_view
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, init_db
 from tests.integration.wire import get_routes, login, raw_http
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "learning_acceptance.yaml"
@@ -154,7 +154,7 @@ def wash_module_done(journal: Journal) -> list[Event]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        return init_db(f"sqlite:///{tmp_path / 'server.db'}")
     return str(request.getfixturevalue("pg_url"))
 
 
@@ -249,7 +249,7 @@ def leaks(payload: bytes) -> list[str]:
 async def test_quiz_answers_appear_in_nothing_a_learners_device_receives(
     start_server: Callable[..., RunningServer], tmp_path: Path, binary: bool
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     await add_learners(db, "ann")
     server = start_server(db, catalog=FIXTURE)
     received: list[tuple[str, bytes]] = []

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Pull
-from tests.conftest import RunningServer, launch_server, waymark
+from tests.conftest import RunningServer, init_db, launch_server, waymark
 from tests.integration.test_fanout_restart import Cluster, cluster  # noqa: F401 (fixture)
 from tests.integration.wire import T0, login, open_session, recv, until
 
@@ -272,14 +272,17 @@ REJECTION_CASES = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("codes")
-    db = f"sqlite:///{folder / 'server.db'}"
+    db = init_db(f"sqlite:///{folder / 'server.db'}")
     (folder / "catalog.yaml").write_text(CATALOG)
     for name in ("ann", "bob"):
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
         assert result.returncode == 0, result.stderr
     # Per-device limits low enough to provoke rate_limited; every other provocation logs a
     # new device in, which connects once and pushes at most twice.
-    limits = ("--rate-push-per-minute", "3", "--rate-connect-per-minute", "2")
+    (folder / "limits.toml").write_text(
+        "pushes_per_device_per_minute = 3\nconnects_per_device_per_minute = 2\n"
+    )
+    limits = ("--config", str(folder / "limits.toml"))
     server = launch_server(db, catalog=folder / "catalog.yaml", extra=limits)
     yield server
     assert server.stop() == 0

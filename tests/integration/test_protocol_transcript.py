@@ -29,7 +29,7 @@ from client.api import Device
 from client.connection import Change
 from sync.protocol.codec import decode_client, decode_server
 from sync.protocol.messages import Ack, Hello, Push, Welcome
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.integration.relay import (
     OP_BINARY,
     OP_CLOSE,
@@ -265,7 +265,7 @@ def ana_server(
     v1 = tmp_path / "v1.yaml"
     v1.write_text(CATALOG)
     result = waymark(
-        "admin", "--db", db_url, "user", "add", "ana", "--password", "s3cret",
+        "admin", "--db", init_db(db_url), "user", "add", "ana", "--password", "s3cret",
         "--timezone", "Europe/Paris",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -25,6 +25,7 @@ PUBLIC = {
     ("GET", "/v1/issuer"),
     ("GET", "/v1/achievements/{kind}/{ref}"),
     ("GET", "/.well-known/jwks.json"),
+    ("GET", "/metrics"),  # open unless WAYMARK_METRICS_TOKEN is set (test_metrics.py)
 }
 TRICKY = ["schema", "health", ".well-known", "schemaker", "auth", "ready", "login", "sync"]
 

@@ -19,7 +19,7 @@ import pytest
 from client.api import Device
 from client.connection import Backoff, Change
 from sync.hlc import format_hlc
-from tests.conftest import ROOT, RunningServer, waymark
+from tests.conftest import ROOT, RunningServer, init_db, waymark
 
 T0 = 1_763_790_000_000
 
@@ -34,6 +34,7 @@ class Clock:
 
 
 def add_users(db: str, *names: str) -> None:
+    init_db(db)
     for name in names:
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
         assert result.returncode == 0, result.stderr
@@ -57,13 +58,13 @@ def lesson(status: dict[str, Any], course: str, lesson_id: str) -> dict[str, Any
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'server.db'}"
+    return init_db(f"sqlite:///{tmp_path / 'server.db'}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'server.db'}"
+        return init_db(f"sqlite:///{tmp_path / 'server.db'}")
     return str(request.getfixturevalue("pg_url"))
 
 
@@ -227,12 +228,23 @@ async def test_follow_shows_another_devices_change_within_a_second(
     await b.__aexit__()
 
 
+@pytest.mark.parametrize("fanout", ["postgresql", "redis"])
 async def test_follow_is_live_across_two_server_instances_sharing_postgresql(
-    start_server: Callable[..., RunningServer], pg_url: str, tmp_path: Path
+    start_server: Callable[..., RunningServer],
+    pg_url: str,
+    tmp_path: Path,
+    fanout: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Live across instances on either fan-out: PostgreSQL LISTEN/NOTIFY, or Redis."""
+    extra: tuple[str, ...] = ()
+    if fanout == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("channel_prefix")
+        extra = ("--fanout", redis_url, "--fanout-channel-prefix", prefix)
     add_users(pg_url, "ann")
-    one = start_server(pg_url)
-    two = start_server(pg_url, catalog=None)
+    one = start_server(pg_url, extra=extra)
+    two = start_server(pg_url, catalog=None, extra=extra)
     a = await device(tmp_path / "a", one, "ann")
     b = await device(tmp_path / "b", two, "ann")
     await _live(a, b)
@@ -406,7 +418,7 @@ async def test_devices_recover_when_the_server_is_restored_from_a_backup(
     start_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
     db_file = tmp_path / "server.db"
-    db = f"sqlite:///{db_file}"
+    db = init_db(f"sqlite:///{db_file}")
     add_users(db, "ann")
     port = free_port()
     server = start_server(db, port=port)

@@ -46,6 +46,29 @@ def test_a_mistyped_folder_is_not_created(tmp_path: Path) -> None:
     assert not path.parent.exists()
 
 
+def test_a_missing_file_is_not_created_by_serve_or_admin_only_by_admin_init(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sever.db"  # mistyped: a new empty database would serve nobody
+    db = f"sqlite:///{path}"
+    hint = (
+        f"Error: there is no SQLite database {path}: create it with 'waymark admin init --db {db}'"
+    )
+    assert refused("--db", db).startswith(hint)
+    added = waymark("admin", "--db", db, "user", "add", "ann", "--password", "pw")
+    assert added.returncode == 1 and added.stderr.startswith(hint), added.stderr
+    assert not path.exists()
+    made = waymark("admin", "--db", db, "init")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"created SQLite database {path}; schema at version ")
+    again = waymark("admin", "--db", db, "init")
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout
+    added = waymark("admin", "--db", db, "user", "add", "ann", "--password", "pw")
+    assert added.returncode == 0, added.stderr
+    migrated = waymark("admin", "--db", db, "migrate")
+    assert migrated.returncode == 0 and "nothing to apply" in migrated.stdout
+
+
 def test_an_unreachable_postgresql() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     line = refused("--db", url)

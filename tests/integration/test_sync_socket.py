@@ -25,7 +25,7 @@ from sync.protocol.messages import (
     Push,
     Welcome,
 )
-from tests.conftest import RunningServer, launch_server, waymark
+from tests.conftest import RunningServer, init_db, launch_server, waymark
 from tests.integration.wire import event, http, login, open_session, recv, until
 
 DOCUMENTED_CLOSE_CODES = {1000, 1009, 1012, 1013, 4400, 4401, 4403, 4406, 4413}
@@ -34,7 +34,7 @@ DOCUMENTED_CLOSE_CODES = {1000, 1009, 1012, 1013, 4400, 4401, 4403, 4406, 4413}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server for the module; every test logs in afresh, so each has its own devices."""
-    db = f"sqlite:///{tmp_path_factory.mktemp('sock') / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path_factory.mktemp('sock') / 'server.db'}")
     for name, role in (("ann", "learner"), ("bob", "learner"), ("ivy", "instructor")):
         result = waymark(
             "admin", "--db", db, "user", "add", name, "--password", "pw", "--role", role

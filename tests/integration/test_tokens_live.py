@@ -18,11 +18,18 @@ from client.api import Device
 from client.errors import DeviceRevoked
 from sync.protocol.codec import encode
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Push
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.integration.test_spine import add_users
 from tests.integration.wire import event, http, login, open_session, recv, until
 
 DAY_MS = 86_400_000
+
+
+def limits(folder: Path, **settings: int) -> tuple[str, ...]:
+    """``waymark serve`` options for a config file holding ``settings``."""
+    path = folder / "waymark.toml"
+    path.write_text("".join(f"{name} = {value}\n" for name, value in settings.items()))
+    return ("--config", str(path))
 
 
 async def age_tokens(db: str, days: int) -> None:
@@ -115,7 +122,7 @@ async def test_follow_renews_an_expired_token_and_stays_connected(
 def test_waymark_logout_revokes_the_device_and_keeps_unsynced_events(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
     server = start_server(db)
     home = {"WAYMARK_HOME": str(tmp_path / "home")}
@@ -160,9 +167,9 @@ async def _token(home: Path) -> str:
 async def test_a_device_over_its_push_limit_is_told_when_to_push_again(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
-    server = start_server(db, extra=("--rate-push-per-minute", "2"))
+    server = start_server(db, extra=limits(tmp_path, pushes_per_device_per_minute=2))
     ann = login(server.url, "ann")
     ws, _ = await open_session(server.ws_url, ann["token"])
     for seq in (1, 2, 3):
@@ -179,9 +186,9 @@ async def test_a_device_over_its_push_limit_is_told_when_to_push_again(
 async def test_a_device_over_its_connection_limit_is_refused_with_4429(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_users(db, "ann")
-    server = start_server(db, extra=("--rate-connect-per-minute", "1"))
+    server = start_server(db, extra=limits(tmp_path, connects_per_device_per_minute=1))
     ann = login(server.url, "ann")
     ws, _ = await open_session(server.ws_url, ann["token"])
     await ws.close()
@@ -192,11 +199,19 @@ async def test_a_device_over_its_connection_limit_is_refused_with_4429(
     await ws.close()
 
 
-def test_a_bad_token_setting_is_one_line(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+def test_a_refresh_lifetime_shorter_than_the_token_lifetime_is_one_line(tmp_path: Path) -> None:
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     result = waymark(
-        "serve", "--db", db, "--token-lifetime-days", "40", "--refresh-lifetime-days", "30"
+        "serve",
+        "--db",
+        db,
+        "--token-lifetime-days",
+        "40",
+        env={"WAYMARK_REFRESH_TOKEN_LIFETIME_DAYS": "30"},
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "must outlive the token it renews" in lines[0], result.stderr
+    assert lines == [
+        "Error: WAYMARK_REFRESH_TOKEN_LIFETIME_DAYS: 30 days is shorter than the token "
+        "lifetime (40): a refresh token must outlive the token it renews"
+    ], result.stderr

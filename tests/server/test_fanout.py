@@ -181,3 +181,23 @@ async def test_feed_reads_do_not_wait_for_the_merges_connections(pg_url: str) ->
         for conn in held:
             await engine.pool.release(conn)
         await store.close()
+
+
+async def test_the_backlog_counts_announced_entries_not_handed_yet(store: Store) -> None:
+    """``waymark_fanout_backlog``: a head heard during a local write is owed until that
+    write hands its entries; what was handed (and nobody follows) is owed to no one."""
+    user_id, device_id = await learner(store)
+    hub, conn = Hub(store), Conn(store)
+    hub.follow(conn, [user_id])
+    with hub.local_write(user_id):
+        result = await store.merge(device_id, [ev(1), ev(2)])
+        hub.heard(user_id, result.feed_head)  # our own NOTIFY, heard before the hand-off
+        assert hub.backlog() == result.feed_head
+        hub.committed(user_id, result.entries)
+    assert hub.backlog() == 0
+    hub.heard(user_id, result.feed_head + 5)  # another instance's commit, being read
+    assert hub.backlog() == 5
+    hub.unfollow(conn, [user_id])
+    assert hub.backlog() == 0
+    hub.unsent = 3  # what connections were handed and have not sent (they count it)
+    assert hub.backlog() == 3

@@ -277,6 +277,16 @@ async def test_a_steady_push_costs_at_most_eight_statements(store: Store) -> Non
     assert len(kinds) <= 8
 
 
+async def test_an_engine_that_does_not_notify_sends_no_pg_notify(store: Store) -> None:
+    """With the Redis fan-out nobody LISTENs: commits skip NOTIFY (it serializes them)."""
+    if store.engine.dialect != "postgresql":
+        pytest.skip("only PostgreSQL notifies")
+    store.engine.notifies = False  # type: ignore[attr-defined]
+    beats = [ev(n, "lesson.progressed", seconds=5) for n in range(2, 5)]
+    kinds = await _steady_push(store, beats)
+    assert "SELECT pg_notify" not in kinds and kinds.count("INSERT feed") == 1
+
+
 async def test_a_push_with_domain_events_adds_one_outbox_insert(store: Store) -> None:
     kinds = await _steady_push(store, [ev(2, "lesson.completed")])
     assert kinds.count("INSERT outbox") == 1

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from client.api import Device
 from client.connection import Backoff
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import T0, screen_text, seed, settle, started
 from tui.app import WaymarkApp
 
@@ -27,6 +27,7 @@ def free_port() -> int:
 
 
 def add_user(db: str, name: str) -> None:
+    init_db(db)
     result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
     assert result.returncode == 0, result.stderr
 
@@ -53,7 +54,7 @@ async def login(home: Path, url: str, name: str) -> None:
 async def test_offline_progress_syncs_when_the_server_comes_up(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_user(db, "alice")
     port = free_port()
     server = await asyncio.to_thread(start_server, db, port=port)
@@ -74,7 +75,7 @@ async def test_offline_progress_syncs_when_the_server_comes_up(
 async def test_progress_from_another_device_appears(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     add_user(db, "alice")
     server = await asyncio.to_thread(start_server, db)
     await login(tmp_path / "kiosk", server.url, "alice")

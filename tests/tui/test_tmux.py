@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from client.api import Device
-from tests.conftest import RunningServer, waymark
+from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import CATALOG_YAML
 
 WIDTH, HEIGHT = 80, 24
@@ -141,7 +141,7 @@ def test_waymark_tui_in_tmux_reaches_every_view_by_its_footer_keys(
 ) -> None:
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(CATALOG_YAML)
-    db = f"sqlite:///{tmp_path / 'server.db'}"
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
     added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
     assert added.returncode == 0, added.stderr
     server = start_server(db, catalog=catalog)

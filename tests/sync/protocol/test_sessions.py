@@ -868,3 +868,10 @@ def test_the_servers_error_is_the_reason_of_its_close(binary: bool) -> None:
     session.start()
     assert session.receive(wire(Error("unauthorized", "unknown token: log in again"), binary)) == []
     assert session.closed(4401, "unauthorized") == ("unauthorized", "unknown token: log in again")
+
+
+def test_a_stopping_server_closes_with_1012_once() -> None:
+    session = ServerSession()
+    assert session.restarting() == [Close(1012, "the server is restarting; reconnect")]
+    assert session.restarting() == []
+    assert session.fail("internal", "late") == []
