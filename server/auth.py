@@ -69,6 +69,8 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
             )
         limiter = limiter_of(connection.app.state)
         if limiter is not None and (wait := limiter.hit("rest", device.id)):
+            if (metrics := getattr(connection.app.state, "metrics", None)) is not None:
+                metrics.limited("rest")
             raise TooManyRequests(
                 f"too many requests from this device: try again in {wait} s", wait
             )
