@@ -69,7 +69,7 @@ class AuthController(Controller):
             expires_in=token_policy(request.app.state).access_ms // 1000,
         )
 
-    @post("/refresh", status_code=HTTP_200_OK, exclude_from_auth=True, responses=errors(403))
+    @post("/refresh", status_code=HTTP_200_OK, exclude_from_auth=True, responses=errors(401, 403))
     async def refresh(
         self, data: RefreshRequest, store: Store, request: Request[Any, Any, Any]
     ) -> TokenResponse:
