@@ -31,7 +31,9 @@ from client.errors import (
     AccessDenied,
     BadEventArgs,
     ClientError,
+    DeviceRevoked,
     LoginFailed,
+    LogoutRefused,
     RequestRefused,
     ServerUnreachable,
     SyncProtocolError,
@@ -42,7 +44,7 @@ from sync.catalog import catalog_from_server
 from sync.errors import CatalogError
 from sync.events import Event
 from sync.gamify import GamifyView
-from sync.protocol.messages import CatalogResponse, LoginResponse
+from sync.protocol.messages import CatalogResponse, LoginResponse, TokenResponse
 from sync.views import AttemptView, LearnerView, QuizView
 
 HTTP_TIMEOUT: Final = 15.0
@@ -184,6 +186,7 @@ class Device:
                 timezone=reply.timezone,
                 role=reply.role,
                 plan=reply.plan,
+                refresh_token=reply.refresh_token,
             ),
             make_default=make_default,
         )
@@ -207,6 +210,83 @@ class Device:
 
     async def accounts(self) -> list[Account]:
         return await self.journal.accounts()
+
+    async def logout(self, user: str | None = None, *, force: bool = False) -> int:
+        """Log ``user`` out of this device: the server revokes its tokens
+        (``DELETE /v1/auth/device``), then this device forgets them. Returns the number of
+        its events not synced, which stay in the journal and are pushed after the learner's
+        next login here.
+
+        Events not synced are pushed first when the server can be reached. If some remain
+        (offline, or refused), or the server cannot be reached to revoke the tokens, this
+        raises :class:`LogoutRefused` unless ``force``: a forced logout forgets the tokens even
+        then (an administrator can still revoke the device: ``waymark admin revoke``)."""
+        account = await self.journal.account(user)
+        if await self.journal.pending_count(account.user_id):
+            with contextlib.suppress(ClientError):
+                await self.sync_once([account.username])
+        pending = await self.journal.pending_count(account.user_id)
+        if pending and not force:
+            raise LogoutRefused(
+                f"{account.username} has {pending} events not synced yet: run waymark sync "
+                "first, or log out with --force (they stay here and are pushed after the "
+                "next login)"
+            )
+        try:
+            status, data = await self._authed(account, "/v1/auth/device", method="DELETE")
+        except AccessDenied:
+            pass  # its token is expired and cannot be renewed, or revoked: none left live
+        except ServerUnreachable as err:
+            if not force:
+                raise LogoutRefused(
+                    f"{err}; the server must revoke the token: try again, or log out with "
+                    "--force (the token then stays valid until an administrator revokes it)"
+                ) from None
+        else:
+            # 401/403: the server holds no live token of this device any more, as wanted.
+            if status not in (204, 401, 403):
+                raise SyncProtocolError(f"logout: the server answered {_detail(status, data)}")
+        await self.journal.forget_account(await self.journal.account(account.username))
+        return pending
+
+    async def refresh(self, account: Account) -> Account:
+        """Renew ``account``'s expired token with its refresh token; returns it with the new
+        tokens. Raises :class:`AccessDenied` (no refresh token, or the server refused it:
+        log in again), :class:`DeviceRevoked`, :class:`ServerUnreachable`."""
+        if not account.refresh_token:
+            raise AccessDenied(
+                f"{account.username}'s token expired and this login cannot renew it (it "
+                "predates token refresh): log in again"
+            )
+
+        async def exchange(refresh_token: str) -> tuple[str, str]:
+            status, data = await _http(
+                f"{account.server_url}/v1/auth/refresh", {"refresh_token": refresh_token}
+            )
+            if status == 403:
+                raise DeviceRevoked(f"{account.username}: {_detail(status, data)}")
+            if status in (400, 401):
+                raise AccessDenied(f"{account.username}: {_detail(status, data)}")
+            if status != 200:
+                raise SyncProtocolError(
+                    f"token refresh: the server answered {_detail(status, data)}"
+                )
+            reply = _decode(data, TokenResponse, "token refresh")
+            return reply.token, reply.refresh_token
+
+        return await self.journal.refresh_tokens(account, exchange)
+
+    async def _authed(
+        self, account: Account, path: str, body: object = None, *, method: str | None = None
+    ) -> tuple[int, bytes]:
+        """A REST call with the account's token; an expired token is refreshed once and the
+        call made again (a 401 for any other reason stays one: the refresh fails too)."""
+        url = f"{account.server_url}{path}"
+        status, data = await _http(url, body, token=account.token, method=method)
+        if status == 401 and account.refresh_token:
+            account = await self.refresh(account)
+            status, data = await _http(url, body, token=account.token, method=method)
+        return status, data
 
     async def record(
         self,
@@ -324,7 +404,7 @@ class Device:
     # -- online only: what needs other learners' data or the server's signature ----------
 
     async def _get(self, account: Account, path: str, what: str) -> Any:
-        status, data = await _http(f"{account.server_url}{path}", token=account.token)
+        status, data = await self._authed(account, path)
         return _answer(status, data, what)
 
     async def leaderboard(
@@ -348,11 +428,8 @@ class Device:
     async def set_leaderboard_opt_out(self, opt_out: bool, *, user: str | None = None) -> bool:
         """Hide the learner from (True) or show them on (False) other learners' leaderboards."""
         account = await self.journal.account(user)
-        status, data = await _http(
-            f"{account.server_url}/v1/me/leaderboard",
-            {"opt_out": opt_out},
-            token=account.token,
-            method="PUT",
+        status, data = await self._authed(
+            account, "/v1/me/leaderboard", {"opt_out": opt_out}, method="PUT"
         )
         return bool(_answer(status, data, "leaderboard opt-out")["opt_out"])
 
@@ -366,7 +443,9 @@ class Device:
 
     async def sync_once(self, users: Iterable[str] = ()) -> SyncReport:
         """See :func:`client.connection.sync_once`."""
-        return await connection.sync_once(self.journal, users, now_ms=self.clock())
+        return await connection.sync_once(
+            self.journal, users, now_ms=self.clock(), refresh=self.refresh
+        )
 
     async def follow(
         self,
@@ -384,6 +463,7 @@ class Device:
             clock=self.clock,
             backoff=backoff or Backoff(),
             users=users,
+            refresh=self.refresh,
         )
 
 

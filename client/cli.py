@@ -214,6 +214,29 @@ def login(
     click.echo(f"logged in as {account.username} (device {account.device_id})")
 
 
+@click.command(cls=_Command)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Log out even with events not synced (they stay here) or the server out of reach "
+    "(the token then stays valid until an administrator revokes the device).",
+)
+@user_option
+@home_option
+def logout(force: bool, user: str | None, home: Path) -> None:
+    """Log a learner out of this device: the server revokes its token, and this device
+    forgets it. Events not synced are pushed first; any left stay in the journal and are
+    pushed after the learner's next login here."""
+
+    async def work(device: Device) -> tuple[str, int]:
+        account = await device.journal.account(user)
+        return account.username, await device.logout(account.username, force=force)
+
+    name, pending = _run(home, work)
+    kept = f" ({pending} events not synced kept for the next login)" if pending else ""
+    click.echo(f"logged out {name}{kept}")
+
+
 def parse_when(at: str | None, tz: str | None) -> tuple[int | None, str | None]:
     """``--at`` (ISO 8601; without an offset it is wall-clock time in ``--tz``, else in this
     machine's zone) as epoch ms, and ``--tz`` checked to be an IANA zone.
@@ -777,6 +800,7 @@ async def _online(call: Awaitable[T]) -> T:
 
 COMMANDS: Final[list[click.Command]] = [
     login,
+    logout,
     record,
     sync,
     status,

@@ -27,6 +27,7 @@ from client.errors import (
     DeviceRevoked,
     ServerUnreachable,
     SyncProtocolError,
+    TokenExpired,
 )
 from client.journal import Account, Journal
 from sync.errors import ProtocolError
@@ -43,6 +44,7 @@ from sync.protocol.sessions import (
     ReadPending,
     Refused,
     ResetFeed,
+    ResumeLater,
     Send,
     SetPlan,
     SetSynced,
@@ -51,6 +53,8 @@ from sync.protocol.sessions import (
 
 CLIENT: Final = "waymark-client/0.1"
 OPEN_TIMEOUT: Final = 10.0
+Refresh = Callable[[Account], Awaitable[Account]]
+"""Renews an account's expired token (``client.api.Device.refresh``)."""
 
 log = logging.getLogger(__name__)
 
@@ -100,28 +104,77 @@ def sync_url(server_url: str) -> str:
 
 
 async def sync_once(
-    journal: Journal, users: Iterable[str] = (), *, now_ms: int, timeout: float = 30.0
+    journal: Journal,
+    users: Iterable[str] = (),
+    *,
+    now_ms: int,
+    timeout: float = 30.0,
+    refresh: Refresh | None = None,
 ) -> SyncReport:
     """Push everything pending, bring every feed to its head, and return.
 
     One connection per server with all chosen learners (default: every one) in its hello.
-    Learners the server refuses one by one are listed in the report. Raises
-    :class:`NotLoggedIn`/:class:`UnknownUser`, :class:`ServerUnreachable` (also when the sync
-    takes over ``timeout`` seconds), :class:`DeviceRevoked`/:class:`AccessDenied` (every
-    learner refused) and :class:`SyncProtocolError`.
+    Learners the server refuses one by one are listed in the report; those refused for an
+    expired token are renewed with ``refresh`` and synced on a second connection (once).
+    Raises :class:`NotLoggedIn`/:class:`UnknownUser`, :class:`ServerUnreachable` (also when
+    the sync takes over ``timeout`` seconds), :class:`DeviceRevoked`/:class:`AccessDenied`
+    (every learner refused) and :class:`SyncProtocolError`.
     """
     report = SyncReport()
     for accounts in _by_server(await journal.choose(users)):
         url = accounts[0].server_url
         try:
-            async with asyncio.timeout(timeout), _connect(url) as ws:
-                link = _Link(ws, journal, accounts, lambda: now_ms, report)
-                await link.open()
-                while not await link.settle():
-                    await link.receive(await link.recv())
+            async with asyncio.timeout(timeout):
+                expired = await _sync_group(journal, accounts, now_ms, report, refresh is None)
+                if expired and refresh is not None:
+                    renewed = await _renew(expired, refresh, report, every=expired == accounts)
+                    await _sync_group(journal, renewed, now_ms, report, True)
         except TimeoutError:
             raise ServerUnreachable(f"{url} did not complete the sync in {timeout:g} s") from None
     return report
+
+
+async def _renew(
+    expired: list[Account], refresh: Refresh, report: SyncReport, *, every: bool
+) -> list[Account]:
+    """The accounts renewed; one that cannot be is reported as refused, or raised when
+    ``every`` account of the connection was refused and none could be renewed."""
+    renewed: list[Account] = []
+    failed: list[AccessDenied] = []
+    for account in expired:
+        try:
+            renewed.append(await refresh(account))
+        except AccessDenied as err:
+            failed.append(err)
+            report.refused.append(Refused(account.username, "token_expired", str(err)))
+    if failed and every and not renewed:
+        raise failed[0]
+    return renewed
+
+
+async def _sync_group(
+    journal: Journal, accounts: list[Account], now_ms: int, report: SyncReport, last: bool
+) -> list[Account]:
+    """Sync ``accounts`` on one connection; returns those refused for an expired token
+    (unless this is the ``last`` try: then they are refused like any other)."""
+    if not accounts:
+        return []
+    names = {a.username: a for a in accounts}
+    try:
+        async with _connect(accounts[0].server_url) as ws:
+            link = _Link(ws, journal, accounts, lambda: now_ms, report)
+            await link.open()
+            while not await link.settle():
+                await link.receive(await link.recv())
+    except TokenExpired:
+        if last:
+            raise
+        return accounts
+    if last:
+        return []
+    expired = [r for r in report.refused if r.code == "token_expired" and r.username in names]
+    report.refused = [r for r in report.refused if r not in expired]
+    return [names[r.username] for r in expired]
 
 
 async def follow(
@@ -132,6 +185,7 @@ async def follow(
     clock: Callable[[], int],
     backoff: Backoff,
     users: Iterable[str] = (),
+    refresh: Refresh | None = None,
 ) -> None:
     """Stay connected until ``stop`` is set.
 
@@ -139,8 +193,9 @@ async def follow(
     processes: within :data:`client.journal.CHECK_EVERY` seconds, from the journal's data
     version), calls ``on_change`` for each feed entry from another
     device or the server, and reconnects after drops and server restarts (1001) with
-    ``backoff``. ``clock`` returns epoch milliseconds. Raises :class:`AccessDenied`/
-    :class:`DeviceRevoked` (4401/4403) once no learner is accepted, and
+    ``backoff``; a learner refused for an expired token is renewed with ``refresh`` and the
+    connection made again at once. ``clock`` returns epoch milliseconds. Raises
+    :class:`AccessDenied`/:class:`DeviceRevoked` (4401/4403) once no learner is accepted, and
     :class:`SyncProtocolError`; network trouble is retried, never raised.
     """
     groups = _by_server(await journal.choose(users))
@@ -148,7 +203,9 @@ async def follow(
         async with asyncio.TaskGroup() as tasks:
             for accounts in groups:
                 ids = {a.user_id for a in accounts}
-                tasks.create_task(_follow_server(journal, ids, on_change, stop, clock, backoff))
+                tasks.create_task(
+                    _follow_server(journal, ids, on_change, stop, clock, backoff, refresh)
+                )
     except ExceptionGroup as group:
         raise group.exceptions[0] from None
 
@@ -171,8 +228,10 @@ async def _follow_server(
     stop: asyncio.Event,
     clock: Callable[[], int],
     backoff: Backoff,
+    refresh: Refresh | None = None,
 ) -> None:
     attempt = 0
+    renewed = False  # tokens were just renewed: an expired one now is no reason to renew
     while not stop.is_set():
         # Re-read the accounts: the previous connection moved their cursors on.
         accounts = [a for a in await journal.accounts() if a.user_id in user_ids]
@@ -181,9 +240,22 @@ async def _follow_server(
             async with _connect(accounts[0].server_url) as ws:
                 link = _Link(ws, journal, accounts, clock, SyncReport(), on_change)
                 await link.open()
+                expired = {r.username for r in link.report.refused if r.code == "token_expired"}
+                if expired and refresh is not None and not renewed:
+                    raise TokenExpired(f"the token of {', '.join(sorted(expired))} expired")
                 for refused in link.report.refused:
                     log.warning("%s was refused: %s", refused.username, refused.reason)
+                renewed = False
                 await _stay(link, stop)
+        except TokenExpired:
+            if refresh is None or renewed:
+                raise
+            stale = link.report.refused if link is not None else []
+            names = {r.username for r in stale if r.code == "token_expired"}
+            for account in accounts:
+                if not names or account.username in names:
+                    await refresh(account)
+            renewed = True
         except (ServerUnreachable, AccessDenied) as err:
             # One learner cut off mid-connection (4403) closes it for every learner on it;
             # the next welcome refuses only that one, so the others connect again.
@@ -193,6 +265,9 @@ async def _follow_server(
             # that accepts and drops at once is not hammered.
             attempt = 0 if link is not None and link.synced else attempt
             delay = backoff.delay(attempt)
+            said = link.session.error if link is not None and link.session else None
+            if said is not None and said.retry_after:  # 4429: the server said how long
+                delay = max(delay, float(said.retry_after))
             attempt += 1
             log.info("%s; reconnecting in %.1f s", err, delay)
             await _first(backoff.sleep(delay), stop.wait())
@@ -272,6 +347,7 @@ class _Link:
         self.on_change = on_change
         self.session: ClientSession | None = None
         self._counted = (0, 0)  # the session's counts already in the report
+        self._resume_at: float | None = None  # loop time to push again (rate limited)
 
     @property
     def users(self) -> list[str]:
@@ -358,12 +434,26 @@ class _Link:
                     await self.journal.set_synced(user_ids, self.now())
                 case Changed(username=username, entry=entry):
                     self.on_change(Change(username, entry))
+                case ResumeLater(seconds=seconds):
+                    log.info("pushing too fast for the server: waiting %d s", seconds)
+                    self._resume_at = asyncio.get_running_loop().time() + seconds
         self.report.pushed += session.pushed - self._counted[0]
         self.report.received += session.received - self._counted[1]
         self._counted = (session.pushed, session.received)
 
     async def recv(self) -> Frame:
-        """The next frame; a close becomes the matching :class:`ClientError`."""
+        """The next frame; a close becomes the matching :class:`ClientError`. While the
+        server holds pushes back (rate limited), pushing resumes when the wait is over."""
+        while self._resume_at is not None:
+            try:
+                async with asyncio.timeout_at(self._resume_at):
+                    return await self._recv()
+            except TimeoutError:
+                self._resume_at = None
+                await self._do(self._session.resume())
+        return await self._recv()
+
+    async def _recv(self) -> Frame:
         try:
             return await self.ws.recv()
         except ConnectionClosed as closed:
@@ -390,6 +480,8 @@ class _Link:
                 )
             case "unauthorized":
                 return AccessDenied(f"the server does not know this device: {why}; log in again")
+            case "expired":
+                return TokenExpired(f"the server refused this device's token: {why}")
             case "retry":
                 detail = f": {why}" if why else ""
                 return ServerUnreachable(

@@ -8,11 +8,13 @@
      ├── NotLoggedIn             no learner is logged in on this device
      ├── UnknownUser             the named learner is not logged in here, or none is the default
      ├── BadEventArgs            ``record`` arguments do not make a valid event (nothing written)
+     ├── LogoutRefused           a logout would lose sync or leave a live token (--force)
      ├── ServerUnreachable       no connection to the server, or it dropped (retry later)
      └── ServerRefused           the server answered, but said no
           ├── LoginFailed        wrong username or password, or another login problem
           ├── AccessDenied       the server does not know this device's token (close 4401)
-          │    └── DeviceRevoked this device was revoked (close 4403)
+          │    ├── DeviceRevoked this device was revoked (close 4403)
+          │    └── TokenExpired  the device's token expired and could not be refreshed (4440)
           ├── RequestRefused     a REST request was refused (unknown code, group, bad week)
           └── SyncProtocolError  the server sent an error or broke the sync protocol
 """
@@ -44,6 +46,11 @@ class BadEventArgs(ClientError):
     """An event was refused before it reached the journal; nothing was written."""
 
 
+class LogoutRefused(ClientError):
+    """A logout was refused: events are not synced, or the server cannot be reached to
+    revoke the token; nothing was changed (``force`` logs out anyway)."""
+
+
 class ServerUnreachable(ClientError):
     """The server could not be reached or the connection dropped; worth retrying."""
 
@@ -62,6 +69,11 @@ class AccessDenied(ServerRefused):
 
 class DeviceRevoked(AccessDenied):
     """This device was revoked on the server; log in again to get a new one."""
+
+
+class TokenExpired(AccessDenied):
+    """The server refused this device's token as expired (close 4440); refreshing it
+    (``POST /v1/auth/refresh``) gets a new one."""
 
 
 class RequestRefused(ServerRefused):

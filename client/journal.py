@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -118,6 +118,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             body    BLOB NOT NULL
         )""",
     ),
+    (  # 4: the refresh token that renews an expired bearer token ('' for older logins)
+        "ALTER TABLE accounts ADD COLUMN refresh_token TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 BATCH = 500  # events per push: the protocol's most (MAX_BATCH)
@@ -143,6 +146,7 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     synced_at: int | None = None
     is_default: bool = False
     plan: str = "free"
+    refresh_token: str = ""  # renews ``token`` when it expires; '' for a login before 0.2
 
 
 class RejectedEvent(msgspec.Struct, frozen=True):
@@ -305,6 +309,18 @@ class Journal:
                 fresh = msgspec.structs.replace(
                     fresh, cursor=old.cursor, acked_seq=0, next_seq=moved + 1
                 )
+            else:  # events a logout left behind (forget_account) move to this login
+                left = await db.execute_fetchall(
+                    "SELECT DISTINCT device_id FROM events WHERE user_id = ?"
+                    " AND status = 'pending' AND device_id != ? ORDER BY device_id",
+                    (account.user_id, account.device_id),
+                )
+                moved = 0
+                for row in left:
+                    moved += await _move_pending_txn(db, row[0], account.device_id, moved)
+                if moved:
+                    await _stale_txn(db, account.user_id)
+                    fresh = msgspec.structs.replace(fresh, next_seq=moved + 1)
             values = msgspec.structs.astuple(fresh)
             await db.execute(
                 f"INSERT OR REPLACE INTO accounts ({_FIELDS}) "
@@ -351,6 +367,44 @@ class Journal:
                 "UPDATE accounts SET synced_at = ? WHERE user_id = ?",
                 [(now_ms, user_id) for user_id in user_ids],
             )
+
+    async def refresh_tokens(
+        self, account: Account, exchange: Callable[[str], Awaitable[tuple[str, str]]]
+    ) -> Account:
+        """Renew ``account``'s tokens with ``exchange`` (refresh token -> new bearer and
+        refresh token), unless another process renewed them since ``account`` was read:
+        then its tokens are returned. The exchange runs inside the journal's write lock, so
+        two processes never present the same refresh token (the server would take the
+        second for a stolen copy and revoke the device)."""
+        async with self._txn() as db:
+            now = await _account_txn(db, "user_id = ?", account.user_id)
+            if now is None or now.device_id != account.device_id:
+                raise NotLoggedIn(f"{account.username} is no longer logged in on this device")
+            if now.token != account.token:
+                return now
+            token, refresh_token = await exchange(now.refresh_token)
+            await db.execute(
+                "UPDATE accounts SET token = ?, refresh_token = ? WHERE user_id = ?",
+                (token, refresh_token, account.user_id),
+            )
+        return msgspec.structs.replace(now, token=token, refresh_token=refresh_token)
+
+    async def forget_account(self, account: Account) -> None:
+        """Log ``account`` out here: its tokens, feed and views go. Its events not synced
+        stay, and move to the learner's next login on this device (:meth:`add_account`)."""
+        async with self._txn() as db:
+            await db.execute("DELETE FROM accounts WHERE user_id = ?", (account.user_id,))
+            await db.execute(
+                "DELETE FROM events WHERE user_id = ? AND status != 'pending'", (account.user_id,)
+            )
+            for table in ("feed", "folds", "fold_lessons", "views"):
+                await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (account.user_id,))
+            if account.is_default:  # another learner, if any, becomes the default
+                await db.execute(
+                    "UPDATE accounts SET is_default = 1 WHERE user_id ="
+                    " (SELECT user_id FROM accounts ORDER BY username LIMIT 1)"
+                )
+        self._folds.pop(account.user_id, None)
 
     async def set_plan(self, user_id: str, plan: str) -> None:
         """Note the learner's plan (``free``, ``premium``) as the server last said it."""
@@ -875,8 +929,8 @@ async def _set_meta_txn(db: aiosqlite.Connection, key: str, value: str) -> None:
     await db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
-async def _move_pending_txn(db: aiosqlite.Connection, old: str, new: str) -> int:
-    # Pending events move to the new device renumbered 1..n in order. They are mostly a
+async def _move_pending_txn(db: aiosqlite.Connection, old: str, new: str, after: int = 0) -> int:
+    # Pending events move to the new device renumbered after+1..after+n in order. They are mostly a
     # suffix of the old seqs, but an event rejected among them (an ack's rejection list
     # may name one above the watermark) leaves a gap, so each is numbered by its rank.
     rows = list(
@@ -887,7 +941,7 @@ async def _move_pending_txn(db: aiosqlite.Connection, old: str, new: str) -> int
     )
     await db.executemany(
         "UPDATE events SET device_id = ?, seq = ? WHERE device_id = ? AND seq = ?",
-        [(new, rank, old, row[0]) for rank, row in enumerate(rows, 1)],
+        [(new, rank, old, row[0]) for rank, row in enumerate(rows, after + 1)],
     )
     return len(rows)
 

@@ -27,8 +27,9 @@ from server.fanout import Hub, Listener
 from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
 from server.logs import RequestLogging, echo_request_id
 from server.metrics import Metrics, MetricsController, prometheus_config
+from server.ratelimit import Limiter, RateLimits
 from server.security import cors_config, security_headers
-from server.storage.accounts import LoginThrottle
+from server.storage.accounts import LoginThrottle, TokenPolicy
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import Connections, sync_endpoint
@@ -88,6 +89,9 @@ def create_app(
     metrics_token: str | None = None,
     instrumentation: bool = True,
     clock_skew_ms: int = CLOCK_SKEW_MS,
+    token_lifetime_s: int = TokenPolicy().access_ms // 1000,
+    refresh_lifetime_s: int = TokenPolicy().refresh_ms // 1000,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
     ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
@@ -98,7 +102,8 @@ def create_app(
     token ``/metrics`` asks for; ``instrumentation=False`` drops metrics and the request and
     merge log lines (only to measure what they cost: ``waymark bench --scenario overhead``);
     ``clock_skew_ms``: how far ahead of the server's clock an event's time is taken as sent
-    (docs/protocol.md, "Time")."""
+    (docs/protocol.md, "Time"). Device tokens live ``token_lifetime_s`` (refresh tokens
+    ``refresh_lifetime_s``); each device is held to ``rate_limits`` (:class:`RateLimits`)."""
     store = Store.for_url(
         db_url,
         clock=clock,
@@ -128,6 +133,8 @@ def create_app(
         app.state.metrics = metrics  # None: instrumentation off
         app.state.public_url = public_url.rstrip("/")
         app.state.login_throttle = login_throttle or LoginThrottle()
+        app.state.token_policy = TokenPolicy(token_lifetime_s * 1000, refresh_lifetime_s * 1000)
+        app.state.limiter = Limiter(rate_limits or RateLimits(), store.clock)
         if on_ready is not None:
             on_ready(store)
 

@@ -171,6 +171,9 @@ async def serve_async(
         metrics_token=settings.metrics_token or None,
         instrumentation=settings.instrumentation,
         clock_skew_ms=settings.clock_skew_seconds * 1000,
+        token_lifetime_s=settings.token_lifetime_days * 86_400,
+        refresh_lifetime_s=settings.refresh_token_lifetime_days * 86_400,
+        rate_limits=settings.rate_limits(),
     )
     # After the app: Litestar installs its own handlers when it is made, and these replace them.
     configure_logging(settings.log_format, settings.log_level)
@@ -414,6 +417,13 @@ def _default(name: str) -> str:
     help="How far ahead of this server's clock an event's time is taken as sent; "
     "beyond it the event is kept at the time it was received (default: 300).",
 )
+@click.option(
+    "--token-lifetime-days",
+    type=int,
+    default=None,
+    help="A device's bearer token expires this long after it was issued; the device then "
+    "refreshes it (default: 30).",
+)
 def serve(
     config_file: Path | None,
     db: str | None,
@@ -432,6 +442,7 @@ def serve(
     log_format: str | None,
     log_level: str | None,
     clock_skew_seconds: int | None,
+    token_lifetime_days: int | None,
 ) -> None:
     """Run the sync server (SQLite by default; PostgreSQL with --db postgresql://…).
 
@@ -455,6 +466,7 @@ def serve(
         log_format=log_format,
         log_level=None if log_level is None else log_level.lower(),
         clock_skew_seconds=clock_skew_seconds,
+        token_lifetime_days=token_lifetime_days,
     ).settings
     click.get_current_context().meta[SETTINGS_KEY] = settings
     if (problem := _tls_problem(settings)) is not None:

@@ -10,6 +10,7 @@ it to one HTTP status (problem details) and one WebSocket close code (the sync s
      │    ├── CatalogRejected a catalog file is malformed                     400
      │    └── CredentialError a token is not a credential we signed            400
      ├── Unauthorized        no or unknown credentials                          401
+     │    └── TokenExpired   a device's access token outlived its lifetime     401
      ├── Forbidden           known credentials, not allowed                     403
      │    └── DeviceRevoked  the device's token was revoked                    403
      ├── NotFound            no such user / device / resource                   404
@@ -52,6 +53,15 @@ class CatalogRejected(BadRequest):
 
 class Unauthorized(ServerError):
     code = "unauthorized"
+    status = ERROR_CODES[code].status
+    title = "Unauthorized"
+
+
+class TokenExpired(Unauthorized):
+    """The access token is older than its lifetime: the device refreshes it
+    (``POST /v1/auth/refresh``) and tries again."""
+
+    code = "token_expired"
     status = ERROR_CODES[code].status
     title = "Unauthorized"
 

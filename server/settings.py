@@ -24,6 +24,7 @@ import msgspec.inspect
 
 from server import fanout_redis
 from server.errors import ServerError
+from server.ratelimit import RateLimits
 from server.storage.accounts import LoginThrottle
 from sync.catalog import QuizDefaults
 from sync.merge.decide import Policy
@@ -75,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     milestone_unlock_notifications_enabled: bool = True
     # -- security and operations
     token_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    refresh_token_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 180
     metrics_token: str = ""
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -82,9 +84,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_failures_per_name: Positive = 5
     login_failures_per_address: Positive = 20
     login_window_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
-    rest_per_device_per_minute: Positive = 300
-    pushes_per_device_per_minute: Positive = 1200
-    connects_per_device_per_minute: Positive = 30
+    rest_per_device_per_minute: Positive = 1200
+    pushes_per_device_per_minute: Positive = 6000
+    connects_per_device_per_minute: Positive = 120
     clock_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 300
     fanout: str = ""
     fanout_channel_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = (
@@ -116,6 +118,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             user_free=self.login_failures_per_name,
             address_free=self.login_failures_per_address,
             window_ms=self.login_window_minutes * 60_000,
+        )
+
+    def rate_limits(self) -> RateLimits:
+        """Each device's limits (``server.ratelimit``)."""
+        return RateLimits(
+            rest=self.rest_per_device_per_minute,
+            push=self.pushes_per_device_per_minute,
+            connect=self.connects_per_device_per_minute,
         )
 
     @property
@@ -192,7 +202,13 @@ SPECS: Final[dict[str, Spec]] = {
         used_by="not yet used: the server sends no notifications",
     ),
     "token_lifetime_days": Spec(
-        "Lifetime of a device token.", used_by="not used on this branch: token expiry work"
+        "A device's bearer token expires this long after it was issued; the device then "
+        "refreshes it.",
+        "--token-lifetime-days",
+    ),
+    "refresh_token_lifetime_days": Spec(
+        "A refresh token expires this long after it was issued (the learner then logs in "
+        "again); at least the token lifetime."
     ),
     "metrics_token": Spec(
         "Bearer token /metrics asks for (empty: open).", "--metrics-token", secret=True
@@ -217,14 +233,13 @@ SPECS: Final[dict[str, Spec]] = {
     ),
     "login_window_minutes": Spec("The window failed logins are counted in."),
     "rest_per_device_per_minute": Spec(
-        "REST requests per device.", used_by="not used on this branch: rate-limits work"
+        "REST requests one device may make per minute (a minute's worth at once); over it: 429."
     ),
     "pushes_per_device_per_minute": Spec(
-        "WebSocket pushes per device.", used_by="not used on this branch: rate-limits work"
+        "WebSocket pushes one device may make per minute; over it: rate_limited, push later."
     ),
     "connects_per_device_per_minute": Spec(
-        "WebSocket connection attempts per device.",
-        used_by="not used on this branch: rate-limits work",
+        "WebSocket connection attempts one device may make per minute; over it: close 4429."
     ),
     "clock_skew_seconds": Spec(
         "How far ahead of the server's clock an event's time is taken as sent; beyond it"
@@ -378,6 +393,12 @@ def _check_together(settings: Settings, labels: dict[str, str]) -> None:
             fanout_redis.check_url(settings.fanout)
         except ValueError as err:
             raise bad("fanout", str(err)) from None
+    if settings.refresh_token_lifetime_days < settings.token_lifetime_days:
+        raise bad(
+            "refresh_token_lifetime_days",
+            f"{settings.refresh_token_lifetime_days} days is shorter than the token lifetime "
+            f"({settings.token_lifetime_days}): a refresh token must outlive the token it renews",
+        )
     if settings.enrollment_cooldown_hours:
         raise bad("enrollment_cooldown_hours", "enrollments have no cool-down yet; only 0")
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from server.errors import ServerError, StoreUnavailable
+from server.auth import token_policy
+from server.errors import ServerError, StoreUnavailable, TokenExpired
 from server.fanout import Hub
-from server.storage.accounts import Device
+from server.ratelimit import Scope, limiter_of
+from server.storage.accounts import Device, hash_token
 from server.storage.store import Store
 from sync.protocol.codec import Frame
 from sync.protocol.messages import FEED_PAGE, FeedEntry
@@ -87,6 +89,8 @@ class SyncConnection:
         self._unsent = 0  # entries offered and not sent: this connection's part of the backlog
         self._publishing = False
         self.metrics: Metrics | None = getattr(socket.app.state, "metrics", None)
+        self._policy = token_policy(socket.app.state)
+        self._limiter = limiter_of(socket.app.state)
 
     async def run(self, connections: Connections) -> None:
         if connections.draining:
@@ -190,6 +194,9 @@ class SyncConnection:
                     await self._close(code, reason)
                     raise _Closed
                 case Authenticate(accounts=accounts):
+                    if wait := self._limited("connect", *(hash_token(a.token) for a in accounts)):
+                        queue.extend(self.session.connect_limited(wait))
+                        continue
                     found = [await self._credential(a.token) for a in accounts]
                     queue.extend(self.session.authenticated(found, await self.store.catalog()))
                 case DeviceHeard(index=index, clock=clock, recorded=recorded):
@@ -199,6 +206,8 @@ class SyncConnection:
                 case Follow(user_ids=user_ids):
                     self._followed = user_ids
                     self.hub.follow(self, user_ids)
+                case Merge(push=push) as merge if wait := self._limited("push", push.device_id):
+                    queue.extend(self.session.push_limited(merge, wait))
                 case Merge(push=push, user_id=user_id) as merge:
                     # The ack and the hand-off to the fan-out, from what the merge wrote;
                     # the next message is read without waiting for any delivery.
@@ -216,8 +225,21 @@ class SyncConnection:
                     head = await self.store.feed_head(user_id)
                     queue.extend(self.session.feed_read(read, entries, head))
 
+    def _limited(self, scope: Scope, *keys: str) -> int:
+        """Count one request of each key; the longest wait among those over their limit."""
+        if self._limiter is None:
+            return 0
+        wait = max((self._limiter.hit(scope, key) for key in keys), default=0)
+        if wait and self.metrics is not None:
+            self.metrics.limited(scope)
+        return wait
+
     async def _credential(self, token: str) -> Credential | None:
-        device = await self.store.device_by_token(token)
+        try:
+            device = await self.store.device_for_token(token, self._policy)
+        except TokenExpired:
+            self._devices.append(None)
+            return Credential("", "", "", 0, 0, expired=True)
         self._devices.append(device)
         if device is None:
             return None

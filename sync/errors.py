@@ -31,9 +31,11 @@ ERROR_CODES: Final[dict[str, Disposition]] = {
     "bad_message": Disposition(400, 4400),
     "unsupported_protocol": Disposition(400, 4406),
     "unauthorized": Disposition(401, 4401),
+    "token_expired": Disposition(401, 4440),
     "device_revoked": Disposition(403, 4403),
     "forbidden": Disposition(403, 4403),
     "batch_too_large": Disposition(413, 4413),
+    "rate_limited": Disposition(429, 4429),
     "store_unavailable": Disposition(503, 1013),
     "internal": Disposition(500, 1011),
     # ... and the REST API's others.
@@ -41,7 +43,6 @@ ERROR_CODES: Final[dict[str, Disposition]] = {
     "catalog_rejected": Disposition(400, None),
     "not_found": Disposition(404, None),
     "conflict": Disposition(409, None),
-    "rate_limited": Disposition(429, None),
 }
 """The one mapping from error codes (the server's domain errors and the protocol's
 refusals) to HTTP statuses and WebSocket close codes."""

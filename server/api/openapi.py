@@ -7,7 +7,8 @@ Every error is an RFC 9457 problem detail, ``application/problem+json``
 declares, on each operation as it is registered, the ones it can produce:
 
 * 400 when it has parameters or a body (a malformed value; the ``extra`` list says which),
-* 401 and 403 when it needs a device token (none or unknown; a revoked device),
+* 401, 403 and 429 when it needs a device token (none, unknown or expired; a revoked
+  device; more requests than the device's rate limit, ``server/ratelimit.py``),
 * 413 when it takes a body (larger than Litestar's request limit),
 
 and the security requirement ``BearerToken`` on every operation that is not public. What only
@@ -67,20 +68,21 @@ class ProblemDetails(msgspec.Struct, frozen=True):
 DESCRIPTIONS: Final = {
     400: "The request is malformed: a parameter or the body is invalid (the detail says "
     "which; for a value that does not match its schema, `extra` lists each)",
-    401: "No device token, or one the server does not know: log in (POST /v1/auth/login)",
+    401: "No device token, or one the server does not know: log in (POST /v1/auth/login); "
+    "or one that expired: refresh it (POST /v1/auth/refresh)",
     403: "Not allowed: the device was revoked, or the user's role may not do this",
     404: "An id in the path does not exist (or the learner is not enrolled)",
     409: "Refused by the server's rules, or by what the catalog says about the item (a "
     "position past the lesson's end, a choice the question does not have); the detail says why",
     413: "The body is larger than the server accepts",
-    429: "Too many attempts for now; retry after the seconds in Retry-After",
+    429: "Too many attempts or requests for now; retry after the seconds in Retry-After",
     503: "A dependency (the store, the fan-out) is not available",
 }
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries of the problem details an endpoint can answer; :class:`RouteDefaults`
-    adds the ones every operation of its kind has (400, 401, 403, 413)."""
+    adds the ones every operation of its kind has (400, 401, 403, 413, 429)."""
     return {
         status: ResponseSpec(
             ProblemDetails,
@@ -120,7 +122,7 @@ def _default_statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> list[int]:
     )
     statuses = [400] if has_parameters else []
     if not handler.opt.get(PUBLIC):
-        statuses += [401, 403]
+        statuses += [401, 403, 429]  # 429: the device's rate limit (server/auth.py)
     if has_body:
         statuses.append(413)
     return statuses

@@ -10,7 +10,7 @@ from typing import Final
 
 import msgspec
 
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, DeviceRevoked, NotFound, TokenExpired, Unauthorized
 from server.passwords import check_async, hash_password
 from server.storage.base import StoreBase, _server_hlc
 from server.storage.engine import Row, Txn
@@ -40,8 +40,32 @@ class Device(msgspec.Struct, frozen=True):
     last_seen_at: int | None
 
 
+DAY_MS: Final = 86_400_000
+
+
+class TokenPolicy(msgspec.Struct, frozen=True):
+    """How long a device's tokens live (``docs/operations.md``, "Tokens"): the access token
+    (REST bearer and ``hello``) ``access_ms`` from its issue, the refresh token that gets a
+    new pair ``refresh_ms``. The policy is applied when a token is checked, not stored with
+    it, so shortening a lifetime takes effect for every token at once."""
+
+    access_ms: int = 30 * DAY_MS
+    refresh_ms: int = 180 * DAY_MS
+
+
+class TokenPair(msgspec.Struct, frozen=True):
+    """A device's new tokens, shown once: the server keeps only their hashes."""
+
+    access: str
+    refresh: str
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def _user(row: Row) -> User:
@@ -221,24 +245,32 @@ class AccountsStore(StoreBase):
 
     async def register_device(self, user_id: str, name: str) -> tuple[Device, str]:
         """Create a device for ``user_id``; returns it and its bearer token (shown once)."""
-        token = secrets.token_urlsafe(32)
+        device, pair = await self.register_device_tokens(user_id, name)
+        return device, pair.access
+
+    async def register_device_tokens(self, user_id: str, name: str) -> tuple[Device, TokenPair]:
+        """Create a device for ``user_id`` with an access and a refresh token (shown once)."""
+        pair = TokenPair(_new_token(), _new_token())
         device_id = uuid.uuid4().hex
         async with self.engine.transaction() as txn:
-            await self._add_device_txn(txn, user_id, device_id, name, hash_token(token))
+            await self._add_device_txn(txn, user_id, device_id, name, hash_token(pair.access))
+            await self._add_refresh_txn(txn, user_id, device_id, hash_token(pair.refresh))
             row = await txn.fetchrow(
                 "SELECT * FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
             )
         assert row is not None
-        return _device(row), token
+        return _device(row), pair
 
     async def _add_device_txn(
         self, txn: Txn, user_id: str, device_id: str, name: str, token_hash: str
     ) -> None:
         await txn.execute(
-            "INSERT INTO device_tokens (token_hash, device_id, user_id) VALUES (?, ?, ?)",
+            "INSERT INTO device_tokens (token_hash, device_id, user_id, issued_at)"
+            " VALUES (?, ?, ?, ?)",
             token_hash,
             device_id,
             user_id,
+            self.clock(),
         )
         # Its mark starts at zero: until it has pushed (or been silent too long), a new device
         # holds its learner's settled horizon back, so nothing it recorded before is late.
@@ -249,6 +281,118 @@ class AccountsStore(StoreBase):
             name,
             self.clock(),
         )
+
+    async def _add_refresh_txn(
+        self, txn: Txn, user_id: str, device_id: str, token_hash: str
+    ) -> None:
+        await txn.execute(
+            "INSERT INTO refresh_tokens (token_hash, device_id, user_id, issued_at)"
+            " VALUES (?, ?, ?, ?)",
+            token_hash,
+            device_id,
+            user_id,
+            self.clock(),
+        )
+
+    async def device_for_token(self, token: str, policy: TokenPolicy) -> Device | None:
+        """The device of access ``token`` (``None``: unknown). Raises :class:`TokenExpired`
+        when it is older than the policy's lifetime, unless the device is revoked: a revoked
+        device is returned as it is, since refreshing cannot help it.
+
+        A token issued before tokens expired (migration 10) has no issue time: its first
+        use after the upgrade stamps one, and its lifetime counts from then."""
+        row = await self.engine.fetchrow(
+            "SELECT device_id, user_id, issued_at FROM device_tokens WHERE token_hash = ?",
+            hash_token(token),
+        )
+        if row is None:
+            return None
+        device = await self._device_of(str(row["user_id"]), str(row["device_id"]))
+        if device is None or device.revoked_at is not None:
+            return device
+        issued = row["issued_at"]
+        if issued is None:
+            issued = self.clock()
+            async with self.engine.transaction() as txn:
+                await txn.execute(
+                    "UPDATE device_tokens SET issued_at = ? WHERE token_hash = ?"
+                    " AND issued_at IS NULL",
+                    issued,
+                    hash_token(token),
+                )
+        if self.clock() >= int(issued) + policy.access_ms:
+            raise TokenExpired("token expired: refresh it")
+        return device
+
+    async def refresh_device(self, refresh_token: str, policy: TokenPolicy) -> TokenPair:
+        """Exchange a refresh token for a new pair; the old access token stops working.
+
+        A refresh token is single use. Presenting one that was already exchanged is the
+        sign that it leaked (the device and a thief both hold it), so the device is revoked
+        and :class:`DeviceRevoked` raised; its learner logs in again. Raises
+        :class:`Unauthorized` for an unknown or expired refresh token."""
+        now = self.clock()
+        found = hash_token(refresh_token)
+        pair = TokenPair(_new_token(), _new_token())
+        reused = False
+        async with self.engine.transaction() as txn:
+            row = await txn.fetchrow("SELECT * FROM refresh_tokens WHERE token_hash = ?", found)
+            if row is None:
+                raise Unauthorized("unknown refresh token: log in again")
+            user_id, device_id = str(row["user_id"]), str(row["device_id"])
+            revoked = await txn.fetchval(
+                "SELECT revoked_at FROM devices WHERE user_id = ? AND id = ?", user_id, device_id
+            )
+            if revoked is not None:
+                raise DeviceRevoked("this device was revoked: log in again")
+            if now >= int(row["issued_at"]) + policy.refresh_ms:
+                raise Unauthorized("refresh token expired: log in again")
+            # Marked used only if nobody did meanwhile: of two exchanges of one token, the
+            # second is a reuse (PostgreSQL re-reads the row after the first one's commit).
+            taken = await txn.fetchval(
+                "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
+                " RETURNING token_hash",
+                now,
+                found,
+            )
+            if taken is None:
+                reused = True
+                await self._revoke_txn(txn, user_id, device_id, now)
+            else:
+                await txn.execute(
+                    "UPDATE device_tokens SET token_hash = ?, issued_at = ? WHERE device_id = ?",
+                    hash_token(pair.access),
+                    now,
+                    device_id,
+                )
+                # Used tokens are kept to recognise a reuse, until they would have expired.
+                await txn.execute(
+                    "DELETE FROM refresh_tokens WHERE device_id = ? AND used_at IS NOT NULL"
+                    " AND issued_at < ?",
+                    device_id,
+                    now - policy.refresh_ms,
+                )
+                await self._add_refresh_txn(txn, user_id, device_id, hash_token(pair.refresh))
+        if reused:
+            raise DeviceRevoked(
+                "this refresh token was used before, so the device was revoked: log in again"
+            )
+        return pair
+
+    async def log_out(self, device: Device) -> None:
+        """Revoke ``device`` (its learner logged out): its access token is refused from
+        now on and its refresh tokens are gone."""
+        async with self.engine.transaction() as txn:
+            await self._revoke_txn(txn, device.user_id, device.id, self.clock())
+
+    async def _revoke_txn(self, txn: Txn, user_id: str, device_id: str, now: int) -> None:
+        await txn.execute(
+            "UPDATE devices SET revoked_at = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL",
+            now,
+            user_id,
+            device_id,
+        )
+        await txn.execute("DELETE FROM refresh_tokens WHERE device_id = ?", device_id)
 
     async def _device_of(self, user_id: str, device_id: str) -> Device | None:
         row = await self.engine.fetchrow(
@@ -303,13 +447,7 @@ class AccountsStore(StoreBase):
         if found is None:
             raise NotFound(f"no device {device_id!r}")
         async with self.engine.transaction() as txn:
-            await txn.execute(
-                "UPDATE devices SET revoked_at = ? WHERE user_id = ? AND id = ?"
-                " AND revoked_at IS NULL",
-                self.clock(),
-                found.user_id,
-                device_id,
-            )
+            await self._revoke_txn(txn, found.user_id, device_id, self.clock())
         device = await self._device_of(found.user_id, device_id)
         assert device is not None
         return device

@@ -37,7 +37,9 @@ LEARNER_TABLES: Final = {
 }
 """Table → the column that names its learner (the distribution column)."""
 
-LOOKUP_TABLES: Final = frozenset({"usernames", "device_tokens", "certificate_codes"})
+LOOKUP_TABLES: Final = frozenset(
+    {"usernames", "device_tokens", "refresh_tokens", "certificate_codes"}
+)
 GLOBAL_TABLES: Final = frozenset(
     {
         "catalog",

@@ -143,6 +143,8 @@ class Error(_Msg, frozen=True, tag="error"):
     code: str
     message: str
     path: str | None = None
+    retry_after: int | None = None  # rate_limited: seconds until it may pass
+    batch: int | None = None  # rate_limited: the push refused (not applied; send it again)
 
 
 ServerMessage = Welcome | CatalogMsg | Ack | Feed | Error
@@ -158,7 +160,8 @@ class LoginRequest(msgspec.Struct, frozen=True):
 
 
 class LoginResponse(msgspec.Struct, frozen=True):
-    """``POST /v1/auth/login`` answer: the device's identity and bearer token."""
+    """``POST /v1/auth/login`` answer: the device's identity and bearer token, the refresh
+    token that renews it, and the seconds the bearer token lives."""
 
     user_id: str
     device_id: str
@@ -167,6 +170,22 @@ class LoginResponse(msgspec.Struct, frozen=True):
     timezone: str = "UTC"
     role: str = "learner"
     plan: str = "free"
+    refresh_token: str = ""
+    expires_in: int = 0
+
+
+class RefreshRequest(msgspec.Struct, frozen=True):
+    """``POST /v1/auth/refresh``: a refresh token, exchanged once."""
+
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class TokenResponse(msgspec.Struct, frozen=True):
+    """``POST /v1/auth/refresh`` answer: the device's new bearer and refresh tokens."""
+
+    token: str
+    refresh_token: str
+    expires_in: int
 
 
 class CatalogResponse(msgspec.Struct, frozen=True):

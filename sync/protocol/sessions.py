@@ -53,11 +53,15 @@ from sync.protocol.messages import (
     WelcomeAccount,
 )
 
+TOKEN_EXPIRED: Final = "token expired: refresh it"
+_REFUSAL_ORDER: Final = {"device_revoked": 0, "token_expired": 1}
 PIPELINE: Final = 3
 """Pushes a device keeps in flight per learner (docs/protocol.md §7.2)."""
 CLOSE_ABNORMAL: Final = 1006  # no close frame: the connection dropped
 CLOSE_SERVICE_RESTART: Final = 1012
 CLOSE_TRY_AGAIN_LATER: Final = ERROR_CODES["store_unavailable"].close
+CLOSE_TOKEN_EXPIRED: Final = ERROR_CODES["token_expired"].close
+CLOSE_RATE_LIMITED: Final = ERROR_CODES["rate_limited"].close
 RETRYABLE: Final = frozenset(
     {
         CLOSE_NORMAL,
@@ -66,6 +70,7 @@ RETRYABLE: Final = frozenset(
         CLOSE_INTERNAL,
         CLOSE_SERVICE_RESTART,
         CLOSE_TRY_AGAIN_LATER,
+        CLOSE_RATE_LIMITED,
     }
 )
 """Close codes after which connecting again later is worth it (docs/protocol.md §8)."""
@@ -103,6 +108,7 @@ class Credential(msgspec.Struct, frozen=True):
     timezone: str = "UTC"
     role: str = "learner"
     plan: str = "free"
+    expired: bool = False  # the token outlived its lifetime: the device refreshes it
 
 
 class MergeOutcome(Protocol):
@@ -301,6 +307,9 @@ class ServerSession:
                 reason = "this device was revoked by an administrator"
                 refused.append(Refusal(index, "device_revoked", reason))
                 continue
+            if found.expired:
+                refused.append(Refusal(index, "token_expired", TOKEN_EXPIRED))
+                continue
             effects.append(DeviceHeard(index, asked.clock, asked.recorded))
             accounts.append(
                 WelcomeAccount(
@@ -321,8 +330,8 @@ class ServerSession:
             cursor = min(asked.cursor, found.feed_head)
             cursors[found.user_id] = min(cursors.get(found.user_id, cursor), cursor)
         if not accounts:
-            revoked = [r for r in refused if r.code == "device_revoked"]
-            first = (revoked or refused)[0]
+            # The most telling refusal: revoked (log in again), else expired (refresh).
+            first = min(refused, key=lambda r: _REFUSAL_ORDER.get(r.code, len(_REFUSAL_ORDER)))
             return self.fail(first.code, first.reason)
         self.greeted = True
         effects.append(
@@ -420,9 +429,34 @@ class ServerSession:
         feed.sent = fresh[-1].user_seq
         return effects
 
+    # -- rate limits (the shell keeps the buckets: it has the clock) -------------------------
+
+    def push_limited(self, merge: Merge, retry_after: int) -> list[ServerEffect]:
+        """The device pushes faster than its limit: this push is not merged, and the device
+        hears when to send it again; the connection goes on."""
+        message = f"too many pushes from this device: send batch {merge.push.batch} again in "
+        return [
+            self._send(
+                Error(
+                    "rate_limited",
+                    f"{message}{retry_after} s",
+                    retry_after=retry_after,
+                    batch=merge.push.batch,
+                )
+            )
+        ]
+
+    def connect_limited(self, retry_after: int) -> list[ServerEffect]:
+        """The hello's device connects more often than its limit: refuse before looking up
+        its tokens, and close (4429)."""
+        message = f"too many connection attempts from this device: try again in {retry_after} s"
+        return self.fail("rate_limited", message, retry_after=retry_after)
+
     # -- ending ------------------------------------------------------------------------------
 
-    def fail(self, code: str, message: str, path: str | None = None) -> list[ServerEffect]:
+    def fail(
+        self, code: str, message: str, path: str | None = None, *, retry_after: int | None = None
+    ) -> list[ServerEffect]:
         """Send ``error`` with ``code`` and close with the code's close code (one mapping:
         :data:`sync.errors.ERROR_CODES`). ``internal`` sends no error, only 1011."""
         if self.closed:
@@ -431,7 +465,8 @@ class ServerSession:
         close = close_code_for(code)
         if code == "internal":
             return [Close(close, "internal error")]
-        return [self._send(Error(code, message, path)), Close(close, message)]
+        error = Error(code, message, path, retry_after=retry_after)
+        return [self._send(error), Close(close, message)]
 
     def restarting(self) -> list[ServerEffect]:
         """The server is stopping: close with 1012 (service restart; the device reconnects
@@ -522,8 +557,16 @@ class Changed(msgspec.Struct, frozen=True):
     entry: FeedEntry
 
 
+class ResumeLater(msgspec.Struct, frozen=True):
+    """The server refused a push for now (``rate_limited``): call
+    :meth:`ClientSession.resume` in ``seconds``; until then nothing more is pushed."""
+
+    seconds: int
+
+
 ClientEffect = (
     Send
+    | ResumeLater
     | ReadPending
     | ApplyFeed
     | MarkAcked
@@ -534,15 +577,16 @@ ClientEffect = (
     | Changed
 )
 
-CloseKind = Literal["retry", "revoked", "unauthorized", "fatal"]
+CloseKind = Literal["retry", "revoked", "unauthorized", "expired", "fatal"]
 
 
 class _Outgoing:
     """One device's pushes on one connection."""
 
-    __slots__ = ("acked", "drained", "epoch", "reading", "recheck", "sent")
+    __slots__ = ("acked", "drained", "epoch", "paused", "reading", "recheck", "sent")
 
     def __init__(self, acked: int) -> None:
+        self.paused = False  # rate limited: no push until resume()
         self.acked = acked  # the server's watermark
         self.sent = acked  # the highest seq pushed: the next push starts after it
         self.reading = False  # a ReadPending is out
@@ -648,6 +692,8 @@ class ClientSession:
         match msg:
             case Welcome():
                 return self._welcome(msg)
+            case Error(code="rate_limited", batch=int()):
+                return self._push_limited(msg)
             case Error():
                 if msg.code != "seq_gap":  # the ack before it says where to resend from
                     self.error = msg  # the close follows
@@ -744,6 +790,23 @@ class ClientSession:
         self.dirty = True
         return [MarkAcked(ack.device_id, ack.acked_seq, ack.rejected), *self._pushes()]
 
+    def _push_limited(self, error: Error) -> list[ClientEffect]:
+        """A push was refused, not applied: push again from the watermark, after the wait."""
+        sent = self.in_flight.pop(error.batch or 0, None)
+        if sent is None:
+            return []
+        out = self.outgoing[sent[0]]
+        if sent[2] == out.epoch:  # pushes after it are resent too: they would leave a gap
+            out.sent, out.epoch = out.acked, out.epoch + 1
+        out.paused, out.drained = True, False
+        return [ResumeLater(max(1, error.retry_after or 1))]
+
+    def resume(self) -> list[ClientEffect]:
+        """The wait of a :class:`ResumeLater` is over: push again."""
+        for out in self.outgoing.values():
+            out.paused = False
+        return self._pushes()
+
     def _user_of(self, device_id: str) -> str:
         return next(x.user_id for x in self.logins if x.device_id == device_id)
 
@@ -760,8 +823,8 @@ class ClientSession:
         out = self.outgoing[read.device_id]
         out.reading = False
         effects: list[ClientEffect] = []
-        if read.after != out.sent:
-            pass  # pushing started over meanwhile: drop this read, read again
+        if read.after != out.sent or out.paused:
+            pass  # pushing started over (or paused) meanwhile: drop this read, read again
         elif events:
             batch = self._next_batch
             self._next_batch += 1
@@ -795,7 +858,8 @@ class ClientSession:
             busy[device_id] = busy.get(device_id, 0) + 1
         effects: list[ClientEffect] = []
         for device_id, out in self.outgoing.items():
-            if not (out.reading or out.drained) and busy.get(device_id, 0) < self.pipeline:
+            idle = not (out.reading or out.drained or out.paused)
+            if idle and busy.get(device_id, 0) < self.pipeline:
                 out.reading = True
                 effects.append(ReadPending(device_id, out.sent, self.batch))
         return effects
@@ -810,6 +874,8 @@ class ClientSession:
             return "revoked", why
         if code == CLOSE_UNAUTHORIZED:
             return "unauthorized", why
+        if code == CLOSE_TOKEN_EXPIRED:
+            return "expired", why
         if code is None or code in RETRYABLE:
             return "retry", why
         return "fatal", why

@@ -6,7 +6,8 @@ close codes); this shell only answers its effects: credentials from ``learners``
 that deduplicates by ``(device_id, seq)``, writes rejections to the feed and makes decisions
 (scores, unlocks) with ``sync.merge.decide`` as the real server does, and a fan-out to
 every live connection of the learner. Knobs let a test drop a connection after a commit,
-lag the welcome's watermark, or close at the hello with a given code.
+lag the welcome's watermark, close at the hello with a given code, or refuse pushes as
+rate limited.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class FakeServer:
     drop_after_commit: int = 0  # the next N pushes are committed, then the socket is cut
     welcome_acked: dict[str, int] = field(default_factory=dict)  # one-shot watermark override
     close_at_hello: list[tuple[int, str]] = field(default_factory=list)  # (code, reason) each
+    limit_pushes: int = 0  # the next N pushes are refused as rate_limited (retry after 1 s)
+    expired: set[str] = field(default_factory=set)  # tokens refused as token_expired
     # Signals for tests: a connection went live; a push was handled.
     live: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
     pushed: asyncio.Queue[Push] = field(default_factory=asyncio.Queue)
@@ -100,6 +103,13 @@ class FakeServer:
 
     def learner(self, account: Account) -> Learner:
         return self.learners[account.token]
+
+    def renew(self, token: str) -> str:
+        """What a refresh does: the learner's token replaced by a new one, returned."""
+        learner = self.learners.pop(token)
+        learner.token = f"{token}+"
+        self.learners[learner.token] = learner
+        return learner.token
 
     def revoke(self, account: Account) -> None:
         self.learners[account.token].revoked = True
@@ -172,6 +182,10 @@ class FakeServer:
                 for then in session.feed_read(read, page, len(feed)):
                     if not await self._do(ws, session, then):
                         return False
+            case Merge() as merge if self.limit_pushes:
+                self.limit_pushes -= 1
+                for then in session.push_limited(merge, 1):
+                    await self._do(ws, session, then)
             case Merge(push=push, user_id=user_id) as merge:
                 result = self._merge(push, user_id)
                 if self.drop_after_commit:
@@ -191,6 +205,8 @@ class FakeServer:
         learner = self.learners.get(token)
         if learner is None:
             return None
+        if token in self.expired:
+            return Credential("", "", "", 0, 0, expired=True)
         acked = self.welcome_acked.pop(learner.device_id, self.watermark(learner.device_id))
         return Credential(
             learner.device_id,

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from client.connection import Backoff, Change, follow, sync_once, sync_url
-from client.errors import AccessDenied, DeviceRevoked, ServerUnreachable
-from client.journal import Journal
+from client.errors import AccessDenied, DeviceRevoked, ServerUnreachable, TokenExpired
+from client.journal import Account, Journal
 from sync.protocol.messages import Hello
 from tests.client.conftest import T0, Clock, account
 from tests.client.fake_server import FakeServer
@@ -105,6 +105,71 @@ async def test_more_than_one_batch_goes_out_in_pushes_of_at_most_500(
         [],
         0,
     )
+
+
+async def test_a_rate_limited_push_is_pushed_again_after_the_servers_wait(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    await record(journal, 3)
+    server.limit_pushes = 1
+    report = await asyncio.wait_for(sync_once(journal, now_ms=T0 + 100), WAIT)
+    assert sorted(server.held["d-alice"]) == [1, 2, 3]
+    assert report.pushed == 6  # the refused push counts, and is sent again whole
+    assert [p.batch for p in server.pushes] == [2]  # only the second was merged
+    assert await journal.pending_count("u-alice") == 0
+
+
+async def test_learners_with_expired_tokens_are_renewed_and_synced_on_a_second_connection(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    bob = await journal.add_account(server.add("bob"))
+    await record(journal, 1, "alice")
+    await record(journal, 2, "bob")
+    server.expired.add(bob.token)
+    renewed: list[str] = []
+
+    async def refresh(account: Account) -> Account:
+        renewed.append(account.username)
+
+        async def exchange(refresh_token: str) -> tuple[str, str]:
+            return server.renew(account.token), refresh_token
+
+        return await journal.refresh_tokens(account, exchange)
+
+    report = await sync_once(journal, now_ms=T0, refresh=refresh)
+    assert renewed == ["bob"] and report.refused == []
+    assert (server.watermark("d-alice"), server.watermark("d-bob")) == (1, 2)
+    assert [len(h.accounts) for h in server.hellos] == [2, 1]
+    # Every token expired: the refusal closes (4440), all are renewed, and synced.
+    await record(journal, 1, "alice")
+    server.expired = {a.token for a in await journal.accounts()}
+    with pytest.raises(TokenExpired, match="token expired: refresh it"):
+        await sync_once(journal, now_ms=T0)  # nothing to renew them with
+    await sync_once(journal, now_ms=T0, refresh=refresh)
+    assert renewed == ["bob", "alice", "bob"] and server.watermark("d-alice") == 2
+
+
+async def test_a_learner_whose_token_cannot_be_renewed_is_reported_and_the_rest_sync(
+    journal: Journal, server: FakeServer
+) -> None:
+    await journal.add_account(server.add("alice"))
+    bob = await journal.add_account(server.add("bob"))
+    await record(journal, 1, "alice")
+    server.expired.add(bob.token)
+
+    async def refresh(account: Account) -> Account:
+        raise AccessDenied("bob: refresh token expired: log in again")
+
+    report = await sync_once(journal, now_ms=T0, refresh=refresh)
+    assert [(r.username, r.code, r.reason) for r in report.refused] == [
+        ("bob", "token_expired", "bob: refresh token expired: log in again")
+    ]
+    assert server.watermark("d-alice") == 1
+    server.expired.add("t-alice")  # every one expired, none renewed: that is the error
+    with pytest.raises(AccessDenied, match="log in again"):
+        await sync_once(journal, now_ms=T0, refresh=refresh)
 
 
 async def test_an_event_the_server_rejects_shows_as_rejected(

@@ -467,6 +467,46 @@ async def test_record_refuses_new_event_types_the_catalog_rejects(
     assert await journal.pending_count(alice.user_id) == 0
 
 
+# -- tokens and logout ----------------------------------------------------------------------
+
+
+async def test_tokens_are_renewed_once_even_when_two_ask(journal: Journal) -> None:
+    alice = await journal.add_account(account("alice", refresh_token="r1"))
+    asked: list[str] = []
+
+    async def exchange(refresh_token: str) -> tuple[str, str]:
+        asked.append(refresh_token)
+        return f"t{len(asked) + 1}", f"r{len(asked) + 1}"
+
+    renewed = await journal.refresh_tokens(alice, exchange)
+    assert (renewed.token, renewed.refresh_token) == ("t2", "r2")
+    # Another reader of the old tokens gets the renewed ones, not a second exchange.
+    assert await journal.refresh_tokens(alice, exchange) == renewed
+    assert asked == ["r1"]
+    assert (await journal.account()).token == "t2"
+
+
+async def test_a_logout_forgets_the_learner_and_keeps_pending_events_for_the_next_login(
+    journal: Journal,
+) -> None:
+    alice = await journal.add_account(account("alice"))
+    bob = await journal.add_account(account("bob"))
+    for n, lesson in enumerate(("read", "video", "read")):
+        body = {"course": "c1", "lesson": lesson}
+        await journal.record(alice, "lesson.opened", body, now_ms=T0 + n, tz="UTC")
+    await journal.mark_acked(alice.device_id, 1)
+    await journal.forget_account(await journal.account("alice"))
+    assert [a.username for a in await journal.accounts()] == ["bob"]
+    assert (await journal.account()).is_default  # bob is the default now
+    again = await journal.add_account(
+        msgspec.structs.replace(account("alice"), device_id="d-alice-2")
+    )
+    assert again.next_seq == 3
+    pending = await journal.pending("d-alice-2", 0)
+    assert [(e.seq, e.at) for e in pending] == [(1, T0 + 1), (2, T0 + 2)]
+    assert await journal.pending_count(bob.user_id) == 0
+
+
 # -- schema migrations --------------------------------------------------------------------
 
 
@@ -484,13 +524,14 @@ async def test_a_journal_of_schema_1_opens_and_gains_the_plan_column(tmp_path: P
     async with await Journal.open(tmp_path) as journal:
         alice = await journal.account()
         assert (alice.username, alice.cursor, alice.next_seq, alice.plan) == ("alice", 4, 3, "free")
+        assert alice.refresh_token == ""  # logged in before tokens were refreshed
         await journal.set_plan(alice.user_id, "premium")
     async with await Journal.open(tmp_path) as journal:  # migrated once, not again
         assert (await journal.account()).plan == "premium"
     with sqlite3.connect(tmp_path / "journal.db") as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
     db.close()
-    assert version == SCHEMA_VERSION == 3
+    assert version == SCHEMA_VERSION == 4
 
 
 async def test_a_new_journal_has_the_latest_schema(tmp_path: Path) -> None:

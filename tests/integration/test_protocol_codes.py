@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import math
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     for name in ("ann", "bob"):
         result = waymark("admin", "--db", db, "user", "add", name, "--password", "pw")
         assert result.returncode == 0, result.stderr
-    server = launch_server(db, catalog=folder / "catalog.yaml")
+    # Per-device limits low enough to provoke rate_limited; every other provocation logs a
+    # new device in, which connects once and pushes at most twice.
+    (folder / "limits.toml").write_text(
+        "pushes_per_device_per_minute = 3\nconnects_per_device_per_minute = 2\n"
+    )
+    limits = ("--config", str(folder / "limits.toml"))
+    server = launch_server(db, catalog=folder / "catalog.yaml", extra=limits)
     yield server
     assert server.stop() == 0
     assert "Traceback" not in "".join(server.output)
@@ -366,6 +373,26 @@ async def _revoked_since_hello(server: RunningServer) -> ClientConnection:
     return ws
 
 
+async def _expired_at_hello(server: RunningServer) -> ClientConnection:
+    """A token past its lifetime: its issue time moved back 31 days in the server's file."""
+    ann = login(server.url, "ann")
+    with sqlite3.connect(server.db.removeprefix("sqlite:///")) as db:
+        db.execute(
+            "UPDATE device_tokens SET issued_at = issued_at - ? WHERE device_id = ?",
+            (31 * 86_400_000, ann["device_id"]),
+        )
+    db.close()
+    return await _raw(server, _hello(ann["token"]))
+
+
+async def _connected_too_often(server: RunningServer) -> ClientConnection:
+    ann = login(server.url, "ann")
+    for _ in range(2):
+        ws, _ = await open_session(server.ws_url, ann["token"])
+        await ws.close()
+    return await _raw(server, _hello(ann["token"]))
+
+
 async def _push_for_bob(server: RunningServer) -> ClientConnection:
     bob = login(server.url, "bob")
     return await _session(server, lambda _: push_frame(bob["device_id"], raw_event(1)))
@@ -386,6 +413,10 @@ def _frames(*frames: str | bytes) -> Provocation:
 
 def _hello_map(account: dict[str, Any]) -> bytes:
     return msgspec.msgpack.encode({"type": "hello", "accounts": [account]})
+
+
+def _pushed_one_by_one(*seqs: int) -> Provocation:
+    return lambda server: _session(server, *(_push(raw_event(seq)) for seq in seqs))
 
 
 def _pushed(*events: dict[str, Any]) -> Provocation:
@@ -442,6 +473,11 @@ ERRORS: dict[str, list[tuple[str, int | None, Provocation, str | None]]] = {
         ("protocol 2", 4406, _frames(_hello("t", binary=False, protocol=2)), None),
     ],
     "unauthorized": [("an unknown token", 4401, _frames(_hello("bogus")), None)],
+    "token_expired": [("a token past its lifetime", 4440, _expired_at_hello, None)],
+    "rate_limited": [
+        ("a fourth push in a minute", None, _pushed_one_by_one(1, 2, 3, 4), None),
+        ("a third connection in a minute", 4429, _connected_too_often, None),
+    ],
     "device_revoked": [
         ("revoked before the hello", 4403, _revoked_at_hello, None),
         ("revoked since the hello", 4403, _revoked_since_hello, None),

@@ -309,6 +309,7 @@ async def run_session(server: RunningServer, tmp: Path) -> list[str]:
         def learn(account: Any, name: str) -> None:
             devices[account.token] = name
             names.add(account.token, f"<{name}-token>")
+            names.add(account.refresh_token, f"<{name}-refresh-token>")
             names.add(account.device_id, f"<{name}>")
             names.add(account.user_id, "<ana>")
 

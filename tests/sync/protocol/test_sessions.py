@@ -52,6 +52,7 @@ from sync.protocol.sessions import (
     ReadPending,
     Refused,
     ResetFeed,
+    ResumeLater,
     Send,
     ServerSession,
     SetPlan,
@@ -275,17 +276,63 @@ def test_refused_accounts_are_listed_and_the_others_accepted(binary: bool) -> No
             [None, "revoked"],
             ("device_revoked", "this device was revoked by an administrator", None, 4403),
         ),
+        ([None, "expired"], ("token_expired", "token expired: refresh it", None, 4440)),
+        (
+            ["expired", "revoked"],
+            ("device_revoked", "this device was revoked by an administrator", None, 4403),
+        ),
     ],
-    ids=["unknown", "one-revoked"],
+    ids=["unknown", "one-revoked", "one-expired", "revoked-before-expired"],
 )
 def test_when_every_account_is_refused_the_connection_closes(
     binary: bool, found: list[Any], expected: tuple[Any, ...]
 ) -> None:
     session = ServerSession()
     session.receive(wire(HELLO, binary))
-    credentials = [None if f is None else msgspec.structs.replace(BOB, revoked=True) for f in found]
+    credentials = [None if f is None else msgspec.structs.replace(BOB, **{f: True}) for f in found]
     assert refusal(session.authenticated(credentials, CATALOG)) == expected
     assert not session.greeted and session.closed
+
+
+def test_an_expired_token_is_refused_as_such_and_the_others_accepted(binary: bool) -> None:
+    session = ServerSession()
+    session.receive(wire(HELLO, binary))
+    expired = Credential("", "", "", 0, 0, expired=True)
+    (welcome,) = sent(session.authenticated([ADA, expired], CATALOG))
+    assert welcome.refused == [Refusal(1, "token_expired", "token expired: refresh it")]
+    assert session.devices == {"dev-ada": "user-ada"}
+
+
+def test_a_device_over_its_connection_limit_is_refused_before_its_tokens_are_read(
+    binary: bool,
+) -> None:
+    session = ServerSession()
+    assert session.receive(wire(HELLO, binary)) == [Authenticate(HELLO.accounts)]
+    effects = session.connect_limited(30)
+    assert refusal(effects) == (
+        "rate_limited",
+        "too many connection attempts from this device: try again in 30 s",
+        None,
+        4429,
+    )
+    assert sent(effects)[0].retry_after == 30
+
+
+def test_a_push_over_the_devices_limit_is_refused_and_the_connection_goes_on(
+    server: ServerSession, binary: bool
+) -> None:
+    (merge,) = server.receive(wire(Push(7, "dev-ada", events(11)), binary))
+    assert isinstance(merge, Merge)
+    effects = server.push_limited(merge, 4)
+    assert sent(effects) == [
+        Error(
+            "rate_limited",
+            "too many pushes from this device: send batch 7 again in 4 s",
+            retry_after=4,
+            batch=7,
+        )
+    ]
+    assert work(effects) == [] and not server.closed
 
 
 def test_a_cursor_past_the_head_is_taken_as_the_head_and_a_learner_twice_as_the_smaller(
@@ -702,6 +749,28 @@ def test_an_ack_short_of_its_push_starts_over_from_the_watermark(binary: bool) -
     assert session.outgoing["dev-ada"].sent == 800
 
 
+def test_a_rate_limited_push_is_sent_again_from_the_watermark_after_the_wait(
+    binary: bool,
+) -> None:
+    session = welcomed(binary)
+    session.pending_read(ReadPending("dev-bob", 0), [])
+    session.pending_read(ReadPending("dev-ada", 4), events(*range(5, 10)))
+    session.pending_read(ReadPending("dev-ada", 9), [])
+    limited = Error("rate_limited", "too many pushes", retry_after=3, batch=1)
+    assert session.receive(wire(limited, binary)) == [ResumeLater(3)]
+    assert session.error is None  # no close follows
+    assert not session.settled and session.in_flight == {}
+    # Nothing of ada's device is pushed while it waits, whatever is recorded meanwhile
+    # (bob's device is not limited).
+    assert session.recorded() == [ReadPending("dev-bob", 0)]
+    session.pending_read(ReadPending("dev-bob", 0), [])
+    assert session.resume() == [ReadPending("dev-ada", 4)]
+    effects = session.pending_read(ReadPending("dev-ada", 4), events(*range(5, 11)))
+    assert sent(effects) == [Push(2, "dev-ada", events(*range(5, 11)))]
+    # A refusal for no push in flight (seen twice) changes nothing.
+    assert session.receive(wire(limited, binary)) == []
+
+
 def test_an_ack_for_no_push_in_flight_is_ignored(binary: bool) -> None:
     session = welcomed(binary)
     session.pending_read(ReadPending("dev-ada", 4), events(5))
@@ -776,6 +845,8 @@ def test_settle_notes_the_sync_time_once_per_change(binary: bool) -> None:
     [
         (4403, "revoked"),
         (4401, "unauthorized"),
+        (4440, "expired"),
+        (4429, "retry"),
         (None, "retry"),
         (1000, "retry"),
         (1001, "retry"),
