@@ -36,6 +36,8 @@ UNLIMITED: Final = "unlimited"
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Hours = Annotated[float, msgspec.Meta(ge=0, le=8760)]
 Positive = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+"""A per-device rate limit; 0 turns it off."""
 Enrollments = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None
 """An enrollment limit; ``None`` (written ``unlimited``) for none."""
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None
@@ -84,9 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_failures_per_name: Positive = 5
     login_failures_per_address: Positive = 20
     login_window_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
-    rest_per_device_per_minute: Positive = 1200
-    pushes_per_device_per_minute: Positive = 6000
-    connects_per_device_per_minute: Positive = 120
+    rest_per_device_per_minute: Limit = 1200
+    pushes_per_device_per_minute: Limit = 6000
+    connects_per_device_per_minute: Limit = 120
     clock_skew_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 300
     fanout: str = ""
     fanout_channel_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = (
@@ -233,13 +235,16 @@ SPECS: Final[dict[str, Spec]] = {
     ),
     "login_window_minutes": Spec("The window failed logins are counted in."),
     "rest_per_device_per_minute": Spec(
-        "REST requests one device may make per minute (a minute's worth at once); over it: 429."
+        "REST requests one device may make per minute (a minute's worth at once); over it:"
+        " 429. 0: no limit."
     ),
     "pushes_per_device_per_minute": Spec(
-        "WebSocket pushes one device may make per minute; over it: rate_limited, push later."
+        "WebSocket pushes one device may make per minute; over it: rate_limited, push"
+        " later. 0: no limit."
     ),
     "connects_per_device_per_minute": Spec(
-        "WebSocket connection attempts one device may make per minute; over it: close 4429."
+        "WebSocket connection attempts one device may make per minute; over it: close"
+        " 4429. 0: no limit."
     ),
     "clock_skew_seconds": Spec(
         "How far ahead of the server's clock an event's time is taken as sent; beyond it"

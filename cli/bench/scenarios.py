@@ -31,9 +31,14 @@ SCENARIOS: Final = (
     "overhead",
     "device",
 )
-INSTRUMENTATION_OFF: Final = {"WAYMARK_INSTRUMENTATION": "false"}
+INSTRUMENTATION_OFF: Final = {
+    "WAYMARK_INSTRUMENTATION": "false",
+    "WAYMARK_REST_PER_DEVICE_PER_MINUTE": "0",
+    "WAYMARK_PUSHES_PER_DEVICE_PER_MINUTE": "0",
+    "WAYMARK_CONNECTS_PER_DEVICE_PER_MINUTE": "0",
+}
 """The server's environment for ``overhead``'s baseline: no metrics, no request or merge
-log lines."""
+log lines, no rate limits."""
 LIVE_WARMUP: Final = 10
 """Live pushes before the clock starts (connection pools warm up), on both sides."""
 LOAD_SETTLE: Final = 3.0
