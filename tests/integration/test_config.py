@@ -46,7 +46,8 @@ def test_config_show_lists_every_value_with_its_source_and_masks_secrets(tmp_pat
     lines = {line.split()[0]: line for line in text.stdout.splitlines()}
     assert lines["port"].split()[1:] == ["9000", "file", str(config)]
     assert lines["free_enrollment_limit"].split()[1] == "unlimited"
-    assert "not used on this branch" in lines["token_lifetime_days"]
+    assert "not yet used" in lines["progress_notifications_enabled"]  # said, not pretended
+    assert "not yet used" not in lines["token_lifetime_days"]
 
 
 def one_line(done: object) -> str:
