@@ -107,6 +107,12 @@ def notes(figures: list[dict[str, Any]]) -> list[str]:
                 f" the same server with {off};"
                 f" ratio {f['ratio']:.3f} (target: at least 0.95, i.e. at most 5 % slower)."
             )
+            if "cpu_ratio" in f:
+                out.append(
+                    f"overhead: the server's CPU per 1,000 events {f['cpu_ms_per_1k_on']:.0f} ms"
+                    f" instrumented, {f['cpu_ms_per_1k_off']:.0f} ms without"
+                    f" (x{f['cpu_ratio']:.3f}); runs alternate which arm goes first."
+                )
         if f["name"] == "login-flood":
             flood = f["flood"]
             answers = ", ".join(f"{n} x {code}" for code, n in flood["statuses"].items())

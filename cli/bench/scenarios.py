@@ -199,9 +199,11 @@ async def _push_run(
     learners: int,
     env: dict[str, str] | None = None,
     what: str = "end-to-end",
+    cpu: list[float] | None = None,
 ) -> tuple[float, list[list[Any]], list[list[Any]]]:
     """Seconds for ``learners`` fresh learners to push ``--events`` between them, each
-    from one device, through a fresh server (with ``env``); their logins and events."""
+    from one device, through a fresh server (with ``env``); their logins and events.
+    ``cpu`` gets the server process's CPU seconds (user + system) over the push."""
     opts = bench.options
     counts = _split(opts.events, learners)
     with bench.phase(bench.label(name, run, "creating learners"), learners) as tick:
@@ -210,11 +212,14 @@ async def _push_run(
     async with bench.server(target.url, env) as server:
         devices = [await Device.connect(server.ws_url, x[0], version) for x in logins]
         with bench.phase(bench.label(name, run, what), opts.events) as tick:
+            used = server.cpu_seconds()
             began = time.perf_counter()
             await asyncio.gather(
                 *(d.push_all(e, opts.batch, tick) for d, e in zip(devices, events, strict=True))
             )
             seconds = time.perf_counter() - began
+            if cpu is not None and used is not None and (now := server.cpu_seconds()):
+                cpu.append(now - used)
         for device in devices:
             await device.close()
     return seconds, logins, events
@@ -235,20 +240,33 @@ async def overhead(bench: Bench) -> Result:
         "learners": 1,
         "batch": opts.batch,
     }
+    on_cpu: list[float] = []
+    off_cpu: list[float] = []
     for run in bench.runs():
-        for env, rates, what in (
-            (None, result.e2e, "on"),
-            (INSTRUMENTATION_OFF, result.base, "off"),
-        ):
+        arms = [
+            (None, result.e2e, on_cpu, "on"),
+            (INSTRUMENTATION_OFF, result.base, off_cpu, "off"),
+        ]
+        # ABBA: every other run measures the baseline first, so whatever favours the first
+        # (or the second) server of a pair (a warm page cache, a neighbour's load) falls on
+        # both arms alike.
+        for env, rates, cpu, what in arms if run % 2 else arms[::-1]:
             async with bench.database() as target:
                 seconds, _, _ = await _push_run(
-                    bench, target, "overhead", run, 1, env, f"instrumentation {what}"
+                    bench, target, "overhead", run, 1, env, f"instrumentation {what}", cpu
                 )
             rates.append(opts.events / seconds)
         bench.done(
             f"overhead run {run}: {result.e2e[-1]:,.0f} events/s instrumented,"
             f" {result.base[-1]:,.0f} without ({result.e2e[-1] / result.base[-1]:.3f})"
         )
+    if len(on_cpu) == len(off_cpu) == len(result.e2e) and all(off_cpu):
+        # The server's own CPU per 1,000 events: what instrumentation costs the server,
+        # whatever else the machine is doing (throughput also moves with the neighbours).
+        for on, off in zip(on_cpu, off_cpu, strict=True):
+            result.add(result.extra, "cpu_ms_per_1k_on", on * 1e6 / opts.events)
+            result.add(result.extra, "cpu_ms_per_1k_off", off * 1e6 / opts.events)
+            result.add(result.extra, "cpu_ratio", on / off)
     return result
 
 

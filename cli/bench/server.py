@@ -67,6 +67,16 @@ class ServerProcess:
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
         return int(found.group(1)) / 1024 if found else None
 
+    def cpu_seconds(self) -> float | None:
+        """The server's CPU time so far, user + system, in seconds (``/proc``; None where
+        there is none)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # After the command name: state is field 3, utime and stime are fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

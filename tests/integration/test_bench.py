@@ -102,6 +102,11 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
     assert flood["p99_vs_quiet"] > 0 and flood["quiet_p99_ms"] > 0  # medians of the runs
     assert figures["overhead"]["baseline_env"]["WAYMARK_INSTRUMENTATION"] == "false"
     assert figures["overhead"]["events"] == 200
+    # The server's CPU over each arm's push, read from /proc (a 200-event merge takes
+    # tens of milliseconds of CPU: several 10 ms ticks).
+    overhead = figures["overhead"]
+    assert overhead["cpu_ms_per_1k_on"] > 0 and overhead["cpu_ms_per_1k_off"] > 0
+    assert overhead["cpu_ratio"] > 0
     statuses = flood["flood"]["statuses"]
     assert set(statuses) <= {"401", "429"} and statuses.get("429", 0) > 0  # throttled
 

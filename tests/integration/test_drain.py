@@ -5,6 +5,7 @@ processes, real sockets)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -96,7 +97,7 @@ async def test_the_merge_in_flight_at_sigterm_commits_and_is_acked_before_1012(
         while not await merge_waits():
             assert time.monotonic() < deadline, "the push never reached its merge"
             await asyncio.sleep(0.02)
-        server.proc.send_signal(__import__("signal").SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         await asyncio.get_running_loop().run_in_executor(
             None, _wait_for, lambda: _refuses(server.url), "the server stops listening"
         )
