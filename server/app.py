@@ -29,7 +29,7 @@ from server.logs import RequestLogging, echo_request_id
 from server.metrics import Metrics, MetricsController, prometheus_config
 from server.ratelimit import Limiter, RateLimits
 from server.security import cors_config, security_headers
-from server.storage.accounts import LoginThrottle, TokenPolicy
+from server.storage.accounts import LoginThrottle, SessionPolicy, TokenPolicy
 from server.storage.engine import PostgresEngine
 from server.storage.store import STALE_DEVICE_MS, Clock, Store, wall_clock_ms
 from server.sync_socket import Connections, sync_endpoint
@@ -92,6 +92,7 @@ def create_app(
     token_lifetime_s: int = TokenPolicy().access_ms // 1000,
     refresh_lifetime_s: int = TokenPolicy().refresh_ms // 1000,
     rate_limits: RateLimits | None = None,
+    session_policy: SessionPolicy | None = None,
 ) -> Litestar:
     """Build the app for the database at ``db_url``; the store opens (and migrates) at start.
     ``public_url`` is where devices and verifiers reach it (issuer ids, certificate links);
@@ -103,7 +104,9 @@ def create_app(
     merge log lines (only to measure what they cost: ``waymark bench --scenario overhead``);
     ``clock_skew_ms``: how far ahead of the server's clock an event's time is taken as sent
     (docs/protocol.md, "Time"). Device tokens live ``token_lifetime_s`` (refresh tokens
-    ``refresh_lifetime_s``); each device is held to ``rate_limits`` (:class:`RateLimits`)."""
+    ``refresh_lifetime_s``); each device is held to ``rate_limits`` (:class:`RateLimits`).
+    Instructors' and admins' web sessions live as ``session_policy`` says; their cookie is
+    ``Secure`` when the server is reached over HTTPS."""
     store = Store.for_url(
         db_url,
         clock=clock,
@@ -135,6 +138,8 @@ def create_app(
         app.state.login_throttle = login_throttle or LoginThrottle()
         app.state.token_policy = TokenPolicy(token_lifetime_s * 1000, refresh_lifetime_s * 1000)
         app.state.limiter = Limiter(rate_limits or RateLimits(), store.clock)
+        app.state.session_policy = session_policy or SessionPolicy()
+        app.state.secure_cookies = tls or public_url.startswith("https://")
         if on_ready is not None:
             on_ready(store)
 

@@ -1,13 +1,25 @@
-"""Bearer-token authentication for the REST API (Litestar's authentication middleware).
+"""Authentication for the REST API (Litestar's authentication middleware).
 
-Tokens are per device, stored hashed, revocable, and expire (``TokenPolicy``; a device
-refreshes them, ``server/api/auth.py``). Each device's requests are rate limited here too,
-once it is known (``server/ratelimit.py``). The WebSocket authenticates in its ``hello``
-instead (one connection may carry several learners of a kiosk).
+Two credentials, never interchangeable:
+
+* a device's **bearer token** (``Authorization: Bearer …``): per device, stored hashed,
+  revocable, expiring (``TokenPolicy``; a device refreshes them, ``server/api/auth.py``);
+* an instructor's or admin's **web session** (the ``waymark_session`` cookie, from
+  ``POST /v1/auth/session``) for the web pages: it ends after an idle time and at an
+  absolute end (``SessionPolicy``), and since a browser sends cookies by itself, every
+  unsafe request (POST, PUT, PATCH, DELETE) on a session must also carry the session's
+  ``X-CSRF-Token``. A learner has no web session; the cookie is not a device and opens no
+  sync connection.
+
+A request with an ``Authorization`` header is judged by it alone. Each device's (or
+session's) requests are rate limited here too, once it is known (``server/ratelimit.py``).
+The WebSocket authenticates in its ``hello`` instead (one connection may carry several
+learners of a kiosk).
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Final
 
 import msgspec
@@ -20,7 +32,13 @@ from litestar.types import Scopes
 
 from server.errors import TokenExpired, TooManyRequests
 from server.ratelimit import limiter_of
-from server.storage.accounts import TokenPolicy
+from server.storage.accounts import (
+    SessionPolicy,
+    TokenPolicy,
+    WebSession,
+    csrf_token,
+    hash_token,
+)
 from server.storage.store import Device, Store, User
 
 PUBLIC: Final = "exclude_from_auth"
@@ -37,9 +55,20 @@ OPENAPI_PATHS: Final = ["^/schema(?:/|$)"]
 Litestar makes itself; anchored, so only paths that begin with ``/schema`` match."""
 
 
+SESSION_COOKIE: Final = "waymark_session"
+CSRF_HEADER: Final = "x-csrf-token"
+WEB_ROLES: Final = ("instructor", "admin")
+"""Who may have a web session: the web pages are for the people who look after learners."""
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class Principal(msgspec.Struct, frozen=True):
+    """Who a request is from: a user and their device (bearer token), or a user and their
+    web session (cookie); exactly one of the two."""
+
     user: User
-    device: Device
+    device: Device | None
+    session: WebSession | None = None
 
     @property
     def can_see_others(self) -> bool:
@@ -48,7 +77,10 @@ class Principal(msgspec.Struct, frozen=True):
 
 class TokenAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:  # type: ignore[type-arg]
-        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        header = connection.headers.get("authorization")
+        if header is None and (cookie := connection.cookies.get(SESSION_COOKIE)):
+            return await _by_session(connection, cookie)
+        scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException(
                 "send 'Authorization: Bearer <token>' (from /v1/auth/login)"
@@ -67,17 +99,45 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
             raise PermissionDeniedException(
                 "this device was revoked (logged out, or by an administrator)"
             )
-        limiter = limiter_of(connection.app.state)
-        if limiter is not None and (wait := limiter.hit("rest", device.id)):
-            if (metrics := getattr(connection.app.state, "metrics", None)) is not None:
-                metrics.limited("rest")
-            raise TooManyRequests(
-                f"too many requests from this device: try again in {wait} s", wait
-            )
+        _limit(connection, device.id)
         user = await store.user_by_id(device.user_id)
         if user is None:
             raise NotAuthorizedException("the token's user no longer exists")
         return AuthenticationResult(user=Principal(user, device), auth=token)
+
+
+async def _by_session(connection: ASGIConnection, cookie: str) -> AuthenticationResult:  # type: ignore[type-arg]
+    """A web session's request: live session, a user who may have one, and for an unsafe
+    method the session's CSRF token."""
+    store: Store = connection.app.state.store
+    session = await store.web_session(cookie, session_policy(connection.app.state))
+    if session is None:
+        raise NotAuthorizedException("your web session ended: sign in again")
+    user = await store.user_by_id(session.user_id)
+    if user is None or user.role not in WEB_ROLES:
+        raise NotAuthorizedException("this account no longer has web access: sign in again")
+    if connection.scope.get("method", "GET") not in _SAFE_METHODS:
+        sent = connection.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token(cookie).encode()):
+            raise PermissionDeniedException(
+                "send the session's CSRF token in X-CSRF-Token (from POST /v1/auth/session)"
+            )
+    _limit(connection, f"session:{hash_token(cookie)[:16]}")
+    return AuthenticationResult(user=Principal(user, None, session), auth=cookie)
+
+
+def _limit(connection: ASGIConnection, key: str) -> None:  # type: ignore[type-arg]
+    limiter = limiter_of(connection.app.state)
+    if limiter is not None and (wait := limiter.hit("rest", key)):
+        if (metrics := getattr(connection.app.state, "metrics", None)) is not None:
+            metrics.limited("rest")
+        raise TooManyRequests(f"too many requests from this device: try again in {wait} s", wait)
+
+
+def session_policy(state: object) -> SessionPolicy:
+    """The app's web-session lifetimes (``app.state.session_policy``), else the defaults."""
+    found = getattr(state, "session_policy", None)
+    return found if isinstance(found, SessionPolicy) else SessionPolicy()
 
 
 def token_policy(state: object) -> TokenPolicy:

@@ -174,6 +174,7 @@ async def serve_async(
         token_lifetime_s=settings.token_lifetime_days * 86_400,
         refresh_lifetime_s=settings.refresh_token_lifetime_days * 86_400,
         rate_limits=settings.rate_limits(),
+        session_policy=settings.session_policy(),
     )
     # After the app: Litestar installs its own handlers when it is made, and these replace them.
     configure_logging(settings.log_format, settings.log_level)
@@ -639,6 +640,23 @@ def user_plan(db: str, name: str, plan: str) -> None:
 
     _run(_with_store(db, set_plan))
     click.echo(f"user {name} is on the {plan} plan")
+
+
+@user.command("sign-out")
+@click.argument("name")
+@click.pass_obj
+def user_sign_out(db: str, name: str) -> None:
+    """End every web session of an instructor or admin at once (a lost laptop, a role
+    taken away). Their devices are revoked with 'admin revoke DEVICE'."""
+
+    async def sign_out(store: Store) -> int:
+        found = await store.user_by_name(name)
+        if found is None:
+            raise click.ClickException(f"no user {name!r}")
+        return await store.end_web_sessions_of(found.id)
+
+    ended = _run(_with_store(db, sign_out))
+    click.echo(f"ended {ended} web session{'' if ended == 1 else 's'} of {name}")
 
 
 @admin.group()

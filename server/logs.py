@@ -174,7 +174,10 @@ class RequestLogging(ASGIMiddleware):
             principal = scope.get("user")
             if principal is not None and hasattr(principal, "device"):
                 line["user"] = principal.user.username
-                line["device"] = principal.device.id
+                if principal.device is not None:
+                    line["device"] = principal.device.id
+                else:
+                    line["session"] = True  # an instructor's or admin's web session
             access.info("request", extra={"fields": line})
             request_id.reset(token)
 

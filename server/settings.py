@@ -25,7 +25,7 @@ import msgspec.inspect
 from server import fanout_redis
 from server.errors import ServerError
 from server.ratelimit import RateLimits
-from server.storage.accounts import LoginThrottle
+from server.storage.accounts import LoginThrottle, SessionPolicy
 from sync.catalog import QuizDefaults
 from sync.merge.decide import Policy
 
@@ -79,6 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # -- security and operations
     token_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
     refresh_token_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 180
+    web_session_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 12
+    web_session_idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 30
     metrics_token: str = ""
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -120,6 +122,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             user_free=self.login_failures_per_name,
             address_free=self.login_failures_per_address,
             window_ms=self.login_window_minutes * 60_000,
+        )
+
+    def session_policy(self) -> SessionPolicy:
+        """How long an instructor's or admin's web session lives (``server.auth``)."""
+        return SessionPolicy(
+            absolute_ms=self.web_session_hours * 3_600_000,
+            idle_ms=self.web_session_idle_minutes * 60_000,
         )
 
     def rate_limits(self) -> RateLimits:
@@ -212,6 +221,11 @@ SPECS: Final[dict[str, Spec]] = {
         "A refresh token expires this long after it was issued (the learner then logs in "
         "again); at least the token lifetime."
     ),
+    "web_session_hours": Spec(
+        "An instructor's or admin's web session (the web pages' sign-in) ends this long "
+        "after it began."
+    ),
+    "web_session_idle_minutes": Spec("A web session ends after this long without a request."),
     "metrics_token": Spec(
         "Bearer token /metrics asks for (empty: open).", "--metrics-token", secret=True
     ),

@@ -1,23 +1,44 @@
-"""Login, token refresh and logout: a device's bearer token for a learner."""
+"""Login, token refresh and logout: a device's bearer token for a learner; and the web
+session of an instructor or admin (a cookie for the web pages, ``server/auth.py``)."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar import Controller, Request, delete, post
-from litestar.exceptions import NotAuthorizedException
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from server.api.common import AuthRequest, errors
-from server.auth import token_policy
+from server.auth import SESSION_COOKIE, WEB_ROLES, session_policy, token_policy
 from server.errors import TooManyRequests
-from server.storage.accounts import LoginThrottle, login_keys
+from server.storage.accounts import LoginThrottle, User, WebSession, csrf_token, login_keys
 from server.storage.store import Store
 from sync.protocol.messages import LoginRequest, LoginResponse, RefreshRequest, TokenResponse
 
 if TYPE_CHECKING:
     from server.metrics import Metrics
+
+
+class SessionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class SessionResponse(msgspec.Struct, frozen=True):
+    """A web session: whose it is, when it ends at the latest (ms since the epoch; an idle
+    one ends sooner), and the CSRF token every unsafe request must send as
+    ``X-CSRF-Token`` (given at sign-in, and again by ``GET /v1/auth/session``)."""
+
+    username: str
+    role: str
+    expires_at: int
+    idle_timeout_s: int
+    csrf_token: str
 
 
 class AuthController(Controller):
@@ -35,27 +56,7 @@ class AuthController(Controller):
 
         Failed logins slow down the next ones for that name and for that client address
         (429 with ``Retry-After``; ``docs/operations.md``, "Logins")."""
-        throttle: LoginThrottle = getattr(request.app.state, "login_throttle", LoginThrottle())
-        address = request.client.host if request.client else "unknown"
-        keys = login_keys(data.username, address)
-        metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-        locked = await store.login_locked_ms(keys)
-        if locked:
-            if metrics is not None:
-                metrics.login_failed("locked")
-                metrics.limited("login")
-            raise _locked(locked)
-        user = await store.authenticate_user(data.username, data.password)
-        if user is None:
-            if metrics is not None:
-                metrics.login_failed("wrong_password")
-            lock = await store.login_failed(keys, throttle)
-            if lock:
-                if metrics is not None:
-                    metrics.limited("login")
-                raise _locked(lock)
-            raise NotAuthorizedException("wrong user name or password")
-        await store.login_succeeded(keys[0])
+        user = await _authenticate(store, request, data.username, data.password)
         device, pair = await store.register_device_tokens(user.id, data.device_name or "device")
         return LoginResponse(
             user.id,
@@ -80,10 +81,111 @@ class AuthController(Controller):
         pair = await store.refresh_device(data.refresh_token, policy)
         return TokenResponse(pair.access, pair.refresh, policy.access_ms // 1000)
 
-    @delete("/device", status_code=HTTP_204_NO_CONTENT)
+    @delete("/device", status_code=HTTP_204_NO_CONTENT, responses=errors(403))
     async def log_out(self, store: Store, request: AuthRequest) -> None:
         """Log this device out: its tokens are revoked on the server at once."""
-        await store.log_out(request.user.device)
+        device = request.user.device
+        if device is None:
+            raise PermissionDeniedException(
+                "a web session is not a device: DELETE /v1/auth/session"
+            )
+        await store.log_out(device)
+
+    @post(
+        "/session",
+        status_code=HTTP_201_CREATED,
+        exclude_from_auth=True,
+        responses=errors(401, 403, 429),
+    )
+    async def sign_in(
+        self, data: SessionRequest, store: Store, request: Request[Any, Any, Any]
+    ) -> Response[SessionResponse]:
+        """Sign an instructor or admin in on a browser (the web pages): sets the
+        ``waymark_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and
+        returns the session's CSRF token. Learners use a device (``/v1/auth/login``): 403.
+        Failed sign-ins count with failed logins (429 with ``Retry-After``)."""
+        user = await _authenticate(store, request, data.username, data.password)
+        if user.role not in WEB_ROLES:
+            raise PermissionDeniedException(
+                "web sessions are for instructors and admins; learners sign in on a device"
+            )
+        policy = session_policy(request.app.state)
+        new = await store.create_web_session(user.id, policy)
+        secure = bool(getattr(request.app.state, "secure_cookies", False))
+        cookie = Cookie(
+            key=SESSION_COOKIE,
+            value=new.token,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            max_age=policy.absolute_ms // 1000,
+        )
+        return Response(
+            _session(user, new.session, policy.idle_ms, csrf_token(new.token)),
+            status_code=HTTP_201_CREATED,
+            cookies=[cookie],
+        )
+
+    @get("/session", responses=errors(401, 403))
+    async def session(self, store: Store, request: AuthRequest) -> SessionResponse:
+        """The web session this browser is signed in with (401 if none), with its CSRF
+        token again: a page loaded later reads it from here."""
+        principal = request.user
+        if principal.session is None:
+            raise PermissionDeniedException(
+                "this is a device's token, not a web session (POST /v1/auth/session)"
+            )
+        idle = session_policy(request.app.state).idle_ms
+        return _session(principal.user, principal.session, idle, csrf_token(request.auth))
+
+    @delete("/session", status_code=HTTP_204_NO_CONTENT, responses=errors(401, 403))
+    async def sign_out(self, store: Store, request: AuthRequest) -> Response[None]:
+        """Sign this browser out: its session ends on the server at once and the cookie
+        is cleared."""
+        if request.user.session is None:
+            raise PermissionDeniedException(
+                "this is a device's token, not a web session: DELETE /v1/auth/device"
+            )
+        await store.end_web_session(request.auth)
+        return Response(
+            None,
+            status_code=HTTP_204_NO_CONTENT,
+            cookies=[Cookie(key=SESSION_COOKIE, value="", path="/", max_age=0, expires=0)],
+        )
+
+
+async def _authenticate(
+    store: Store, request: Request[Any, Any, Any], username: str, password: str
+) -> User:
+    """The user with this name and password, counting a failure for the name and the
+    client address (429 once locked), or :class:`NotAuthorizedException`."""
+    throttle: LoginThrottle = getattr(request.app.state, "login_throttle", LoginThrottle())
+    address = request.client.host if request.client else "unknown"
+    keys = login_keys(username, address)
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    locked = await store.login_locked_ms(keys)
+    if locked:
+        if metrics is not None:
+            metrics.login_failed("locked")
+            metrics.limited("login")
+        raise _locked(locked)
+    user = await store.authenticate_user(username, password)
+    if user is None:
+        if metrics is not None:
+            metrics.login_failed("wrong_password")
+        lock = await store.login_failed(keys, throttle)
+        if lock:
+            if metrics is not None:
+                metrics.limited("login")
+            raise _locked(lock)
+        raise NotAuthorizedException("wrong user name or password")
+    await store.login_succeeded(keys[0])
+    return user
+
+
+def _session(user: User, session: WebSession, idle_ms: int, csrf: str) -> SessionResponse:
+    return SessionResponse(user.username, user.role, session.expires_at, idle_ms // 1000, csrf)
 
 
 def _locked(ms: int) -> TooManyRequests:

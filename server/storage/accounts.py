@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import secrets
 import uuid
@@ -51,6 +52,43 @@ class TokenPolicy(msgspec.Struct, frozen=True):
 
     access_ms: int = 30 * DAY_MS
     refresh_ms: int = 180 * DAY_MS
+
+
+class SessionPolicy(msgspec.Struct, frozen=True):
+    """How long an instructor's or admin's web session lives (``docs/operations.md``, "Web
+    sessions"): at most ``absolute_ms`` from sign-in, and it ends after ``idle_ms`` with no
+    request. Applied when the session is checked, as :class:`TokenPolicy` is."""
+
+    absolute_ms: int = 12 * 3_600_000
+    idle_ms: int = 30 * 60_000
+
+
+SESSION_TOUCH_MS: Final = 60_000
+"""A session's ``last_seen_at`` is written at most once a minute (not one write per page)."""
+
+
+class WebSession(msgspec.Struct, frozen=True):
+    """A signed-in browser: its user, when it began and when it ends (if nothing else
+    ends it first)."""
+
+    user_id: str
+    created_at: int
+    expires_at: int
+
+
+class NewWebSession(msgspec.Struct, frozen=True):
+    """A session just created: the cookie's value (shown once) and the session."""
+
+    token: str
+    session: WebSession
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a web session: derived from its cookie, which only the signed-in
+    page's own requests carry and no script can read (HttpOnly), so a page of another site
+    can neither send the cookie with the right token nor compute it."""
+    digest = hashlib.sha256(b"waymark-csrf:" + session_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class TokenPair(msgspec.Struct, frozen=True):
@@ -378,6 +416,69 @@ class AccountsStore(StoreBase):
                 "this refresh token was used before, so the device was revoked: log in again"
             )
         return pair
+
+    # -- web sessions ---------------------------------------------------------------------
+
+    async def create_web_session(self, user_id: str, policy: SessionPolicy) -> NewWebSession:
+        """Sign ``user_id`` in on a browser: a new session cookie."""
+        token = _new_token()
+        now = self.clock()
+        session = WebSession(user_id, now, now + policy.absolute_ms)
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "INSERT INTO web_sessions (token_hash, user_id, created_at,"
+                " last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                hash_token(token),
+                user_id,
+                now,
+                now,
+                session.expires_at,
+            )
+        return NewWebSession(token, session)
+
+    async def web_session(self, token: str, policy: SessionPolicy) -> WebSession | None:
+        """The live session of cookie ``token``: ``None`` if unknown, ended (signed out or
+        revoked), past its absolute end or idle too long. Notes the use."""
+        key = hash_token(token)
+        row = await self.engine.fetchrow("SELECT * FROM web_sessions WHERE token_hash = ?", key)
+        now = self.clock()
+        if (
+            row is None
+            or row["revoked_at"] is not None
+            or now >= int(row["expires_at"])
+            or now >= int(row["last_seen_at"]) + policy.idle_ms
+        ):
+            return None
+        if now - int(row["last_seen_at"]) >= SESSION_TOUCH_MS:
+            async with self.engine.transaction() as txn:
+                await txn.execute(
+                    "UPDATE web_sessions SET last_seen_at = ? WHERE token_hash = ?", now, key
+                )
+        return WebSession(str(row["user_id"]), int(row["created_at"]), int(row["expires_at"]))
+
+    async def end_web_session(self, token: str) -> None:
+        """Sign a browser out: its cookie is refused from now on."""
+        async with self.engine.transaction() as txn:
+            await txn.execute(
+                "UPDATE web_sessions SET revoked_at = ?"
+                " WHERE token_hash = ? AND revoked_at IS NULL",
+                self.clock(),
+                hash_token(token),
+            )
+
+    async def end_web_sessions_of(self, user_id: str) -> int:
+        """End every web session of ``user_id`` (``waymark admin user sign-out``); how many."""
+        async with self.engine.transaction() as txn:
+            ended = await txn.fetchval(
+                "SELECT COUNT(*) FROM web_sessions WHERE user_id = ? AND revoked_at IS NULL",
+                user_id,
+            )
+            await txn.execute(
+                "UPDATE web_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                self.clock(),
+                user_id,
+            )
+        return int(ended or 0)
 
     async def log_out(self, device: Device) -> None:
         """Revoke ``device`` (its learner logged out): its access token is refused from

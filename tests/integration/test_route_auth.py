@@ -19,6 +19,7 @@ PUBLIC = {
     ("GET", "/v1/ready"),
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/session"),
     ("GET", "/v1/certificates/{code}"),
     ("GET", "/v1/certificates/{code}/credential"),
     ("POST", "/v1/credentials/verify"),
