@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import re
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parents[2]
+PROFILE_ENV = "WAYMARK_BENCH_PROFILE"
+"""A folder: every server the bench starts runs under cProfile and writes
+``server-N.prof`` there when it stops (docs/performance.md, "Profiling")."""
 
 
 class ServerProcess:
@@ -21,11 +25,19 @@ class ServerProcess:
     keeps being read (the last lines are kept for error messages)."""
 
     command = (sys.executable, "-m", "cli.main", "serve")
+    started = itertools.count(1)
 
     def __init__(self, db: str, env: dict[str, str] | None = None) -> None:
         self.output: collections.deque[str] = collections.deque(maxlen=20)
+        command = list(self.command)
+        profiles = os.environ.get(PROFILE_ENV)
+        if profiles:
+            # A developer's look inside: each server under cProfile, its profile written
+            # when it stops (SIGTERM drains and exits normally).
+            out = Path(profiles) / f"server-{next(self.started)}.prof"
+            command[1:2] = ["-m", "cProfile", "-o", str(out), "-m"]
         self.proc = subprocess.Popen(
-            [*self.command, "--db", db, "--port", "0"],
+            [*command, "--db", db, "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from server.api.health import HealthController
+from server.settings import FIELDS, Settings, env_var, load_settings
 from tests.deploy.contract import DEPLOY
 
 K8S = DEPLOY / "k8s"
@@ -152,3 +153,15 @@ def test_settings_come_from_the_configmap_and_the_secret() -> None:
     settings = set(found["ConfigMap"]["data"])
     assert settings and all(re.fullmatch(r"WAYMARK_[A-Z_]+", name) for name in settings)
     assert not settings & set(found["Secret"]["stringData"])
+    # Each is a setting Waymark knows (an unknown WAYMARK_* variable would be ignored) with
+    # a value it accepts, and the defaults the comments promise are the real ones.
+    assert settings <= {env_var(name) for name in FIELDS}, settings - {
+        env_var(name) for name in FIELDS
+    }
+    loaded = load_settings(env={**found["ConfigMap"]["data"], **found["Secret"]["stringData"]})
+    for name, value in found["ConfigMap"]["data"].items():
+        assert loaded.sources[name.removeprefix("WAYMARK_").lower()] == f"env {name}"
+        if name not in {"WAYMARK_PUBLIC_URL", "WAYMARK_STALE_DEVICE_DAYS"}:
+            field = name.removeprefix("WAYMARK_").lower()
+            default = getattr(Settings(), field)
+            assert str(default).removesuffix(".0") == value, (name, default)
