@@ -31,7 +31,7 @@ from client.errors import (
 )
 from client.journal import Account, Journal
 from sync.errors import ProtocolError
-from sync.protocol.codec import Frame
+from sync.protocol.codec import Frame, ping_interval
 from sync.protocol.messages import MAX_ACCOUNTS, FeedEntry
 from sync.protocol.sessions import (
     CLOSE_ABNORMAL,
@@ -316,7 +316,7 @@ async def _first(*awaitables: Awaitable[object]) -> None:
 async def _connect(server_url: str) -> AsyncIterator[ClientConnection]:
     url = sync_url(server_url)
     try:
-        ws = await connect(url, open_timeout=OPEN_TIMEOUT)
+        ws = await connect(url, open_timeout=OPEN_TIMEOUT, ping_interval=ping_interval())
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as err:
         raise ServerUnreachable(f"cannot reach {url}: {err or 'timed out'}") from None
     try:

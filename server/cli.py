@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -118,6 +118,7 @@ def bind(host: str, port: int) -> socket.socket:
     # TCP, and without it Nagle's algorithm holds every other small ack back ~40 ms.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _keepalive(sock)
     try:
         sock.bind((host, port))
     except OSError as err:
@@ -125,6 +126,27 @@ def bind(host: str, port: int) -> socket.socket:
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}") from None
     sock.listen(256)
     return sock
+
+
+KEEPALIVE_IDLE_S: Final = 60
+KEEPALIVE_INTERVAL_S: Final = 15
+KEEPALIVE_PROBES: Final = 4
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """TCP keepalive on the listening socket, which the connections it accepts inherit
+    (Linux): a peer that vanished without closing (a laptop's lid shut, a cut network) is
+    found by the kernel after 60 s of silence and 4 unanswered probes 15 s apart, at no
+    cost to the event loop. The server sends no WebSocket pings: 10,000 idle connections
+    meant 500 pings a second and 20,000 timers (docs/performance.md); devices ping."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+    ):
+        if hasattr(socket, option):  # Linux; elsewhere the system's defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 async def serve_async(
@@ -184,6 +206,7 @@ async def serve_async(
         ws_max_size=MAX_FRAME,
         lifespan="on",
         ws="websockets-sansio",
+        ws_ping_interval=None,  # devices ping; dead peers are found by TCP keepalive
         log_config=None,  # configure_logging's handler; one line per request is ours
         access_log=False,
         ssl_certfile=settings.certfile,

@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from cli.bench.database import Login
 from sync.events import Event
-from sync.protocol.codec import decode_server, encode
+from sync.protocol.codec import decode_server, encode, ping_interval
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Push, Welcome
 
 UP_TO_DATE = 2**53
@@ -39,8 +39,15 @@ class Device:
     ) -> Device:
         """Sign in on a new connection. ``clock``: the device's clock, sent as a real
         device does (it has pushed everything it recorded, if anything)."""
-        # No client pings: the server pings, and a busy bench must not drop its own links.
-        ws = await connect(ws_url, max_size=None, open_timeout=TIMEOUT, ping_interval=None)
+        # Pings as a device's (the server sends none), but a busy bench must not drop its
+        # own links for a late pong: no ping timeout.
+        ws = await connect(
+            ws_url,
+            max_size=None,
+            open_timeout=TIMEOUT,
+            ping_interval=ping_interval(),
+            ping_timeout=None,
+        )
         hello = Hello(
             [HelloAccount(login.token, UP_TO_DATE, clock)],
             client="waymark-bench",

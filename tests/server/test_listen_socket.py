@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from server.cli import bind
+from server.cli import KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, bind
+from sync.protocol.codec import PING_INTERVAL_S, ping_interval
 
 
 async def test_accepted_connections_have_nagle_off() -> None:
@@ -29,3 +30,43 @@ async def test_accepted_connections_have_nagle_off() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_accepted_connections_inherit_tcp_keepalive() -> None:
+    """The server sends no WebSocket pings (devices do); a peer that vanished without
+    closing is found by the kernel's keepalive, set on the listening socket and inherited
+    by each accepted one."""
+    listener = bind("127.0.0.1", 0)
+    accepted: asyncio.Future[tuple[int, int, int, int]] = asyncio.get_running_loop().create_future()
+
+    async def handle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        accepted.set_result(
+            (
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            )
+        )
+        writer.close()
+
+    server = await asyncio.start_server(handle, sock=listener)
+    try:
+        port = listener.getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        on, idle, interval, probes = await accepted
+        assert on != 0
+        assert (idle, interval, probes) == (KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, 4)
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_each_connection_pings_at_its_own_interval() -> None:
+    low, high = PING_INTERVAL_S
+    drawn = [ping_interval() for _ in range(200)]
+    assert all(low <= d <= high for d in drawn)
+    assert max(drawn) - min(drawn) > (high - low) / 2  # spread, not one shared period
