@@ -31,7 +31,7 @@ from client.errors import (
 )
 from client.journal import Account, Journal
 from sync.errors import ProtocolError
-from sync.protocol.codec import Frame, ping_interval
+from sync.protocol.codec import PING_INTERVAL_S, Frame
 from sync.protocol.messages import MAX_ACCOUNTS, FeedEntry
 from sync.protocol.sessions import (
     CLOSE_ABNORMAL,
@@ -310,6 +310,12 @@ async def _first(*awaitables: Awaitable[object]) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def ping_interval() -> float:
+    """This connection's keepalive interval, in seconds (:data:`PING_INTERVAL_S`)."""
+    low, high = PING_INTERVAL_S
+    return random.uniform(low, high)
 
 
 @contextlib.asynccontextmanager

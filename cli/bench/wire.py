@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 
 from cli.bench.database import Login
+from client.connection import ping_interval
 from sync.events import Event
-from sync.protocol.codec import decode_server, encode, ping_interval
+from sync.protocol.codec import decode_server, encode
 from sync.protocol.messages import Ack, Error, Feed, Hello, HelloAccount, Push, Welcome
 
 UP_TO_DATE = 2**53

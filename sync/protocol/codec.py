@@ -5,7 +5,6 @@ Encoders and decoders are built once (msgspec's advice) and shared.
 
 from __future__ import annotations
 
-import random
 from typing import Final
 
 import msgspec
@@ -17,15 +16,9 @@ Frame = bytes | str
 
 PING_INTERVAL_S: Final = (20.0, 30.0)
 """A client pings every 20 to 30 seconds, the interval drawn at random for each connection
-(:func:`ping_interval`): the server sends no pings of its own (docs/protocol.md §3), and
-devices that all reconnected together (after a server restart) must not keep pinging in
-step for ever."""
-
-
-def ping_interval() -> float:
-    """This connection's keepalive interval, in seconds (:data:`PING_INTERVAL_S`)."""
-    low, high = PING_INTERVAL_S
-    return random.uniform(low, high)
+(``client.connection.ping_interval``): the server sends no pings of its own
+(docs/protocol.md §3), and devices that all reconnected together (after a server restart)
+must not keep pinging in step for ever."""
 
 
 CLOSE_NORMAL: Final = 1000

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from client.connection import ping_interval
 from server.cli import KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, bind
-from sync.protocol.codec import PING_INTERVAL_S, ping_interval
+from sync.protocol.codec import PING_INTERVAL_S
 
 
 async def test_accepted_connections_have_nagle_off() -> None:
