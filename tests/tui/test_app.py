@@ -429,7 +429,7 @@ async def test_assignment_draft_saved_submitted_and_kept_when_leaving(
         await pilot.press("y")
         await settle(pilot)
         assert "Submitted for grading" in screen_text(pilot)
-        await pilot.press(*"!", "escape")  # leaving with an edit saves it as a draft
+        await pilot.press(*"!", "escape", "y")  # leaving with an edit saves it as a draft
         await settle(pilot)
         assert isinstance(pilot.app.screen, CourseScreen)
     assert await events(home) == [
