@@ -13,7 +13,7 @@ from sync.catalog import parse_catalog
 from tests.client.conftest import entry
 from tests.tui.conftest import CATALOG_YAML, screen_text, seed, settle, started
 from tests.tui.test_app import events
-from tests.tui.test_quiz import decided, until
+from tests.tui.test_quiz import burst, decided, until
 from tui.app import WaymarkApp
 from tui.messages import Open
 from tui.present import AssignmentRef
@@ -105,3 +105,16 @@ async def test_a_grade_arriving_shows_on_the_open_screen(
         )
         text = await until(pilot, "score 80/100, passed", "Feedback: Clear and short.")
         assert "✓ graded" in text
+
+
+async def test_text_typed_while_the_draft_is_read_is_kept_in_order(
+    make_app: Callable[..., WaymarkApp],
+) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        pilot.app.post_message(Open(AssignmentRef("c2", "essay")))
+        burst(pilot, [*"Hi", "enter", *"there"])  # queued before the draft is even asked for
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, AssignmentScreen)
+        assert screen.text == "Hi\nthere"

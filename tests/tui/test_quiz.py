@@ -63,7 +63,7 @@ BURST = [
     "down",
     "space",
 ]
-CHARS = {"space": " ", "n": "n"}
+CHARS = {"space": " ", "enter": "\r"}
 
 
 async def answers(home: Path, user: str = "u-alice") -> dict[str, list[str]]:
@@ -87,7 +87,8 @@ async def open_quiz(pilot: Pilot[Any], quiz: str = "q1") -> QuizScreen:
 def burst(pilot: Pilot[Any], keys: list[str]) -> None:
     """Queue every key at once, as a terminal delivers a fast typist's (or a paste)."""
     for key in keys:
-        pilot.app.post_message(events.Key(key, CHARS.get(key)))
+        char = key if len(key) == 1 else CHARS.get(key)
+        pilot.app.post_message(events.Key(key, char))
 
 
 async def test_a_burst_of_keys_keeps_every_answer(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -43,6 +44,7 @@ class AssignmentScreen(LearnerScreen):
         super().__init__(snapshot, sync_state, clock)
         self.ref = ref
         self.saved_text: str | None = None  # None until the draft is read
+        self._early: list[str] = []  # typed before that
         self.note = ""
 
     def compose(self) -> ComposeResult:
@@ -73,13 +75,24 @@ class AssignmentScreen(LearnerScreen):
     def text(self) -> str:
         return self.query_one("#assignment-text", TextArea).text
 
+    def on_key(self, event: events.Key) -> None:
+        """Text typed before the draft is read (the editor waits for it) is kept and
+        added after it, in order, instead of going nowhere."""
+        if self.saved_text is None and (event.is_printable or event.key == "enter"):
+            self._early.append("\n" if event.key == "enter" else event.character or "")
+            event.stop()
+            event.prevent_default()
+
     def on_draft_read(self, message: DraftRead) -> None:
         self.saved_text = message.text
         editor = self.query_one("#assignment-text", TextArea)
         editor.load_text(message.text)
         editor.disabled = False
         editor.move_cursor(editor.document.end)
-        editor.focus()
+        if self._early:
+            editor.insert("".join(self._early))
+            self._early.clear()
+        self.set_focus(editor)  # now: keys queued behind this message must reach it
         self._draw_note()
 
     async def show(self, snapshot: Snapshot) -> None:
