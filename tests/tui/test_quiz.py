@@ -21,6 +21,7 @@ from tui.app import WaymarkApp
 from tui.messages import Changed, Open
 from tui.present import QuizRef
 from tui.screens.quiz import QuizScreen
+from tui.widgets.choices import Choices
 
 # Course Two's module gains a four-question quiz, like the demo's "Check your syntax".
 FOUR = CATALOG_YAML.replace(
@@ -276,3 +277,9 @@ async def test_marks_show_single_and_multiple_choice_without_colour(
         text = screen_text(pilot)
         assert "Pick every one that applies." in text
         assert "[x] E" in text and "[ ] K" in text and "[x] O" in text
+        await pilot.press("up", "up", "enter")  # enter chooses too: E off again
+        await settle(pilot)
+        assert "[ ] E" in screen_text(pilot) and "[x] O" in screen_text(pilot)
+        await pilot.click(Choices, offset=(4, 2))  # a click on K's line (below the border)
+        await settle(pilot)
+        assert "[x] K" in screen_text(pilot)

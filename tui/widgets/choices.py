@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -27,18 +26,10 @@ def mark(multiple: bool, chosen: bool) -> str:
 
 class Choices(OptionList):
     """The choices of one question; :attr:`chosen` holds the selected ids, in catalog
-    order. Fill it with :meth:`ask`; it posts :class:`Choices.Changed` after each change
-    (for whoever listens; the screen reads :attr:`chosen` when it needs it)."""
+    order (the screen reads it when it needs it). Fill it with :meth:`ask`. Space, enter
+    (OptionList's own "select") and a click choose."""
 
-    BINDINGS = [
-        Binding("space", "choose", "Choose"),
-        Binding("enter", "choose", "Choose", show=False),
-    ]
-
-    class Changed(Message):
-        def __init__(self, chosen: list[str]) -> None:
-            super().__init__()
-            self.chosen = chosen
+    BINDINGS = [Binding("space", "choose", "Choose")]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -80,4 +71,6 @@ class Choices(OptionList):
             self._chosen = {choice}  # a single choice: choosing another replaces it
         for n in range(len(self._ids)):
             self.replace_option_prompt_at_index(n, self._prompt(n))
-        self.post_message(self.Changed(self.chosen))
+
+    def action_select(self) -> None:
+        self.action_choose()  # not OptionSelected: that would choose only once handled
