@@ -58,13 +58,15 @@ class Choice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Question(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``answer`` is a choice id or a list of them. It never leaves the server: devices get
-    :func:`public_catalog`, where it is ``None``."""
+    :func:`public_catalog`, where it is ``None`` and ``multiple`` says which of the two it
+    was (so a device can offer one choice or several; see :attr:`is_multiple`)."""
 
     id: Id
     choices: Annotated[list[Choice], msgspec.Meta(min_length=1)]
     text: Annotated[str, msgspec.Meta(max_length=5000)] = ""
     answer: Id | list[Id] | None = None
     points: Count = 1
+    multiple: bool = False
 
     def __post_init__(self) -> None:
         _unique(f"question {self.id!r}: choice", [c.id for c in self.choices])
@@ -74,6 +76,12 @@ class Question(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ValueError(
                     f"question {self.id!r}: answer {choice!r} is not one of its choices"
                 )
+
+    @property
+    def is_multiple(self) -> bool:
+        """Whether the learner may pick several choices: the answer is a list (or, with
+        the answer taken out, ``multiple`` says it was)."""
+        return self.multiple or isinstance(self.answer, list)
 
     @property
     def correct(self) -> frozenset[str]:
@@ -113,11 +121,14 @@ class Quiz(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Assignment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``text``: what the learner is asked to do (markdown), shown above the editor."""
+
     id: Id
     title: Title = ""
     max_score: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 100.0
     passing_score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 60.0
     competencies: IdList = []
+    text: Annotated[str, msgspec.Meta(max_length=20000)] = ""
 
     def __post_init__(self) -> None:
         if self.passing_score > self.max_score:
@@ -534,7 +545,10 @@ def public_catalog(catalog: Catalog) -> Catalog:
 
     def quiz(q: Quiz) -> Quiz:
         return msgspec.structs.replace(
-            q, questions=[msgspec.structs.replace(x, answer=None) for x in q.questions]
+            q,
+            questions=[
+                msgspec.structs.replace(x, answer=None, multiple=x.is_multiple) for x in q.questions
+            ],
         )
 
     def module(m: Module) -> Module:

@@ -37,6 +37,7 @@ from client.errors import ClientError, ServerUnreachable
 from client.journal import Account, Celebration, Journal
 from sync.events import Event
 from sync.gamify import Leaderboard
+from tui.dialogs.confirm import Confirm
 from tui.messages import (
     Changed,
     DraftRead,
@@ -202,7 +203,21 @@ class WaymarkApp(App[None]):
             await self.show_learner(chosen)
 
     async def action_quit(self) -> None:
-        """Save what an open lesson has not recorded yet, then stop the sync and close."""
+        """Save what an open lesson has not recorded yet, then stop the sync and close;
+        asks first when quitting would lose work (:meth:`LearnerScreen.leave_question`)."""
+        screen = self.screen
+        question = screen.leave_question() if isinstance(screen, LearnerScreen) else ""
+        if question:
+
+            def answered(leave: bool | None) -> None:
+                if leave:
+                    self.call_later(self._quit)
+
+            await self.push_screen(Confirm(f"Quit? {question}"), answered)
+            return
+        await self._quit()
+
+    async def _quit(self) -> None:
         self._save_unsaved()
         await self.jobs.join()
         if self._stop_sync is not None:

@@ -106,6 +106,44 @@ def duration(seconds: int) -> str:
 
 
 @dataclass(frozen=True)
+class QuizStanding:
+    """What a learner may do next on a quiz, as this device knows it: ``pending``
+    attempts are submitted but not scored yet (offline) and already count against
+    ``left``; ``cooling_until`` is when the next attempt may start (after a pending
+    attempt, a hint from the catalog's cool-down: the server decides)."""
+
+    left: int | None
+    pending: int
+    cooling_until: int | None
+
+    @property
+    def why_not(self) -> str:
+        """Why no attempt can start now ("" when one can)."""
+        if self.left == 0:
+            if self.pending:
+                return f"No attempts left: {plural(self.pending, 'attempt')} waiting to be scored"
+            return "No attempts left"
+        if self.cooling_until is not None:
+            return "Cool-down: wait until it ends"
+        return ""
+
+
+def quiz_standing(view: QuizView, cooldown_seconds: int, now_ms: int) -> QuizStanding:
+    pending = [a for a in view.attempts if a.status == "submitted"]
+    left = None if view.attempts_left is None else max(0, view.attempts_left - len(pending))
+    ends = [view.cooldown_until] if view.cooldown_until is not None else []
+    if cooldown_seconds:
+        ends += [a.submitted_at + cooldown_seconds * 1000 for a in pending if a.submitted_at]
+    until = max(ends, default=None)
+    return QuizStanding(left, len(pending), until if until is not None and until > now_ms else None)
+
+
+def countdown(until_ms: int, now_ms: int) -> str:
+    """``0:42`` (rounded up to the second) until ``until_ms``."""
+    return duration(-(-(until_ms - now_ms) // 1000))
+
+
+@dataclass(frozen=True)
 class CourseRef:
     course: str
 

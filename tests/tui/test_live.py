@@ -10,13 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from textual.pilot import Pilot
 
-from client.api import Device
+from client.api import Device, _http
 from client.connection import Backoff
 from tests.conftest import RunningServer, init_db, waymark
-from tests.tui.conftest import T0, screen_text, seed, settle, started
+from tests.tui.conftest import CATALOG_YAML, T0, screen_text, seed, settle, started
 from tui.app import WaymarkApp
+from tui.messages import Open
+from tui.present import AssignmentRef
 
 FAST = Backoff(base=0.05, cap=0.2)
 
@@ -153,3 +156,40 @@ async def test_every_action_works_while_the_server_never_answers(tmp_path: Path)
         "quiz.submitted",
         "path.enrolled",
     ]
+
+
+async def test_an_instructors_grade_reaches_the_open_assignment_screen(
+    tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    """Graded over HTTP while the learner's app is online: the follower hears the decision
+    and the open screen shows it, with no other sync."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG_YAML)
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+    add_user(db, "alice")
+    made = waymark(
+        "admin", "--db", db, "user", "add", "ines", "--password", "pw", "--role", "instructor"
+    )
+    assert made.returncode == 0, made.stderr
+    server = await asyncio.to_thread(start_server, db, catalog=catalog)
+    await login(tmp_path / "kiosk", server.url, "alice")
+    app = WaymarkApp(Device(tmp_path / "kiosk"), backoff=FAST, status_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        app.post_message(Open(AssignmentRef("c2", "essay")))
+        await wait_for(pilot, "● online", "Waymark — Essay")
+        await pilot.press(*"My essay", "f5", "y")
+        await wait_for(pilot, "1 submitted", "0 waiting")
+        status, data = await _http(
+            f"{server.url}/v1/auth/login",
+            {"username": "ines", "password": "pw", "device_name": "desk"},
+        )
+        assert status in (200, 201), data
+        token = msgspec.json.decode(data)["token"]
+        status, data = await _http(
+            f"{server.url}/v1/users/alice/assignments/c2/essay/grade",
+            {"score": 80, "feedback": "Good."},
+            token=token,
+        )
+        assert status == 201, data
+        await wait_for(pilot, "score 80/100, passed", "Feedback: Good.")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from client.api import Device
 from client.errors import ServerUnreachable
@@ -149,7 +150,15 @@ def test_path_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> No
 
 def test_assignment_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
     pressed = ("down", "enter", "down", "down", "down", "enter", *"My essay", "ctrl+s")
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys(*pressed))
+    typed = keys(*pressed)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await typed(pilot)
+        # A blinking cursor is on or off depending on when the picture is taken.
+        pilot.app.screen.query_one(TextArea).cursor_blink = False
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_dashboard_light_look(

@@ -22,6 +22,7 @@ import pytest
 from client.api import Device
 from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import CATALOG_YAML
+from tests.tui.test_quiz import BURST, FOUR, answers
 
 WIDTH, HEIGHT = 80, 24
 _script = Path(sys.executable).with_name("waymark")
@@ -79,6 +80,10 @@ class Terminal:
     def press(self, *keys: str) -> None:
         for key in keys:
             self._tmux("send-keys", key)
+
+    def burst(self, *keys: str) -> None:
+        """``keys`` in one write to the terminal, with no delay between them."""
+        self._tmux("send-keys", *keys)
 
     def wait_for(self, *wanted: str, keys: tuple[str, ...] = (), timeout: float = 30) -> str:
         """The screen once it shows every one of ``wanted``, and the footer (the last
@@ -229,3 +234,47 @@ def test_waymark_demo_opens_the_app_on_embedded_defaults(
     term.wait_for("your turn", "The server keeps running", "waymark tui")
     term.press("C-c")
     assert term.wait_for_exit() == 0
+
+
+def test_a_key_burst_on_the_quiz_keeps_every_answer_and_the_score_arrives(
+    tmp_path: Path,
+    start_server: Callable[..., RunningServer],
+    terminal: Callable[..., Terminal],
+) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(FOUR)
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
+    assert added.returncode == 0, added.stderr
+    server = start_server(db, catalog=catalog)
+    home = tmp_path / "kiosk"
+    asyncio.run(login(home, server.url))
+
+    term = terminal([*WAYMARK, "tui", "--home", str(home)], ENV)
+    term.wait_for("Course / path", "● online", keys=("⏎ Open",))
+    term.press("Down", "Enter")  # Course Two
+    term.wait_for("Waymark — Course Two", "Four questions")
+    term.press("Down", "Down", "Down", "Enter")  # Checks > Intro > Quick check > Four questions
+    term.wait_for("Waymark — Four questions", "Attempts left: 3", keys=("s Start attempt",))
+    term.press("s")
+    term.wait_for("question 1 of 4", "( ) x = 3", keys=("space Choose",))
+    tmux_keys = {"down": "Down", "space": "Space"}
+    term.burst(*(tmux_keys.get(k, k) for k in BURST), "C-s")
+    # Scored by the server while the screen is open: only all four answers make 100 %.
+    term.wait_for("Your attempt: #1 score 100%, passed", timeout=60)
+    term.press("C-q")
+    assert term.wait_for_exit() == 0
+    assert asyncio.run(answers(home, user=_user_id(home))) == {
+        "assign": ["b"],
+        "loops": ["for", "while"],
+        "range": ["three"],
+        "def": ["def"],
+    }
+
+
+def _user_id(home: Path) -> str:
+    async def read() -> str:
+        async with Device(home) as device:
+            return next(a.user_id for a in await device.accounts() if a.username == "alice")
+
+    return asyncio.run(read())

@@ -1,8 +1,10 @@
 """One assignment: its status and grade, and its text to write, save as a draft
 (``assignment.saved``) and submit for grading (``assignment.submitted``).
 
-The editor starts from the text this device last saved or submitted (read by the app in a
-journal job). Leaving with changes not saved saves them as a draft.
+The assignment's own text (from the catalog) is shown above the editor. The editor starts
+from the text this device last saved or submitted (read by the app in a journal job).
+Leaving with ``esc`` and changes not saved asks first, then saves them as a draft (so no
+text is ever lost); quitting or switching learner saves them without asking.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.markup import escape
-from textual.widgets import Footer, Header, Static, TextArea
+from textual.widgets import Footer, Header, Markdown, Static, TextArea
 
 from tui.dialogs.confirm import Confirm
 from tui.messages import DraftRead, LoadDraft, Record
@@ -25,7 +29,7 @@ from tui.widgets.status_line import StatusLine
 
 class AssignmentScreen(LearnerScreen):
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
+        Binding("escape", "leave", "Back"),
         Binding("ctrl+s", "save", "Save draft"),
         Binding("f5", "submit", "Submit"),
     ]
@@ -40,22 +44,44 @@ class AssignmentScreen(LearnerScreen):
         super().__init__(snapshot, sync_state, clock)
         self.ref = ref
         self.saved_text: str | None = None  # None until the draft is read
+        self._early: list[str] = []  # typed before that
         self.note = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="assignment-info")
-        yield TextArea(id="assignment-text", soft_wrap=True, disabled=True)
+        with VerticalScroll(id="assignment-brief"):
+            yield Markdown(self._brief(), id="assignment-task")
+        yield TextArea(
+            id="assignment-text",
+            soft_wrap=True,
+            disabled=True,
+            placeholder="Write your answer here; ctrl+s saves a draft, F5 submits it.",
+        )
         yield Static("", id="assignment-note")
         yield StatusLine()
         yield Footer()
 
+    def _brief(self) -> str:
+        catalog = self.snapshot.catalog if self.snapshot else None
+        found = catalog.assignment(self.ref.course, self.ref.assignment) if catalog else None
+        return found.text if found is not None and found.text else ""
+
     def mounted(self) -> None:
+        self.query_one("#assignment-brief").display = bool(self._brief())
         self.post_message(LoadDraft(self, self.user, self.ref.course, self.ref.assignment))
 
     @property
     def text(self) -> str:
         return self.query_one("#assignment-text", TextArea).text
+
+    def on_key(self, event: events.Key) -> None:
+        """Text typed before the draft is read (the editor waits for it) is kept and
+        added after it, in order, instead of going nowhere."""
+        if self.saved_text is None and (event.is_printable or event.key == "enter"):
+            self._early.append("\n" if event.key == "enter" else event.character or "")
+            event.stop()
+            event.prevent_default()
 
     def on_draft_read(self, message: DraftRead) -> None:
         self.saved_text = message.text
@@ -63,7 +89,10 @@ class AssignmentScreen(LearnerScreen):
         editor.load_text(message.text)
         editor.disabled = False
         editor.move_cursor(editor.document.end)
-        editor.focus()
+        if self._early:
+            editor.insert("".join(self._early))
+            self._early.clear()
+        self.set_focus(editor)  # now: keys queued behind this message must reach it
         self._draw_note()
 
     async def show(self, snapshot: Snapshot) -> None:
@@ -91,11 +120,37 @@ class AssignmentScreen(LearnerScreen):
             f"{self.note} · {keys}" if self.note else keys
         )
 
+    @property
+    def changed(self) -> bool:
+        """The editor holds text not saved or submitted yet."""
+        return self.saved_text is not None and self.is_mounted and self.text != self.saved_text
+
+    async def action_leave(self) -> None:
+        if not self.changed:
+            await self.run_action("app.back")
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                title = self.sub_title or self.ref.assignment
+                self.app.notify(
+                    f"Your changes to “{title}” were saved as a draft.",
+                    title="Draft saved",
+                    markup=False,
+                )
+                self.app.call_later(self.app.run_action, "back")
+
+        title = escape(self.sub_title or self.ref.assignment)
+        self.app.push_screen(
+            Confirm(f"Leave “{title}”? Your changes are not saved yet; leaving saves a draft."),
+            answered,
+        )
+
     def _body(self) -> dict[str, Any]:
         return {"course": self.ref.course, "assignment": self.ref.assignment, "text": self.text}
 
     def unsaved(self) -> list[tuple[str, dict[str, Any]]]:
-        if self.saved_text is None or not self.is_mounted or self.text == self.saved_text:
+        if not self.changed:
             return []
         self.saved_text = self.text
         return [("assignment.saved", self._body())]

@@ -57,6 +57,11 @@ class LearnerScreen(Screen[None]):
     def note_input(self, now_ms: int) -> None:
         """The app saw a key or click at ``now_ms`` (lessons count active time with it)."""
 
+    def leave_question(self) -> str:
+        """What to ask before this screen closes with work that closing would lose (an
+        unsent quiz attempt); "" when nothing would be lost."""
+        return ""
+
     def unsaved(self) -> list[tuple[str, dict[str, Any]]]:
         """Events for work not recorded yet (time in a lesson, an edited draft); the app
         records them when the screen is about to close, and they count as recorded."""

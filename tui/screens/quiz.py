@@ -1,5 +1,11 @@
 """One quiz: attempts so far, attempts left and cool-down; then its questions one at a
-time, and the result (or "submitted, scored when online")."""
+time, and the result (or "submitted, scored when online").
+
+The answers of the attempt being taken live here (:attr:`QuizScreen.answers`, and the
+question on screen in its :class:`~tui.widgets.choices.Choices`), never in the journal
+until the attempt is submitted as a whole. A new snapshot (a sync, a score) redraws the
+lines about the quiz but never the question being answered, so no key is lost to it.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +16,30 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Header, SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import Footer, Header, Static
 
 from sync.catalog import Quiz
 from sync.views import AttemptView, QuizView
+from tui.dialogs.confirm import Confirm
 from tui.messages import QuizTaken, TakeQuiz
-from tui.present import OFFLINE_ATTEMPT, QuizRef, find_quiz, marked, when
+from tui.present import (
+    OFFLINE_ATTEMPT,
+    QuizRef,
+    QuizStanding,
+    countdown,
+    find_quiz,
+    marked,
+    plural,
+    quiz_standing,
+    when,
+)
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot, SyncState
+from tui.widgets.choices import Choices
 from tui.widgets.status_line import StatusLine
 
 Mode = Literal["overview", "question", "sending", "result"]
+TICK_SECONDS = 1.0  # how often the cool-down countdown is redrawn
 
 
 def attempt_line(attempt: AttemptView) -> str:
@@ -58,6 +76,8 @@ class QuizScreen(LearnerScreen):
         self.answers: dict[str, list[str]] = {}
         self.attempt_id = ""
         self.error = ""
+        self.note = ""
+        self.refused = False  # s was pressed when no attempt could start
 
     @property
     def quiz(self) -> Quiz | None:
@@ -70,104 +90,142 @@ class QuizScreen(LearnerScreen):
             find_quiz(self.snapshot.view, self.ref.course, self.ref.quiz) if self.snapshot else None
         )
 
+    def standing(self) -> QuizStanding | None:
+        quiz, view = self.quiz, self.quiz_view
+        if quiz is None or view is None:
+            return None
+        return quiz_standing(view, quiz.cooldown_seconds, self.clock())
+
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="quiz-body"):
             yield Static("", id="quiz-info")
             yield Static("", id="question")
-            yield SelectionList[str](id="choices")
+            yield Choices(id="choices")
         yield StatusLine()
         yield Footer()
+
+    def mounted(self) -> None:
+        self.set_interval(TICK_SECONDS, self._tick)
+        self._draw()
 
     async def show(self, snapshot: Snapshot) -> None:
         self._draw()
 
-    def _cooling_until(self, view: QuizView) -> int | None:
-        until = view.cooldown_until
-        return until if until is not None and until > self.clock() else None
+    def _tick(self) -> None:
+        """The countdown moves on; when the cool-down ends, ``s`` starts again."""
+        if self.mode in ("overview", "result"):
+            self._draw()
 
     def _draw(self) -> None:
+        """The lines about the quiz (and the header of the question being answered)."""
         info = self.query_one("#quiz-info", Static)
-        question = self.query_one("#question", Static)
-        choices = self.query_one("#choices", SelectionList)
         quiz, view = self.quiz, self.quiz_view
         asking = self.mode == "question" and quiz is not None
-        question.display = choices.display = asking
+        self.query_one("#question").display = self.query_one(Choices).display = asking
         if quiz is None or view is None or self.snapshot is None:
             info.update("This quiz is not in the catalog on this device.")
             return
         self.sub_title = quiz.title or quiz.id
         if asking:
-            info.update(f"[b]{quiz.title}[/b] · question {self.index + 1} of {len(quiz.questions)}")
-            asked = quiz.questions[self.index]
-            question.update(Content(asked.text or asked.id))
-            chosen = set(self.answers.get(asked.id, []))
-            choices.clear_options()
-            choices.add_options(
-                [Selection(Content(c.text or c.id), c.id, c.id in chosen) for c in asked.choices]
+            info.update(
+                Content.from_markup(
+                    "[b]$title[/b] · question $n of $total",
+                    title=quiz.title or quiz.id,
+                    n=str(self.index + 1),
+                    total=str(len(quiz.questions)),
+                )
             )
-            choices.highlighted = 0
-            choices.focus()
         else:
             info.update(self._overview(quiz, view))
         self.refresh_bindings()
 
+    def _ask(self) -> None:
+        """Show question :attr:`index` with the answer given to it so far."""
+        quiz = self.quiz
+        if quiz is None:
+            return
+        asked = quiz.questions[self.index]
+        how = "Pick every one that applies." if asked.is_multiple else "Pick one."
+        self.query_one("#question", Static).update(
+            Content.assemble(asked.text or asked.id, "\n", (how, "not bold dim"))
+        )
+        choices = self.query_one(Choices)
+        choices.ask(
+            [(c.id, c.text or c.id) for c in asked.choices],
+            self.answers.get(asked.id, []),
+            multiple=asked.is_multiple,
+        )
+        # Now, not later: focus() waits for a round trip, and keys queued behind this one
+        # (a burst) must already reach the choices.
+        self.set_focus(choices)
+
     def _overview(self, quiz: Quiz, view: QuizView) -> str:
         account = self.snapshot.account if self.snapshot else None
+        standing = quiz_standing(view, quiz.cooldown_seconds, self.clock())
         lines = [f"[b]{quiz.title or quiz.id}[/b]  {marked(view.status)}"]
         if self.mode == "result" and self.attempt_id:
             mine = next((a for a in view.attempts if a.id == self.attempt_id), None)
             lines.append(f"[b]Your attempt: {attempt_line(mine) if mine else OFFLINE_ATTEMPT}[/b]")
         if self.mode == "sending":
             lines.append("Saving your answers…")
+        if self.note:
+            lines.append(f"[$warning]{self.note}[/]")
         if self.error:
             lines.append(f"[$error]{self.error}[/]")
+        self.refused = self.refused and bool(standing.why_not)
+        if self.refused:
+            lines.append(f"[$warning]Cannot start an attempt. {standing.why_not}.[/]")
         lines.append(
             f"{len(quiz.questions)} questions · pass at {view.passing_score:.0%} · "
             f"grading: {view.grading}"
         )
         if view.best_score is not None:
             lines.append(f"Score: {view.best_score:.0%}")
-        left = "unlimited" if view.attempts_left is None else str(view.attempts_left)
+        left = "unlimited" if standing.left is None else str(standing.left)
+        if standing.pending:
+            left += f" ({plural(standing.pending, 'attempt')} {OFFLINE_ATTEMPT})"
         lines.append(f"Attempts left: {left}")
-        until = self._cooling_until(view)
+        until = standing.cooling_until
         if until is not None and account is not None:
-            lines.append(f"Cool-down: next attempt after {when(until, account, seconds=True)}")
+            lines.append(
+                f"Cool-down: next attempt in {countdown(until, self.clock())} "
+                f"(at {when(until, account, seconds=True)})"
+            )
         if view.attempts:
             lines.append("Attempts:")
             lines += [f"  {attempt_line(a)}" for a in view.attempts]
         return "\n".join(lines)
 
-    def can_start(self) -> bool:
-        view = self.quiz_view
-        return (
-            view is not None
-            and self.quiz is not None
-            and self.mode in ("overview", "result")
-            and view.attempts_left != 0
-            and self._cooling_until(view) is None
-        )
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
-            return self.can_start()
+            # Offered whenever no attempt is open; when one cannot start, s says why.
+            return self.mode in ("overview", "result") and self.quiz is not None
         if action in ("step", "submit"):
             return self.mode == "question"
         return True
 
     def action_start(self) -> None:
-        if not self.can_start():
+        standing = self.standing()
+        if self.mode not in ("overview", "result") or standing is None:
+            return
+        self.note = ""
+        if standing.why_not:
+            self.refused = True  # shown while it holds (_overview)
+            self._draw()
             return
         self.mode, self.index, self.answers, self.error = "question", 0, {}, ""
+        self.refused = False
         self._draw()
+        self._ask()
 
     def _keep_choices(self) -> None:
         quiz = self.quiz
         if self.mode == "question" and quiz is not None:
-            chosen = list(self.query_one("#choices", SelectionList).selected)
+            chosen = self.query_one(Choices).chosen
             asked = quiz.questions[self.index].id
             if chosen:
-                self.answers[asked] = [str(c) for c in chosen]
+                self.answers[asked] = chosen
             else:
                 self.answers.pop(asked, None)
 
@@ -176,8 +234,11 @@ class QuizScreen(LearnerScreen):
         if self.mode != "question" or quiz is None:
             return
         self._keep_choices()
-        self.index = max(0, min(len(quiz.questions) - 1, self.index + delta))
-        self._draw()
+        index = max(0, min(len(quiz.questions) - 1, self.index + delta))
+        if index != self.index:
+            self.index = index
+            self._draw()
+            self._ask()
 
     def action_submit(self) -> None:
         if self.mode != "question":
@@ -195,9 +256,34 @@ class QuizScreen(LearnerScreen):
         self.mode = "result" if message.attempt else "overview"
         self._draw()
 
+    def leave_question(self) -> str:
+        if self.mode != "question":
+            return ""
+        self._keep_choices()
+        if not self.answers:
+            return ""
+        total = len(self.quiz.questions) if self.quiz else len(self.answers)
+        return (
+            f"Your answers to {len(self.answers)} of {total} questions are not sent yet "
+            "and will be discarded."
+        )
+
     async def action_leave(self) -> None:
-        if self.mode == "question":  # abandon: nothing was recorded yet
-            self.mode = "overview"
-            self._draw()
-        else:
+        if self.mode != "question":
             await self.run_action("app.back")
+            return
+        question = self.leave_question()
+        if not question:  # nothing answered: nothing to lose
+            self._abandon("")
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                count = plural(len(self.answers), "answer")
+                self._abandon(f"Attempt discarded: {count} not sent, nothing recorded.")
+
+        self.app.push_screen(Confirm(f"Leave this attempt? {question}"), answered)
+
+    def _abandon(self, note: str) -> None:
+        self.mode, self.answers, self.note = "overview", {}, note
+        self._draw()
