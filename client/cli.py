@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import msgspec
 
+from client import cli_info
 from client.api import Device, local_zone
 from client.cli_common import (
     Command,
@@ -32,11 +33,12 @@ from client.cli_common import (
     Group,
     OneLineUsageError,
     home_option,
+    json_option,
+    print_json,
     run_async,
     run_device,
     user_option,
 )
-from client.connection import Change, SyncReport
 from client.errors import ClientError, ServerUnreachable
 from client.journal import Account, celebration
 from sync.catalog import Catalog
@@ -47,6 +49,7 @@ from sync.hlc import ZERO
 if TYPE_CHECKING:  # rich, present and gamify load with the commands that draw (fast start)
     from rich.console import Console
 
+    from client.connection import Change, SyncReport
     from sync.gamify import GamifyView
 
 T = TypeVar("T")
@@ -618,8 +621,11 @@ def certificate() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a one-page PDF certificate to FILE.",
 )
+@json_option
 @home_option
-def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, home: Path) -> None:
+def certificate_show(
+    code: str, server_url: str | None, pdf_file: Path | None, as_json: bool, home: Path
+) -> None:
     """Verify certificate CODE with the server that issued it and show it.
 
     \b
@@ -629,6 +635,7 @@ def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, h
     from rich.console import Console
 
     from client import present
+    from sync.gamify import zone as learner_zone
 
     code = code.strip()
     if not code:
@@ -639,20 +646,31 @@ def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, h
         # The public endpoint needs no account, so neither does this: no journal is opened.
         url = server_url
         found = _await(lambda: Device(home.expanduser()).certificate(code, server_url=url))
+        tz = learner_zone("")
     else:
-        found = _run(home, lambda d: d.certificate(code))
+
+        async def verify(device: Device) -> tuple[dict[str, Any], str]:
+            zone = (await device.journal.account()).timezone
+            return await device.certificate(code), zone
+
+        found, zone = _run(home, verify)
+        tz = learner_zone(zone)
     console = Console()
+    if as_json:
+        print_json(found)
+    elif not found.get("valid"):
+        _print(console, present.certificate_panel(found, tz))
     if not found.get("valid"):
-        _print(console, present.certificate_panel(found))
         raise Failure(f"certificate {code!r} is not valid")
     if pdf_file is not None:
         try:
             present.write_certificate_pdf(found, pdf_file)
         except OSError as err:
             raise Failure(f"--pdf: cannot write {pdf_file}: {err.strerror}") from None
-    _print(console, present.certificate_panel(found))
+    if not as_json:
+        _print(console, present.certificate_panel(found, tz))
     if pdf_file is not None:
-        click.echo(f"PDF certificate written to {pdf_file}")
+        click.echo(f"PDF certificate written to {pdf_file}", err=as_json)
 
 
 def parse_week(week: str) -> str:
@@ -678,6 +696,7 @@ def parse_week(week: str) -> str:
 )
 @click.option("--opt-out", is_flag=True, help="Hide yourself from other learners' boards.")
 @click.option("--opt-in", is_flag=True, help="Show yourself on other learners' boards again.")
+@json_option
 @user_option
 @home_option
 def leaderboard(
@@ -687,6 +706,7 @@ def leaderboard(
     limit: int,
     opt_out: bool,
     opt_in: bool,
+    as_json: bool,
     user: str | None,
     home: Path,
 ) -> None:
@@ -722,6 +742,9 @@ def leaderboard(
             d.leaderboard(group=group, course=course, week=week, limit=limit, user=user)
         ),
     )
+    if as_json:
+        print_json(board)
+        return
     scope = f"group {group}" if group else f"course {course}" if course else "everyone"
     _print(Console(), present.leaderboard(board, scope=f"{scope}, top {limit}"))
 
@@ -736,6 +759,9 @@ async def _online(call: Awaitable[T]) -> T:
 COMMANDS: Final[list[click.Command]] = [
     login,
     logout,
+    cli_info.whoami,
+    cli_info.learners,
+    cli_info.courses,
     record,
     sync,
     status,
