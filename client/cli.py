@@ -236,8 +236,12 @@ def _wall_clock(when: datetime, zone: ZoneInfo, at: str) -> datetime:
     )
 
 
+def _complete_types(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    return [t for t in BODY_TYPES if t.startswith(incomplete)]
+
+
 @click.command(cls=_Command)
-@click.argument("event")
+@click.argument("event", shell_complete=_complete_types)
 @click.argument("fields", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
     "--at",
