@@ -958,14 +958,18 @@ def group_members(db: str, name: str, added: tuple[str, ...], removed: tuple[str
 
 
 @group_.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, members included.")
 @click.pass_obj
-def group_list(db: str) -> None:
+def group_list(db: str, as_json: bool) -> None:
     """List every group with its number of members."""
 
     async def everything(store: Store) -> list[Group]:
         return [await _find_group(store, g.id, members=True) for g in await store.groups()]
 
     groups = _run(_with_store(db, everything))
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(groups), indent=2).decode())
+        return
     if not groups:
         click.echo("no groups")
     for group in groups:

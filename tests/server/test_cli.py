@@ -64,3 +64,15 @@ def test_admin_devices_json_lists_each_device(tmp_path: Path) -> None:
     assert "token" not in json.dumps(found)
     plain = admin("devices", "ann", "--db", f"sqlite:///{path}")
     assert plain.stdout == f"{device_id}  'laptop'  active  acked_seq=0\n"
+
+
+def test_admin_group_list_json(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert admin("init", "--db", db).exit_code == 0
+    assert admin("user", "add", "ann", "--password", "pw", "--db", db).exit_code == 0
+    assert admin("group", "add", "cohort", "--db", db).exit_code == 0
+    assert admin("group", "members", "cohort", "--add", "ann", "--db", db).exit_code == 0
+    result = admin("group", "list", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    [group] = json.loads(result.stdout)
+    assert (group["name"], group["members"], group["created_by"]) == ("cohort", ["ann"], "admin")
