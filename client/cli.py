@@ -265,6 +265,7 @@ def record(
     other value is a string (quote text with spaces). An unknown type, a missing field or
     a bad value is refused (exit 2, nothing written); an id this device's catalog does not
     hold is recorded with a warning (the server, which may know a newer catalog, decides).
+    The ids are in 'waymark courses'.
 
     \b
     Types:
