@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -483,6 +481,9 @@ async def _http(
     url: str, body: object = None, *, token: str = "", method: str | None = None
 ) -> tuple[int, bytes]:
     """GET (or POST ``body`` as JSON) in a worker thread; returns ``(status, body)``."""
+    import urllib.error  # with urllib.request (ssl, http.client): only when a command calls
+    import urllib.request
+
     request = urllib.request.Request(url, method=method or ("GET" if body is None else "POST"))
     request.add_header("accept", "application/json")
     if body is not None:
