@@ -107,6 +107,24 @@ def test_an_id_the_cached_catalog_lacks_is_recorded_with_a_warning(tmp_path: Pat
     assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "warning"),
+    [
+        (["milestone.started", "path=p1", "milestone=zz"], "no milestone 'zz' in path 'p1'"),
+        (["path.enrolled", "path=p9"], "no path 'p9' in the catalog"),
+        (["quiz.started", "course=c2", "quiz=q9", "attempt=a"], "no quiz 'q9' in course 'c2'"),
+        (["assignment.saved", "course=c9", "assignment=e", "text=t"], "no course 'c9'"),
+    ],
+)
+def test_every_kind_of_unknown_id_is_a_warning_not_a_refusal(
+    tmp_path: Path, args: list[str], warning: str
+) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "record", *args)
+    assert result.exit_code == 0 and result.stdout == f"recorded {args[0]} #1\n"
+    assert result.stderr.startswith(f"warning: {warning}")
+
+
 def test_without_a_catalog_ids_are_not_checked_and_a_warning_says_so(tmp_path: Path) -> None:
     prepare(tmp_path, account("alice"), catalog=False)
     result = run(tmp_path, "record", "lesson.opened", "course=c9", "lesson=zz")
