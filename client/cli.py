@@ -1,10 +1,14 @@
-"""The device's commands, mounted on the ``waymark`` group by ``cli/main.py`` from
-:data:`COMMANDS`: ``login``, ``record``, ``sync``, ``status``, ``quiz take``,
-``achievements``, ``certificate show`` and ``leaderboard``.
+"""The device's commands, mounted lazily on the ``waymark`` group by ``cli/main.py`` (and
+listed in :data:`COMMANDS`): ``login``, ``logout``, ``record``, ``sync``, ``status``,
+``quiz take``, ``achievements``, ``certificate show`` and ``leaderboard``; ``whoami``,
+``learners`` and ``courses`` live in :mod:`client.cli_info`, the status table in
+:mod:`client.cli_render`.
 
-Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``). Every
-bad argument and every error prints one line on stderr and exits non-zero (2 for usage,
-1 otherwise); none prints a traceback.
+Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``), also
+before the command's name. Every bad argument and every error prints one line on stderr
+and exits with a status of :class:`client.cli_common.Exit` (docs/cli.md); none prints a
+traceback. rich, ``client.present`` and ``sync.gamify`` are imported by the commands that
+draw, so ``record`` starts fast.
 """
 
 from __future__ import annotations
