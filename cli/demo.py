@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -251,7 +254,35 @@ async def _kiosk(console: Console, url: str, home: Path) -> None:
     await build_app(home, user=LEARNERS[0][0], device_name="kiosk").run_async()
 
 
-async def _demo(script: bool, tui: bool, console: Console) -> bool:
+def waymark_command() -> str:
+    """How to run ``waymark`` from another terminal, as typed: ``waymark`` if that is on
+    PATH and is this one, else this script's absolute path (a venv's ``bin/waymark`` is
+    not on PATH until the venv is activated), else ``python -m cli.main``."""
+    script = Path(sys.argv[0])
+    if script.name == "waymark" and script.exists():
+        found = shutil.which("waymark")
+        if found is not None and Path(found).resolve() == script.resolve():
+            return "waymark"
+        return shlex.quote(str(script.resolve()))
+    return f"{shlex.quote(sys.executable)} -m cli.main"
+
+
+def _your_turn(url: str, home: Path) -> str:
+    waymark = waymark_command()
+    return (
+        "The server keeps running. Try, in another terminal:\n"
+        f"  export WAYMARK_HOME={shlex.quote(str(home))}\n"
+        f"  {waymark} login {url} leo --password leo-demo\n"
+        f"  {waymark} tui                # the terminal app, as leo\n"
+        f"  {waymark} courses            # the ids the commands take\n"
+        f"  {waymark} record lesson.opened course={COURSE} lesson=welcome\n"
+        f"  {waymark} sync --once && {waymark} status\n"
+        f"  {waymark} sync --follow      # live changes from your other devices\n"
+        "Press Ctrl-C to stop."
+    )
+
+
+async def _demo(script: bool, tui: bool, console: Console, port: int = 0) -> bool:
     agree = False
     with tempfile.TemporaryDirectory(prefix="waymark-demo-") as tmp:
         folder = Path(tmp)
@@ -265,11 +296,13 @@ async def _demo(script: bool, tui: bool, console: Console) -> bool:
             await store.create_user(name, password, timezone=zone)
         await store.close()
 
-        sock = bind("127.0.0.1", 0)
+        sock = bind("127.0.0.1", port)
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"
         ready = asyncio.Event()
         app = create_app(db, on_ready=lambda _store: ready.set(), public_url=url)
+        # The story is the output: the server's request lines would interleave with it.
+        logging.getLogger("waymark").setLevel(logging.WARNING)
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
         server = _Server(config, lambda: app.state.sync_connections.drain(DRAIN_SECONDS))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -286,18 +319,10 @@ async def _demo(script: bool, tui: bool, console: Console) -> bool:
             if not script and tui and _interactive():
                 await _kiosk(console, url, folder / "devices" / "kiosk")
             if not script:
+                # Plain lines, never wrapped: they are meant to be copied into a shell.
+                console.rule("your turn")
                 console.print(
-                    Panel.fit(
-                        "The server keeps running. Try, in another terminal:\n"
-                        f"  export WAYMARK_HOME={folder / 'you'}\n"
-                        f"  waymark login {url} leo --password leo-demo\n"
-                        "  waymark tui                # the terminal app, as leo\n"
-                        f"  waymark record lesson.opened course={COURSE} lesson=welcome\n"
-                        "  waymark sync --once && waymark status\n"
-                        "  waymark sync --follow      # live changes from your other devices\n"
-                        "Press Ctrl-C to stop.",
-                        title="your turn",
-                    )
+                    _your_turn(url, folder / "you"), soft_wrap=True, markup=False, highlight=False
                 )
                 await serving
         finally:
@@ -309,8 +334,14 @@ async def _demo(script: bool, tui: bool, console: Console) -> bool:
 @click.command()
 @click.option("--script", is_flag=True, help="Play the two-device story and exit (no input).")
 @click.option("--no-tui", is_flag=True, help="Do not open the terminal app after the story.")
-def demo(script: bool, no_tui: bool) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the demo server on 127.0.0.1 (default: a free one).",
+)
+def demo(script: bool, no_tui: bool, port: int) -> None:
     """Run Waymark on embedded defaults: two devices syncing, then the terminal app."""
     console = Console()
-    if not asyncio.run(_demo(script, not no_tui, console)):
+    if not asyncio.run(_demo(script, not no_tui, console, port)):
         raise SystemExit(1)

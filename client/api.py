@@ -15,18 +15,14 @@ import asyncio
 import contextlib
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
-from client import connection
-from client.connection import Backoff, Change, SyncReport
 from client.errors import (
     AccessDenied,
     BadEventArgs,
@@ -38,6 +34,7 @@ from client.errors import (
     ServerUnreachable,
     SyncProtocolError,
     UsageError,
+    unreachable,
 )
 from client.journal import Account, Journal
 from sync.catalog import catalog_from_server
@@ -46,6 +43,9 @@ from sync.events import Event
 from sync.gamify import GamifyView
 from sync.protocol.messages import CatalogResponse, LoginResponse, TokenResponse
 from sync.views import AttemptView, LearnerView, QuizView
+
+if TYPE_CHECKING:  # client.connection (websockets, ssl) loads at the first sync: fast start
+    from client.connection import Backoff, Change, SyncReport
 
 HTTP_TIMEOUT: Final = 15.0
 T = TypeVar("T")
@@ -296,17 +296,21 @@ class Device:
         user: str | None = None,
         at_ms: int | None = None,
         tz: str | None = None,
+        unknown_ids: bool = False,
     ) -> Event:
         """Durably record one event for ``user`` (default: the only or default learner).
 
         ``at_ms`` and ``tz`` set the event's wall-clock time and IANA zone (an import, a
-        test); by default now and this device's zone. Raises :class:`BadEventArgs` (nothing
-        written), :class:`NotLoggedIn`, :class:`UnknownUser`.
+        test); by default now and this device's zone. ``unknown_ids`` records an event
+        naming ids the cached catalog lacks (the server decides). Raises
+        :class:`BadEventArgs` (nothing written), :class:`NotLoggedIn`, :class:`UnknownUser`.
         """
         account = await self.journal.account(user)
         zone = tz if tz is not None else (self.timezone or account.timezone)
         now = self.clock() if at_ms is None else at_ms
-        return await self.journal.record(account, type, body, now_ms=now, tz=zone)
+        return await self.journal.record(
+            account, type, body, now_ms=now, tz=zone, unknown_ids=unknown_ids
+        )
 
     async def take_quiz(
         self,
@@ -378,7 +382,8 @@ class Device:
 
     async def status(self, user: str | None = None) -> dict[str, Any]:
         """The learner's progress as plain data: ``user``, ``user_id``, ``server``, ``plan``,
-        ``pending``, ``rejected``, ``synced_at``, then ``courses``, ``paths``,
+        ``timezone`` (the learner's IANA zone, which times are shown in), ``pending``,
+        ``rejected``, ``synced_at``, then ``courses``, ``paths``,
         ``competencies`` and ``summary`` of :func:`sync.views.learner_view` over what this
         device holds (own facts not yet synced included; decisions as the server made them)."""
         account = await self.journal.account(user)
@@ -387,6 +392,7 @@ class Device:
             "user_id": account.user_id,
             "server": account.server_url,
             "plan": account.plan,
+            "timezone": account.timezone,
             "pending": await self.journal.pending_count(account.user_id),
             "rejected": msgspec.to_builtins(await self.journal.rejected(account.user_id)),
             "synced_at": account.synced_at,
@@ -443,6 +449,8 @@ class Device:
 
     async def sync_once(self, users: Iterable[str] = ()) -> SyncReport:
         """See :func:`client.connection.sync_once`."""
+        from client import connection
+
         return await connection.sync_once(
             self.journal, users, now_ms=self.clock(), refresh=self.refresh
         )
@@ -456,12 +464,14 @@ class Device:
         backoff: Backoff | None = None,
     ) -> None:
         """See :func:`client.connection.follow`."""
+        from client import connection
+
         await connection.follow(
             self.journal,
             on_change,
             stop=stop,
             clock=self.clock,
-            backoff=backoff or Backoff(),
+            backoff=backoff or connection.Backoff(),
             users=users,
             refresh=self.refresh,
         )
@@ -471,6 +481,9 @@ async def _http(
     url: str, body: object = None, *, token: str = "", method: str | None = None
 ) -> tuple[int, bytes]:
     """GET (or POST ``body`` as JSON) in a worker thread; returns ``(status, body)``."""
+    import urllib.error  # with urllib.request (ssl, http.client): only when a command calls
+    import urllib.request
+
     request = urllib.request.Request(url, method=method or ("GET" if body is None else "POST"))
     request.add_header("accept", "application/json")
     if body is not None:
@@ -490,8 +503,7 @@ async def _http(
     try:
         return await asyncio.to_thread(call)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        raise ServerUnreachable(f"cannot reach {url}: {reason}") from None
+        raise unreachable(url, err) from None
 
 
 def _answer(status: int, data: bytes, what: str) -> Any:

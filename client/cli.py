@@ -1,43 +1,60 @@
-"""The device's commands, mounted on the ``waymark`` group by ``cli/main.py`` from
-:data:`COMMANDS`: ``login``, ``record``, ``sync``, ``status``, ``quiz take``,
-``achievements``, ``certificate show`` and ``leaderboard``.
+"""The device's commands, mounted lazily on the ``waymark`` group by ``cli/main.py`` (and
+listed in :data:`COMMANDS`): ``login``, ``logout``, ``record``, ``sync``, ``status``,
+``quiz take``, ``achievements``, ``certificate show`` and ``leaderboard``; ``whoami``,
+``learners`` and ``courses`` live in :mod:`client.cli_info`, the status table in
+:mod:`client.cli_render`.
 
-Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``). Every
-bad argument and every error prints one line on stderr and exits non-zero (2 for usage,
-1 otherwise); none prints a traceback.
+Every command takes ``--home DIR`` (env ``WAYMARK_HOME``, default ``~/.waymark``), also
+before the command's name. Every bad argument and every error prints one line on stderr
+and exits with a status of :class:`client.cli_common.Exit` (docs/cli.md); none prints a
+traceback. rich, ``client.present`` and ``sync.gamify`` are imported by the commands that
+draw, so ``record`` starts fast.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import re
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import msgspec
-from rich.console import Console
-from rich.markup import escape
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
 
-from client import present
+from client import cli_info
 from client.api import Device, local_zone
-from client.connection import Change
+from client.cli_common import (
+    Command,
+    Failure,
+    Group,
+    OneLineUsageError,
+    home_option,
+    json_option,
+    print_json,
+    run_async,
+    run_device,
+    user_option,
+)
 from client.errors import ClientError, ServerUnreachable
 from client.journal import Account, celebration
 from sync.catalog import Catalog
-from sync.events import BODY_TYPES
-from sync.gamify import AWARD_TYPES, GamifyView
-from sync.gamify import zone as learner_zone
+from sync.errors import split_validation_error
+from sync.events import BODY_TYPES, Event, Rejection, check_event
+from sync.hlc import ZERO
+
+if TYPE_CHECKING:  # rich, present and gamify load with the commands that draw (fast start)
+    from rich.console import Console
+
+    from client.connection import Change, SyncReport
+    from sync.gamify import GamifyView
 
 T = TypeVar("T")
 INT_KEYS: Final = frozenset({"seconds", "position", "from", "to"})
@@ -63,76 +80,8 @@ STYLES: Final = {
 OFFLINE_ATTEMPT: Final = "submitted, scored when online"
 
 
-class OneLineUsageError(click.ClickException):
-    """A usage error shown as one line, without click's usage block."""
-
-    exit_code = 2
-
-
-def _one_line(ctx: click.Context, err: click.UsageError) -> OneLineUsageError:
-    message = err.format_message().rstrip(".")
-    return OneLineUsageError(f"{message} (see '{ctx.command_path} --help')")
-
-
-class _Command(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-
-class _Group(click.Group):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-
-home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="WAYMARK_HOME",
-    default="~/.waymark",
-    show_default=True,
-    help="Folder of this device's journal.",
-)
-user_option = click.option(
-    "--user", metavar="NAME", help="Learner to act for (default: the only or default one)."
-)
-
-
-def _run(home: Path, work: Callable[[Device], Awaitable[T]]) -> T:
-    folder = home.expanduser()
-
-    async def main() -> T:
-        async with Device(folder) as device:
-            return await work(device)
-
-    return _await(main)
-
-
-def _await(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main``; a :class:`ClientError` becomes one line on stderr and exit status 1."""
-
-    async def run() -> T:
-        return await main()
-
-    try:
-        return asyncio.run(run())
-    except ClientError as err:
-        raise click.ClickException(str(err)) from None
+_Command, _Group = Command, Group
+_run, _await = run_device, run_async
 
 
 def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -291,8 +240,12 @@ def _wall_clock(when: datetime, zone: ZoneInfo, at: str) -> datetime:
     )
 
 
+def _complete_types(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    return [t for t in BODY_TYPES if t.startswith(incomplete)]
+
+
 @click.command(cls=_Command)
-@click.argument("event")
+@click.argument("event", shell_complete=_complete_types)
 @click.argument("fields", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
     "--at",
@@ -313,8 +266,17 @@ def record(
     """Record EVENT (e.g. lesson.progressed) with body fields KEY=VALUE.
 
     seconds, position, from and to are whole numbers; choices is a comma list; every
-    other value is a string (quote text with spaces). Known event types are checked
-    against this device's catalog before anything is written.
+    other value is a string (quote text with spaces). An unknown type, a missing field or
+    a bad value is refused (exit 2, nothing written); an id this device's catalog does not
+    hold is recorded with a warning (the server, which may know a newer catalog, decides).
+    The ids are in 'waymark courses'.
+
+    \b
+    Types:
+      lesson.opened lesson.progressed lesson.completed lesson.uncompleted
+      quiz.started quiz.answered quiz.submitted assignment.saved assignment.submitted
+      path.enrolled path.paused path.resumed path.dropped
+      milestone.started milestone.completed milestone.reset course.reset
 
     \b
     Examples:
@@ -323,22 +285,75 @@ def record(
       waymark record assignment.saved course=c1 assignment=a1 text="first draft"
       waymark record milestone.completed path=p1 milestone=m1
     """
-    body = parse_fields(fields)
-    known = BODY_TYPES.get(event)
-    if known is not None:
-        # Bodies accept unknown fields (schema evolution), so a typo would pass silently.
-        allowed = known.__struct_encode_fields__
-        extra = sorted(set(body) - set(allowed))
-        if extra:
-            names = ", ".join(allowed)
-            raise OneLineUsageError(f"{event} has no field {extra[0]!r} (fields: {names})")
+    body = check_fields(event, parse_fields(fields))
     at_ms, zone = parse_when(at, tz)
-    recorded = _run(home, lambda d: d.record(event, body, user=user, at_ms=at_ms, tz=zone))
+    recorded, warning = _run(home, lambda d: _record(d, event, body, user, at_ms, zone))
     click.echo(f"recorded {recorded.type} #{recorded.seq}")
-    if recorded.type not in BODY_TYPES:
-        click.echo(
-            f"note: this client does not know {recorded.type!r}; the server decides", err=True
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def check_fields(event: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` checked against ``event``'s schema: the type is known, every field is one of
+    its fields, the required ones are there and each value has its type. Returns ``body``;
+    raises :class:`OneLineUsageError` with one plain line (nothing is written)."""
+    known = BODY_TYPES.get(event)
+    if known is None:
+        family = [t for t in BODY_TYPES if t.partition(".")[0] == event.partition(".")[0]]
+        close = difflib.get_close_matches(event, BODY_TYPES, n=1)
+        hint = (
+            f": {event.partition('.')[0]} events are {', '.join(family)}"
+            if family
+            else f": did you mean {close[0]}?"
+            if close
+            else ""
         )
+        raise OneLineUsageError(
+            f"unknown event type {event!r}{hint} (the types are in 'waymark record --help')"
+        )
+    allowed = known.__struct_encode_fields__
+    names = ", ".join(allowed)
+    # Bodies accept unknown fields (schema evolution), so a typo would pass silently.
+    extra = sorted(set(body) - set(allowed))
+    if extra:
+        raise OneLineUsageError(f"{event} has no field {extra[0]!r} (fields: {names})")
+    try:
+        msgspec.convert(body, known)
+    except msgspec.ValidationError as err:
+        problem, path = split_validation_error(err)
+        missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
+        if missing is not None:
+            raise OneLineUsageError(f"{event} needs {missing[1]}=... (fields: {names})") from None
+        field = path.removeprefix("$.") or "the body"
+        raise OneLineUsageError(f"{event}: {field}: {problem[:1].lower()}{problem[1:]}") from None
+    return body
+
+
+async def _record(
+    device: Device,
+    event: str,
+    body: dict[str, Any],
+    user: str | None,
+    at_ms: int | None,
+    zone: str | None,
+) -> tuple[Event, str]:
+    """Record the event; an id the cached catalog does not hold is recorded with a warning
+    (the catalog may be older than the server's: the server decides), any other problem
+    the catalog shows is refused."""
+    account = await device.journal.account(user)
+    cached = await device.journal.catalog(account.server_url)
+    warning = ""
+    if cached is None:
+        warning = "no catalog on this device yet, so ids are not checked: run 'waymark sync'"
+    else:
+        probe = Event(seq=1, hlc=ZERO, at=at_ms or device.clock(), type=event, body=body)
+        verdict = check_event(probe, cached[1])
+        if isinstance(verdict, Rejection) and verdict.code.startswith("unknown_"):
+            warning = f"{verdict.reason} (as this device knows it); recorded, the server decides"
+    recorded = await device.record(
+        event, body, user=account.username, at_ms=at_ms, tz=zone, unknown_ids=True
+    )
+    return recorded, warning
 
 
 @click.command(cls=_Command)
@@ -353,11 +368,21 @@ def sync(once: bool, users: tuple[str, ...], home: Path) -> None:
     if not once:
         _run(home, lambda d: _follow(d, users))
         return
-    report = _run(home, lambda d: d.sync_once(users))
+    report = _run(home, lambda d: _sync_once(d, users))
     if report.refused:
         names = "; ".join(f"{r.username} ({r.code}: {r.reason})" for r in report.refused)
-        raise click.ClickException(f"not synced: {names}")
+        raise Failure(f"not synced: {names}")
     click.echo(f"in sync ({report.pushed} sent, {report.received} received)")
+
+
+KEPT: Final = "; your events are kept and will sync later"
+
+
+async def _sync_once(device: Device, users: tuple[str, ...]) -> SyncReport:
+    try:
+        return await device.sync_once(users)
+    except ServerUnreachable as err:
+        raise ServerUnreachable(f"{err}{KEPT}") from None
 
 
 async def _follow(device: Device, users: tuple[str, ...]) -> None:
@@ -367,6 +392,8 @@ async def _follow(device: Device, users: tuple[str, ...]) -> None:
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
+    from sync.gamify import AWARD_TYPES
+
     accounts = await device.accounts()
     cached = await device.journal.catalog(accounts[0].server_url) if accounts else None
     catalog = cached[1] if cached else Catalog()
@@ -403,68 +430,11 @@ def status(as_json: bool, user: str | None, home: Path) -> None:
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(view), indent=2).decode())
     else:
-        _render(view, Console(), time.time_ns() // 1_000_000)
+        from rich.console import Console
 
+        from client.cli_render import render
 
-def _render(view: dict[str, Any], console: Console, now_ms: int) -> None:
-    synced = view["synced_at"]
-    console.print(
-        f"[bold]{escape(view['user'])}[/]: {view['pending']} pending, "
-        f"last sync {_when(synced) if synced else 'never'}"
-    )
-    if not view["courses"]:
-        console.print("no catalog on this device yet: run waymark sync")
-        return
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(overflow="fold")
-    table.add_column(no_wrap=True)
-    table.add_column(overflow="fold")
-    for course in view["courses"]:
-        table.add_row(_name(course, 0, "bold"), *_state(course["status"], f"{course['percent']}%"))
-        for module in course["modules"]:
-            table.add_row(_name(module, 1), *_state(module["status"], f"{module['percent']}%"))
-            for lesson in module["lessons"]:
-                table.add_row(_name(lesson, 2, "dim"), *_state(lesson["status"], _details(lesson)))
-            for quiz in module["quizzes"]:
-                _quiz_rows(table, quiz, now_ms)
-            for item in module["assignments"]:
-                name = _name(item, 2, label="assignment: ")
-                table.add_row(name, *_state(item["status"], _assignment(item)))
-    if view["paths"]:
-        table.add_row("", "", "")
-        table.add_row("[bold]Paths[/]", "", "")
-        for path in view["paths"]:
-            table.add_row(_name(path, 0), *_state(path["status"], f"{path['percent']}%"))
-            for step in path["milestones"]:
-                table.add_row(_name(step, 1), *_state(step["status"], ""))
-    if view["competencies"]:
-        table.add_row("", "", "")
-        table.add_row("[bold]Competencies[/]", "", "")
-        for skill in view["competencies"]:
-            name = _name({"title": skill["name"], "id": skill["id"]}, 0)
-            table.add_row(name, *_state(skill["status"], f"level {skill['level']}%"))
-    console.print(table)
-    console.print(_summary(view["summary"]))
-    for event in view["rejected"]:
-        console.print(
-            f"[red]rejected[/] #{event['seq']} {escape(event['type'])}: "
-            f"{escape(event['code'])}: {escape(event['reason'])}"
-        )
-
-
-def _quiz_rows(table: Table, quiz: dict[str, Any], now_ms: int) -> None:
-    parts = []
-    if quiz["best_score"] is not None:
-        parts.append(f"best {_percent(quiz['best_score'])}")
-    if quiz["attempts_left"] is not None:
-        left = quiz["attempts_left"]
-        parts.append(f"{left} attempt{'' if left == 1 else 's'} left")
-    if quiz["cooldown_until"] and quiz["cooldown_until"] > now_ms:
-        parts.append(f"cool-down until {_when(quiz['cooldown_until'], now_ms)}")
-    table.add_row(_name(quiz, 2, label="quiz: "), *_state(quiz["status"], ", ".join(parts)))
-    for attempt in quiz["attempts"]:
-        name = _name({"title": _attempt_name(attempt)}, 3)
-        table.add_row(name, "", escape(_attempt(attempt)))
+        render(view, Console(), time.time_ns() // 1_000_000)
 
 
 def _attempt_name(attempt: dict[str, Any]) -> str:
@@ -485,57 +455,16 @@ def _attempt(attempt: dict[str, Any]) -> str:
     return text
 
 
-def _assignment(item: dict[str, Any]) -> str:
-    parts = []
-    if item["score"] is not None:
-        passed = "passed" if item["passed"] else "not passed"
-        parts.append(f"{item['score']:g}/{item['max_score']:g}, {passed}")
-    if item["refused"]:
-        parts.append(item["refused"])
-    return escape(", ".join(parts))
-
-
-def _summary(summary: dict[str, Any]) -> str:
-    counts = [
-        ("courses", "completed_courses", "total_courses"),
-        ("lessons", "completed_lessons", "total_lessons"),
-        ("quizzes", "completed_quizzes", "total_quizzes"),
-        ("assignments", "completed_assignments", "total_assignments"),
-    ]
-    parts = [f"{summary[done]}/{summary[total]} {what}" for what, done, total in counts]
-    minutes = summary["time_spent"] // 60
-    return f"[dim]done: {', '.join(parts)}; {minutes} min spent[/]"
-
-
-def _when(ms: int, now_ms: int | None = None) -> str:
-    """Local time; only the time of day if ``ms`` is less than a day after ``now_ms``."""
+def _when(ms: int, now_ms: int | None = None, tz: tzinfo = UTC) -> str:
+    """``ms`` in the learner's zone ``tz`` (as the terminal app shows it), with the zone's
+    abbreviation; only the time of day if ``ms`` is less than a day after ``now_ms``."""
     soon = now_ms is not None and 0 <= ms - now_ms < 86_400_000
-    return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S" if soon else "%Y-%m-%d %H:%M")
+    shape = "%H:%M:%S %Z" if soon else "%Y-%m-%d %H:%M %Z"
+    return datetime.fromtimestamp(ms / 1000, tz).strftime(shape)
 
 
 def _percent(score: float) -> str:
     return f"{round(score * 100, 1):g}%"
-
-
-def _name(item: dict[str, Any], depth: int, style: str = "", label: str = "") -> Padding:
-    # Padding, not leading spaces, so a wrapped title keeps its indentation.
-    text = Text(label + (item["title"] or item["id"]), style=style)
-    return Padding(text, (0, 0, 0, 2 * depth))
-
-
-def _state(status: str, detail: str) -> tuple[str, str]:
-    style = STYLES.get(status, "")
-    words = status.replace("_", " ")
-    return (f"[{style}]{words}[/]" if style else words), detail
-
-
-def _details(lesson: dict[str, Any]) -> str:
-    parts = [f"{lesson['seconds']} s"]
-    if lesson["position"] is not None:
-        parts.append(f"at {lesson['position']} s")
-    if lesson["watched_percent"]:
-        parts.append(f"{lesson['watched_percent']:g}% watched")
-    return ", ".join(parts)
 
 
 @click.group(cls=_Group)
@@ -604,7 +533,10 @@ async def _take(
     if before is not None and before.attempts_left == 0:
         notes.append("no attempts left: the server will keep this attempt but not count it")
     elif before is not None and before.cooldown_until and before.cooldown_until > device.clock():
-        until = _when(before.cooldown_until, device.clock())
+        from sync.gamify import zone as learner_zone
+
+        zone = learner_zone((await device.journal.account(user)).timezone)
+        until = _when(before.cooldown_until, device.clock(), zone)
         notes.append(f"cool-down until {until}: this attempt may not count")
     taken = await device.take_quiz(course, quiz_id, answers, user=user)
     if taken.unanswered:
@@ -629,6 +561,8 @@ async def _take(
 
 def _print(console: Console, *renderables: Any) -> None:
     """Print within :data:`present.MAX_WIDTH` columns, however wide the terminal."""
+    from client import present
+
     console.print(*renderables, width=min(console.width, present.MAX_WIDTH))
 
 
@@ -651,6 +585,11 @@ def achievements(as_json: bool, days: int, user: str | None, home: Path) -> None
     Works offline: the streak and the learning time count this device's events at once;
     points, badges and certificates are the server's decisions and arrive with a sync.
     """
+    from rich.console import Console
+
+    from client import present
+    from sync.gamify import zone as learner_zone
+
     account, view, per_day = _run(home, lambda d: _achievements(d, user, days))
     if as_json:
         found = present.achievements_json(view, per_day, user=account.username)
@@ -691,14 +630,22 @@ def certificate() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a one-page PDF certificate to FILE.",
 )
+@json_option
 @home_option
-def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, home: Path) -> None:
+def certificate_show(
+    code: str, server_url: str | None, pdf_file: Path | None, as_json: bool, home: Path
+) -> None:
     """Verify certificate CODE with the server that issued it and show it.
 
     \b
     Example:
       waymark certificate show K3QF-7XJM-2PZA-L9WD --server https://learn.example.org
     """
+    from rich.console import Console
+
+    from client import present
+    from sync.gamify import zone as learner_zone
+
     code = code.strip()
     if not code:
         raise OneLineUsageError("CODE is empty")
@@ -708,20 +655,31 @@ def certificate_show(code: str, server_url: str | None, pdf_file: Path | None, h
         # The public endpoint needs no account, so neither does this: no journal is opened.
         url = server_url
         found = _await(lambda: Device(home.expanduser()).certificate(code, server_url=url))
+        tz = learner_zone("")
     else:
-        found = _run(home, lambda d: d.certificate(code))
+
+        async def verify(device: Device) -> tuple[dict[str, Any], str]:
+            zone = (await device.journal.account()).timezone
+            return await device.certificate(code), zone
+
+        found, zone = _run(home, verify)
+        tz = learner_zone(zone)
     console = Console()
+    if as_json:
+        print_json(found)
+    elif not found.get("valid"):
+        _print(console, present.certificate_panel(found, tz))
     if not found.get("valid"):
-        _print(console, present.certificate_panel(found))
-        raise click.ClickException(f"certificate {code!r} is not valid")
+        raise Failure(f"certificate {code!r} is not valid")
     if pdf_file is not None:
         try:
             present.write_certificate_pdf(found, pdf_file)
         except OSError as err:
-            raise click.ClickException(f"--pdf: cannot write {pdf_file}: {err.strerror}") from None
-    _print(console, present.certificate_panel(found))
+            raise Failure(f"--pdf: cannot write {pdf_file}: {err.strerror}") from None
+    if not as_json:
+        _print(console, present.certificate_panel(found, tz))
     if pdf_file is not None:
-        click.echo(f"PDF certificate written to {pdf_file}")
+        click.echo(f"PDF certificate written to {pdf_file}", err=as_json)
 
 
 def parse_week(week: str) -> str:
@@ -747,6 +705,7 @@ def parse_week(week: str) -> str:
 )
 @click.option("--opt-out", is_flag=True, help="Hide yourself from other learners' boards.")
 @click.option("--opt-in", is_flag=True, help="Show yourself on other learners' boards again.")
+@json_option
 @user_option
 @home_option
 def leaderboard(
@@ -756,6 +715,7 @@ def leaderboard(
     limit: int,
     opt_out: bool,
     opt_in: bool,
+    as_json: bool,
     user: str | None,
     home: Path,
 ) -> None:
@@ -763,6 +723,10 @@ def leaderboard(
 
     Needs the server. Learners who opted out appear on nobody's board but their own.
     """
+    from rich.console import Console
+
+    from client import present
+
     if group is not None and course is not None:
         raise OneLineUsageError("give --group or --course, not both")
     if opt_out and opt_in:
@@ -787,6 +751,9 @@ def leaderboard(
             d.leaderboard(group=group, course=course, week=week, limit=limit, user=user)
         ),
     )
+    if as_json:
+        print_json(board)
+        return
     scope = f"group {group}" if group else f"course {course}" if course else "everyone"
     _print(Console(), present.leaderboard(board, scope=f"{scope}, top {limit}"))
 
@@ -801,6 +768,9 @@ async def _online(call: Awaitable[T]) -> T:
 COMMANDS: Final[list[click.Command]] = [
     login,
     logout,
+    cli_info.whoami,
+    cli_info.learners,
+    cli_info.courses,
     record,
     sync,
     status,

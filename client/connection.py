@@ -28,6 +28,7 @@ from client.errors import (
     ServerUnreachable,
     SyncProtocolError,
     TokenExpired,
+    unreachable,
 )
 from client.journal import Account, Journal
 from sync.errors import ProtocolError
@@ -324,7 +325,7 @@ async def _connect(server_url: str) -> AsyncIterator[ClientConnection]:
     try:
         ws = await connect(url, open_timeout=OPEN_TIMEOUT, ping_interval=ping_interval())
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as err:
-        raise ServerUnreachable(f"cannot reach {url}: {err or 'timed out'}") from None
+        raise unreachable(server_url, err) from None
     try:
         yield ws
     finally:

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+import socket
+
 
 class ClientError(Exception):
     """Root of every error raised by ``client``."""
@@ -83,3 +85,26 @@ class RequestRefused(ServerRefused):
 
 class SyncProtocolError(ServerRefused):
     """The server sent an ``error`` message or a frame this client cannot read."""
+
+
+def unreachable(server_url: str, err: BaseException | str | None) -> ServerUnreachable:
+    """``cannot reach the server at http://host:port: connection refused``: the base URL a
+    learner typed at login and the reason in words, not ``[Errno 111] ...``."""
+    scheme, _, rest = server_url.partition("://")
+    base = f"{scheme}://{rest.partition('/')[0]}" if rest else server_url
+    return ServerUnreachable(f"cannot reach the server at {base}: {_reason(err)}")
+
+
+def _reason(err: BaseException | str | None) -> str:
+    reason = getattr(err, "reason", err)  # urllib's URLError wraps the socket's error
+    match reason:
+        case ConnectionRefusedError():
+            return "connection refused"
+        case socket.gaierror():
+            return "unknown host"
+        case TimeoutError() | None:
+            return "timed out"
+        case OSError() if reason.strerror:
+            return reason.strerror.lower()
+        case _:
+            return str(reason) or type(reason).__name__

@@ -440,15 +440,25 @@ class Journal:
     # -- own events -----------------------------------------------------------------------
 
     async def record(
-        self, account: Account, type: str, body: dict[str, Any], *, now_ms: int, tz: str
+        self,
+        account: Account,
+        type: str,
+        body: dict[str, Any],
+        *,
+        now_ms: int,
+        tz: str,
+        unknown_ids: bool = False,
     ) -> Event:
         """Validate and durably append one event; returns it with its seq and HLC.
 
         Known types are checked against the cached catalog (only their schema before the
-        first catalog); unknown types are kept for the server to judge. Raises
-        :class:`BadEventArgs` (nothing written) or :class:`UnknownUser`.
+        first catalog); unknown types are kept for the server to judge, and so are ids
+        the cached catalog lacks when ``unknown_ids`` (it may be older than the server's).
+        Raises :class:`BadEventArgs` (nothing written) or :class:`UnknownUser`.
         """
-        [event] = await self.record_many(account, [(type, body)], now_ms=now_ms, tz=tz)
+        [event] = await self.record_many(
+            account, [(type, body)], now_ms=now_ms, tz=tz, unknown_ids=unknown_ids
+        )
         return event
 
     async def record_many(
@@ -458,6 +468,7 @@ class Journal:
         *,
         now_ms: int,
         tz: str,
+        unknown_ids: bool = False,
     ) -> list[Event]:
         """Like :meth:`record` for ``(type, body)`` pairs, all or none: every one is checked
         before any is written, and they are committed together with consecutive seqs (a quiz
@@ -474,7 +485,7 @@ class Journal:
             if envelope is not None:
                 raise BadEventArgs(f"{type_}: {envelope.reason}")
             verdict = check_event(event, cached[1]) if cached else decode_body(type_, body)
-            if isinstance(verdict, Rejection) and verdict.code != "unknown_type":
+            if isinstance(verdict, Rejection) and not _kept(verdict.code, unknown_ids):
                 raise BadEventArgs(verdict.reason)
             checked.append(event)
         written = []
@@ -826,6 +837,11 @@ _COMPLETIONS: Final = {
     "course-completed": "Course completed",
     "path-completed": "Learning path completed",
 }
+
+
+def _kept(code: str, unknown_ids: bool) -> bool:
+    """Whether an event the check rejects with ``code`` is recorded all the same."""
+    return code == "unknown_type" or (unknown_ids and code.startswith("unknown_"))
 
 
 def celebration(

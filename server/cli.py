@@ -41,6 +41,7 @@ from server.settings import (
     load_settings,
     shown,
 )
+from server.storage.accounts import Device
 from server.storage.engine import SqliteEngine, open_engine
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import QuizDefaults, format_for, parse_catalog
@@ -340,6 +341,49 @@ class _OneLineGroup(click.Group):
             raise _one_line(ctx, err) from None
 
 
+class _GlobalOptionsGroup(_OneLineGroup):
+    """A group whose own options may also come after its subcommand:
+    ``admin user add bob --db URL`` is ``admin --db URL user add bob``.
+
+    Before parsing, those options (and their values) are moved to the front, up to a
+    ``--``. A subcommand's own option of the same name would be taken too, so none has one.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist(args, self._valued_options()))
+
+    def _valued_options(self) -> set[str]:
+        return {
+            name
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_flag
+            for name in param.opts
+        }
+
+
+def hoist(args: list[str], names: set[str]) -> list[str]:
+    """``args`` with every ``--name VALUE`` / ``--name=VALUE`` of ``names`` moved to the
+    front, in order; nothing after ``--`` is touched."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(enumerate(args))
+    for index, arg in items:
+        if arg == "--":
+            rest += args[index:]
+            break
+        name = arg.partition("=")[0]
+        if name in names and "=" in arg:
+            front.append(arg)
+        elif arg in names:
+            front.append(arg)
+            following = next(items, None)
+            if following is not None:
+                front.append(following[1])
+        else:
+            rest.append(arg)
+    return front + rest
+
+
 class _UsageLine(click.ClickException):
     exit_code = 2
 
@@ -550,7 +594,7 @@ def _read_catalog(path: Path, quiz_defaults: QuizDefaults):  # type: ignore[no-u
         raise click.ClickException(str(err)) from None
 
 
-@click.group(cls=_OneLineGroup)
+@click.group(cls=_GlobalOptionsGroup)
 @config_option
 @db_option
 @click.pass_context
@@ -705,19 +749,24 @@ def catalog_load(ctx: click.Context, file: Path) -> None:
 
 @admin.command("devices")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
 @click.pass_obj
-def devices(db: str, name: str) -> None:
+def devices(db: str, name: str, as_json: bool) -> None:
     """List a user's devices."""
 
-    async def list_devices(store: Store) -> None:
+    async def list_devices(store: Store) -> list[Device]:
         found = await store.user_by_name(name)
         if found is None:
             raise click.ClickException(f"no user {name!r}")
-        for device in await store.devices_of(found.id):
-            state = "revoked" if device.revoked_at else "active"
-            click.echo(f"{device.id}  {device.name!r}  {state}  acked_seq={device.acked_seq}")
+        return list(await store.devices_of(found.id))
 
-    _run(_with_store(db, list_devices))
+    found = _run(_with_store(db, list_devices))
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(found), indent=2).decode())
+        return
+    for device in found:
+        state = "revoked" if device.revoked_at else "active"
+        click.echo(f"{device.id}  {device.name!r}  {state}  acked_seq={device.acked_seq}")
 
 
 @admin.command("revoke")
@@ -950,14 +999,18 @@ def group_members(db: str, name: str, added: tuple[str, ...], removed: tuple[str
 
 
 @group_.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, members included.")
 @click.pass_obj
-def group_list(db: str) -> None:
+def group_list(db: str, as_json: bool) -> None:
     """List every group with its number of members."""
 
     async def everything(store: Store) -> list[Group]:
         return [await _find_group(store, g.id, members=True) for g in await store.groups()]
 
     groups = _run(_with_store(db, everything))
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(groups), indent=2).decode())
+        return
     if not groups:
         click.echo("no groups")
     for group in groups:

@@ -7,10 +7,13 @@ entry points (``waymark demo``) build the app with :func:`build_app` and run it 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from client.cli_common import Command, Exit, Failure, home_option
 
 if TYPE_CHECKING:
     from tui.app import WaymarkApp
@@ -38,15 +41,8 @@ def build_app(
     )
 
 
-@click.command()
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="WAYMARK_HOME",
-    default="~/.waymark",
-    show_default=True,
-    help="Folder of this device's journal.",
-)
+@click.command(cls=Command)
+@home_option
 @click.option("--user", metavar="NAME", help="Learner to open (default: the only or default one).")
 @click.option(
     "--idle-timeout",
@@ -58,6 +54,13 @@ def build_app(
 @click.option("--no-sync", is_flag=True, help="Stay offline (no background sync).")
 def tui(home: Path, user: str | None, idle_timeout: float, no_sync: bool) -> None:
     """Open the terminal app: works offline, syncs in the background."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would write its escape codes into the pipe or file, or wait on no keys.
+        raise Failure(
+            "waymark tui needs a terminal (stdin and stdout are not both one); "
+            "for scripts use 'waymark status' or 'waymark status --json'",
+            Exit.USAGE,
+        )
     build_app(home, user=user, idle_timeout=idle_timeout or None, sync=not no_sync).run()
 
 

@@ -87,15 +87,57 @@ def test_bad_arguments_print_one_line_and_exit_2(
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("args", [["status"], ["sync"], ["record", "x.y"]])
+@pytest.mark.parametrize(
+    "args", [["status"], ["sync"], ["record", "lesson.opened", "course=c1", "lesson=read"]]
+)
 def test_commands_before_any_login_say_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
-    assert "no learner is logged in" in one_line_error(run(tmp_path, *args))
+    result = run(tmp_path, *args)
+    assert "no learner is logged in" in one_line_error(result)
+    assert result.exit_code == 4
 
 
-def test_an_event_the_catalog_rejects_prints_one_line(tmp_path: Path) -> None:
+def test_an_id_the_cached_catalog_lacks_is_recorded_with_a_warning(tmp_path: Path) -> None:
     prepare(tmp_path, account("alice"))
     result = run(tmp_path, "record", "lesson.opened", "course=c1", "lesson=zz")
-    assert one_line_error(result) == "Error: no lesson 'zz' in course 'c1'"
+    assert (result.exit_code, result.stdout) == (0, "recorded lesson.opened #1\n")
+    assert result.stderr == (
+        "warning: no lesson 'zz' in course 'c1' (as this device knows it); "
+        "recorded, the server decides\n"
+    )
+    assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "warning"),
+    [
+        (["milestone.started", "path=p1", "milestone=zz"], "no milestone 'zz' in path 'p1'"),
+        (["path.enrolled", "path=p9"], "no path 'p9' in the catalog"),
+        (["quiz.started", "course=c2", "quiz=q9", "attempt=a"], "no quiz 'q9' in course 'c2'"),
+        (["assignment.saved", "course=c9", "assignment=e", "text=t"], "no course 'c9'"),
+    ],
+)
+def test_every_kind_of_unknown_id_is_a_warning_not_a_refusal(
+    tmp_path: Path, args: list[str], warning: str
+) -> None:
+    prepare(tmp_path, account("alice"))
+    result = run(tmp_path, "record", *args)
+    assert result.exit_code == 0 and result.stdout == f"recorded {args[0]} #1\n"
+    assert result.stderr.startswith(f"warning: {warning}")
+
+
+def test_without_a_catalog_ids_are_not_checked_and_a_warning_says_so(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"), catalog=False)
+    result = run(tmp_path, "record", "lesson.opened", "course=c9", "lesson=zz")
+    assert result.exit_code == 0 and "no catalog on this device yet" in result.stderr
+
+
+def test_a_value_the_catalog_refuses_is_bad_input(tmp_path: Path) -> None:
+    prepare(tmp_path, account("alice"))
+    args = ["lesson.progressed", "course=c1", "lesson=video", "from=50", "to=10"]
+    result = run(tmp_path, "record", *args)
+    assert one_line_error(result) == "Error: watched segment from 50 to 10 is empty or reversed"
+    assert result.exit_code == 2
+    assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 0
 
 
 def test_record_then_status_as_json(tmp_path: Path) -> None:
@@ -110,11 +152,46 @@ def test_record_then_status_as_json(tmp_path: Path) -> None:
     assert json.loads(run(tmp_path, "status", "--json").stdout)["courses"][0]["percent"] == 0
 
 
-def test_an_unknown_event_type_is_kept_with_a_note(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["lesson.finished", "course=c1", "lesson=read"],
+            "unknown event type 'lesson.finished': lesson events are lesson.opened, "
+            "lesson.progressed, lesson.completed, lesson.uncompleted "
+            "(the types are in 'waymark record --help')",
+        ),
+        (
+            ["badge.polished", "badge=b1"],
+            "unknown event type 'badge.polished' (the types are in 'waymark record --help')",
+        ),
+        (["quizz.started"], "unknown event type 'quizz.started': did you mean quiz.started?"),
+        (
+            ["lesson.opened", "lesson=read"],
+            "lesson.opened needs course=... (fields: course, lesson)",
+        ),
+        (["quiz.answered", "course=c2", "quiz=q1"], "quiz.answered needs attempt=..."),
+        (["lesson.opened", "course=", "lesson=read"], "lesson.opened: course: expected `str` of"),
+        (
+            ["lesson.progressed", "course=c1", "lesson=video", "seconds=90000"],
+            "lesson.progressed: seconds: expected `int` <= 86400",
+        ),
+    ],
+)
+def test_unknown_types_and_malformed_bodies_are_refused_in_one_plain_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     prepare(tmp_path, account("alice"))
-    result = run(tmp_path, "record", "badge.polished", "badge=b1")
-    assert result.exit_code == 0 and result.stdout == "recorded badge.polished #1\n"
-    assert "does not know 'badge.polished'" in result.stderr
+    result = run(tmp_path, "record", *args)
+    line = one_line_error(result)
+    assert message in line and "$." not in line and "Object missing" not in line
+    assert result.exit_code == 2
+    assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 0
+
+
+def test_record_help_lists_every_known_type(tmp_path: Path) -> None:
+    shown = run(tmp_path, "record", "--help").stdout
+    assert all(event_type in shown.split() for event_type in BODY_TYPES)
 
 
 def test_status_shows_courses_modules_and_lessons(tmp_path: Path) -> None:
@@ -133,7 +210,13 @@ def test_status_shows_courses_modules_and_lessons(tmp_path: Path) -> None:
 
 def test_sync_with_the_server_down_prints_one_line(tmp_path: Path) -> None:
     prepare(tmp_path, account("alice", server_url=f"http://127.0.0.1:{free_port()}"))
-    assert "cannot reach ws://127.0.0.1" in one_line_error(run(tmp_path, "sync", "--once"))
+    result = run(tmp_path, "sync", "--once")
+    assert re.fullmatch(
+        r"Error: cannot reach the server at http://127\.0\.0\.1:\d+: connection refused; "
+        r"your events are kept and will sync later",
+        one_line_error(result),
+    )
+    assert result.exit_code == 3
 
 
 async def test_sync_once_exits_0_when_in_sync(tmp_path: Path, server: FakeServer) -> None:
@@ -258,7 +341,6 @@ def test_record_takes_every_new_event_type(tmp_path: Path, args: list[str]) -> N
             ["quiz.answered", "course=c2", "quiz=q1", "attempt=a", "question=two", "choices="],
             "Error: no choice given for question 'two'",
         ),
-        (["milestone.started", "path=p1", "milestone=zz"], "Error: no milestone 'zz' in path 'p1'"),
         (["path.enrolled", "path=p1", "reason=x"], "path.enrolled has no field 'reason'"),
     ],
 )
@@ -296,9 +378,9 @@ def test_quiz_take_takes_every_answer_in_one_value_and_notes_unanswered(tmp_path
 @pytest.mark.parametrize(
     ("args", "message", "code"),
     [
-        (["c2", "q1", "-a", "three=a"], "Error: quiz 'q1' has no question 'three' (one, two)", 1),
-        (["c2", "q1", "-a", "one=c"], "Error: question 'one': no choice 'c' (a, b)", 1),
-        (["c2", "zz", "-a", "one=a"], "Error: no quiz 'zz' in course 'c2'", 1),
+        (["c2", "q1", "-a", "three=a"], "Error: quiz 'q1' has no question 'three' (one, two)", 2),
+        (["c2", "q1", "-a", "one=c"], "Error: question 'one': no choice 'c' (a, b)", 2),
+        (["c2", "zz", "-a", "one=a"], "Error: no quiz 'zz' in course 'c2'", 2),
         (["c2", "q1"], "Missing option '--answers'", 2),
         (["c2", "q1", "-a", "one"], "expected Q=CHOICE[,CHOICE...], got 'one'", 2),
         (["c2"], "Missing argument 'QUIZ'", 2),
@@ -363,7 +445,7 @@ def test_quiz_take_with_sync_while_offline_keeps_the_attempt(tmp_path: Path) -> 
     prepare(tmp_path, account("alice", server_url=f"http://127.0.0.1:{free_port()}"))
     result = run(tmp_path, "quiz", "take", "c2", "q1", "-a", "one=a,two=x", "--sync")
     assert result.exit_code == 0 and ATTEMPT_LINE.fullmatch(result.stdout)
-    assert result.stderr.startswith("note: not synced: cannot reach ws://127.0.0.1")
+    assert result.stderr.startswith("note: not synced: cannot reach the server at http://127.0.0.1")
     assert json.loads(run(tmp_path, "status", "--json").stdout)["pending"] == 4
 
 

@@ -266,12 +266,12 @@ def test_a_week_that_does_not_exist_is_refused(tmp_path: Path, week: str) -> Non
         (["leaderboard", "--opt-out", "--opt-in"], "give --opt-out or --opt-in, not both", 2),
         (["leaderboard", "--opt-out", "--group", "g"], "--opt-out and --opt-in take no", 2),
         (["leaderboard", "--limit", "0"], "Invalid value for '--limit'", 2),
-        (["leaderboard"], "leaderboards need the server: cannot reach", 1),
-        (["leaderboard", "--opt-out"], "leaderboards need the server: cannot reach", 1),
+        (["leaderboard"], "leaderboards need the server: cannot reach the server at", 3),
+        (["leaderboard", "--opt-out"], "leaderboards need the server: cannot reach", 3),
         (["achievements", "--days", "0"], "Invalid value for '--days'", 2),
         (["certificate", "show", " "], "CODE is empty", 2),
         (["certificate", "show", "X", "--server", "h:1"], "--server must start with http", 2),
-        (["certificate", "show", "X"], "cannot reach http://127.0.0.1:", 1),
+        (["certificate", "show", "X"], "cannot reach the server at http://127.0.0.1:", 3),
         (["certificate", "print"], "No such command 'print'", 2),
     ],
 )
@@ -288,7 +288,7 @@ def test_verifying_with_server_needs_no_login_nor_a_journal(tmp_path: Path) -> N
     home = tmp_path / "nobody"
     url = f"http://127.0.0.1:{free_port()}"
     result = run(home, "certificate", "show", "X", "--server", url)
-    assert "cannot reach" in one_line_error(result) and result.exit_code == 1
+    assert "cannot reach" in one_line_error(result) and result.exit_code == 3
     assert not home.exists()
 
 
