@@ -351,6 +351,11 @@ class WaymarkApp(App[None]):
             now_ms=now.now_ms,
         )
         self.set_sync_state(state)
+        held, account = self.snapshot, message.state.account
+        if held and held.requested and account and account.acked_seq > held.account.acked_seq:
+            # The server now holds a path action shown as "requested": its ack can land
+            # after the reload its decision prompted, which would leave that line stale.
+            self.request_load()
 
     def on_loaded(self, message: Loaded) -> None:
         snapshot = message.snapshot
