@@ -72,3 +72,16 @@ async def test_a_requested_action_clears_when_its_ack_lands_after_the_decision(
         app.request_status()  # as the status line's timer does every second
         text = await until(pilot, lambda text: "requested" not in text, what="no request")
         assert "Track  ◐ enrolled" in text and "d Drop" in text
+
+
+async def test_a_completion_from_another_device_reaches_the_open_lesson(
+    make_app: Callable[..., WaymarkApp],
+) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter", "down", "enter")  # Course One > Reading
+        await shows(pilot, "◐ in progress", "c Mark complete")
+        done = entry(1, "lesson.completed", body={"course": "c1", "lesson": "read"})
+        await arrive(pilot, [done])  # from the learner's phone
+        text = await shows(pilot, "✓ completed", "u Mark incomplete")
+        assert "c Mark complete" not in text
