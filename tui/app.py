@@ -387,9 +387,10 @@ class WaymarkApp(App[None]):
             )
 
     def set_sync_state(self, state: SyncState) -> None:
-        if state.connection != self.sync_state.connection:
-            self.refresh_bindings()  # the retry key is offered only offline
+        moved = state.connection != self.sync_state.connection
         self.sync_state = state
+        if moved:
+            self.refresh_bindings()  # the retry key is offered only offline
         for screen in self.screen_stack:
             if isinstance(screen, LearnerScreen):
                 screen.sync_state = state
@@ -518,8 +519,12 @@ class WaymarkApp(App[None]):
         self.request_status()
 
     def on__retrying(self, message: _Retrying) -> None:
+        self._trying_now()
+
+    def _trying_now(self) -> None:
+        """Offline until a try succeeds; the status line says a try is under way."""
         if self.sync_state.connection == "offline":
-            self._set_connection("connecting")
+            self._set_connection("offline", retry_at=self.clock())
 
     def tick_countdown(self) -> None:
         """Redraw the countdown to the next try (every second, from the app's clock)."""
@@ -537,7 +542,7 @@ class WaymarkApp(App[None]):
             return
         self._wake.set()  # wakes every server's wait that holds this event
         self._wake = asyncio.Event()
-        self._set_connection("connecting")
+        self._trying_now()
 
     def on__sync_stopped(self, message: _SyncStopped) -> None:
         self.set_sync_state(
