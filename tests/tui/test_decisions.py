@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from client.api import Device
+from sync.catalog import parse_catalog
 from tests.client.conftest import entry
 from tests.conftest import RunningServer, init_db
-from tests.tui.conftest import CATALOG_YAML, arrive, started
+from tests.tui.conftest import CATALOG_YAML, SERVER, arrive, started
 from tests.tui.test_live import FAST, add_user, login
 from tests.tui.wait import shows, until
 from tui.app import WaymarkApp
@@ -85,3 +86,20 @@ async def test_a_completion_from_another_device_reaches_the_open_lesson(
         await arrive(pilot, [done])  # from the learner's phone
         text = await shows(pilot, "✓ completed", "u Mark incomplete")
         assert "c Mark complete" not in text
+
+
+async def test_a_new_catalog_redraws_the_open_lesson(
+    make_app: Callable[..., WaymarkApp],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter", "down", "enter")  # Course One > Reading
+        await shows(pilot, "Read slowly, then read again.")
+        newer = CATALOG_YAML.replace("Read **slowly**, then read again.", "Read it aloud.")
+        await app.device.journal.store_catalog(SERVER, "v2", parse_catalog(newer, "yaml"))
+        app.request_load()  # the next reload (a sync does not prompt one for a catalog)
+        text = await shows(pilot, "Read it aloud.", "sync off · ")
+        assert "read again" not in text and "c Mark complete" in text
+        await pilot.press("c")  # the keys still work on the redrawn screen
+        await shows(pilot, "✓ completed")

@@ -92,14 +92,16 @@ class LessonScreen(LearnerScreen):
             self.call_after_refresh(body.scroll_to, y=self.position, animate=False)
         if self.tick_seconds:
             self.set_interval(self.tick_seconds, self.flush)
-        if self.is_video:
-            self.set_interval(CLOCK_SECONDS, self.tick_clock)
+        self.set_interval(CLOCK_SECONDS, self.tick_clock)  # draws nothing unless a video
 
     async def show(self, snapshot: Snapshot) -> None:
         if self._opened_for != snapshot.account.username:
             # Opening is a fact of its own ("viewed" lessons complete on it).
             self._opened_for = snapshot.account.username
             self.post_message(Record(self.user, "lesson.opened", self._ref()))
+        content = lesson_text(snapshot.catalog, self.ref.course, self.ref.lesson)
+        if content != (self.kind, self.text, self.duration):
+            await self._redraw_for(content)  # a new catalog changed the open lesson
         lesson = find_lesson(snapshot.view, self.ref.course, self.ref.lesson)
         if lesson is None:
             self.query_one("#lesson-meta", Static).update("This lesson is not in the catalog.")
@@ -115,6 +117,15 @@ class LessonScreen(LearnerScreen):
         self.query_one("#lesson-meta", Static).update(" · ".join(parts))
         self._draw_video()
         self.refresh_bindings()
+
+    async def _redraw_for(self, content: tuple[str, str, int]) -> None:
+        self.flush()  # what played so far, at the old duration
+        self.kind, self.text, self.duration = content
+        self.playing = self.playing and self.is_video
+        self.position = min(self.position, self.duration) if self.is_video else self.position
+        await self.recompose()
+        self.query_one(StatusLine).state = self.sync_state
+        self.query_one("#lesson-body", VerticalScroll).focus()
 
     @property
     def shown_position(self) -> int:
