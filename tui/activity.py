@@ -13,7 +13,7 @@ IDLE_AFTER_MS: Final = 120_000
 
 
 class ActiveTime:
-    """Call :meth:`touch` on input and :meth:`take` on every flush."""
+    """Call :meth:`touch` on input and :meth:`take` on every flush (:meth:`peek` between)."""
 
     def __init__(self, now_ms: int, idle_after_ms: int = IDLE_AFTER_MS) -> None:
         self.mark = now_ms
@@ -29,8 +29,14 @@ class ActiveTime:
 
     def take(self, now_ms: int, *, playing: bool = False) -> int:
         """Whole active seconds since the previous call."""
-        end = now_ms if playing else min(now_ms, self.last_input + self.idle_after_ms)
-        spent = max(0, end - self.mark) + self.carry_ms
+        seconds, self.carry_ms = divmod(self._spent_ms(now_ms, playing), 1000)
         self.mark = max(self.mark, now_ms)
-        seconds, self.carry_ms = divmod(spent, 1000)
         return seconds
+
+    def peek(self, now_ms: int, *, playing: bool = False) -> int:
+        """What :meth:`take` would return now, without taking it (a clock on screen)."""
+        return self._spent_ms(now_ms, playing) // 1000
+
+    def _spent_ms(self, now_ms: int, playing: bool) -> int:
+        end = now_ms if playing else min(now_ms, self.last_input + self.idle_after_ms)
+        return max(0, end - self.mark) + self.carry_ms

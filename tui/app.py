@@ -4,9 +4,10 @@ background sync.
 Threads of work, all workers: ``_start`` opens the journal; ``_writer`` does every journal
 read and write in order (records, quiz attempts, reloads, drafts) and posts what it read;
 ``_follow`` runs :meth:`Device.follow` with a :class:`Backoff` while any learner is signed
-in; ``_login`` signs in and ``_leaderboard`` fetches the weekly leaderboard over HTTP.
-Screens get data as attributes (``snapshot``, ``sync_state``, ``board``) and post messages
-(:mod:`tui.messages`) up to the app.
+in (offline, the status line counts down to the next try, :data:`RECONNECT` caps the wait
+and ctrl+r tries at once); ``_login`` signs in and ``_leaderboard`` fetches the weekly
+leaderboard over HTTP. Screens get data as attributes (``snapshot``, ``sync_state``,
+``board``) and post messages (:mod:`tui.messages`) up to the app.
 
 Celebrations: every reload reads the feed's celebrations this device has not shown
 (:meth:`Journal.celebrations`), marks them shown and toasts them. When the device has never
@@ -72,6 +73,7 @@ from tui.screens.path import PathScreen
 from tui.screens.quiz import QuizScreen
 from tui.screens.signin import SignInScreen
 from tui.state import Board, Connection, Snapshot, SyncState
+from tui.widgets.status_line import RETRY_KEY
 
 Job = Callable[[Device], Awaitable[Message | None]]
 
@@ -79,6 +81,11 @@ FIRST_CHEERS: Final = 3
 MAX_CHEERS: Final = 5
 CHEER_SECONDS: Final = 8.0
 PAGE: Final = 500  # own events read per journal call when scanning them
+# Waits between tries to reach the server: at most 10 s (full jitter, so 5 s on average),
+# so a server that comes back is found within seconds, not the library's minute; a fleet
+# of kiosks still spreads its reconnects over those 10 s, and a server that says how long
+# to wait (4429) is obeyed. ctrl+r skips the wait.
+RECONNECT: Final = Backoff(base=0.5, cap=10.0)
 
 
 class _Started(Message):
@@ -97,7 +104,15 @@ class _SyncRead(Message):
 
 
 class _Offline(Message):
-    """The background sync failed to connect (or was dropped) and is backing off."""
+    """The background sync failed to connect (or was dropped) and waits ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+
+class _Retrying(Message):
+    """The wait is over (or skipped): the background sync tries the server again."""
 
 
 class _SyncStopped(Message):
@@ -130,6 +145,7 @@ class WaymarkApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
+        Binding(RETRY_KEY, "reconnect", "Retry now"),
     ]
 
     def __init__(
@@ -150,7 +166,7 @@ class WaymarkApp(App[None]):
         self.user = user
         self.idle_timeout = idle_timeout
         self.sync_enabled = sync
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or RECONNECT
         self.tick_seconds = tick_seconds
         self.status_seconds = status_seconds
         self.device_name = device_name or f"tui@{socket.gethostname()}"
@@ -160,6 +176,7 @@ class WaymarkApp(App[None]):
         self.last_input_ms = self.clock()
         self.accounts: list[Account] = []
         self._stop_sync: asyncio.Event | None = None
+        self._wake = asyncio.Event()  # set (and replaced) to end the sync's wait early
         self._synced_mark = 0  # the latest sync time when the sync last went offline
         self._opened = False
         self.login_worker: Worker[None] | None = None
@@ -181,6 +198,7 @@ class WaymarkApp(App[None]):
         self.run_worker(self._writer(), name="writer", group="writer")
         if self.status_seconds:
             self.set_interval(self.status_seconds, self.request_status)
+        self.set_interval(1.0, self.tick_countdown)
         if self.idle_timeout:
             self.set_interval(1.0, self.sign_out_if_idle)
         if self.sync_enabled and self.accounts:
@@ -336,12 +354,23 @@ class WaymarkApp(App[None]):
         return _SyncRead(state, latest)
 
     def on__sync_read(self, message: _SyncRead) -> None:
-        connection = self.sync_state.connection
+        now = self.sync_state
+        connection, retry_at = now.connection, now.retry_at
         if connection in ("connecting", "offline") and message.latest_sync > self._synced_mark:
-            connection = "online"  # the follower settled a sync since it last failed
-        state = dataclasses.replace(message.state, connection=connection)
-        state = dataclasses.replace(state, error=self.sync_state.error)
+            connection, retry_at = "online", None  # the follower settled a sync since it failed
+        state = dataclasses.replace(
+            message.state,
+            connection=connection,
+            error=now.error,
+            retry_at=retry_at,
+            now_ms=now.now_ms,
+        )
         self.set_sync_state(state)
+        held, account = self.snapshot, message.state.account
+        if held and held.requested and account and account.acked_seq > held.account.acked_seq:
+            # The server now holds a path action shown as "requested": its ack can land
+            # after the reload its decision prompted, which would leave that line stale.
+            self.request_load()
 
     def on_loaded(self, message: Loaded) -> None:
         snapshot = message.snapshot
@@ -373,7 +402,10 @@ class WaymarkApp(App[None]):
             )
 
     def set_sync_state(self, state: SyncState) -> None:
+        moved = state.connection != self.sync_state.connection
         self.sync_state = state
+        if moved:
+            self.refresh_bindings()  # the retry key is offered only offline
         for screen in self.screen_stack:
             if isinstance(screen, LearnerScreen):
                 screen.sync_state = state
@@ -470,8 +502,15 @@ class WaymarkApp(App[None]):
         base = self.backoff
 
         async def sleep(delay: float) -> None:
-            self.post_message(_Offline())
-            await base.sleep(delay)
+            self.post_message(_Offline(delay))
+            waiting = asyncio.ensure_future(base.sleep(delay))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiting, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+                woken.cancel()
+            self.post_message(_Retrying())
 
         try:
             await self.device.follow(
@@ -491,16 +530,47 @@ class WaymarkApp(App[None]):
 
     def on__offline(self, message: _Offline) -> None:
         self._synced_mark = max(self._synced_mark, self.sync_state.synced_at or 0)
-        self._set_connection("offline")
+        self._set_connection("offline", retry_at=self.clock() + int(message.delay * 1000))
         self.request_status()
+
+    def on__retrying(self, message: _Retrying) -> None:
+        self._trying_now()
+
+    def _trying_now(self) -> None:
+        """Offline until a try succeeds; the status line says a try is under way."""
+        if self.sync_state.connection == "offline":
+            self._set_connection("offline", retry_at=self.clock())
+
+    def tick_countdown(self) -> None:
+        """Redraw the countdown to the next try (every second, from the app's clock)."""
+        if self.sync_state.retry_at is not None:
+            self.set_sync_state(dataclasses.replace(self.sync_state, now_ms=self.clock()))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reconnect":  # offered while the sync waits to try again
+            return self.sync_state.connection == "offline"
+        return True
+
+    def action_reconnect(self) -> None:
+        """Try the server now instead of at the end of the countdown."""
+        if self.sync_state.connection != "offline":
+            return
+        self._wake.set()  # wakes every server's wait that holds this event
+        self._wake = asyncio.Event()
+        self._trying_now()
 
     def on__sync_stopped(self, message: _SyncStopped) -> None:
         self.set_sync_state(
-            dataclasses.replace(self.sync_state, connection="refused", error=message.error)
+            dataclasses.replace(
+                self.sync_state, connection="refused", error=message.error, retry_at=None
+            )
         )
 
-    def _set_connection(self, connection: Connection) -> None:
-        self.set_sync_state(dataclasses.replace(self.sync_state, connection=connection))
+    def _set_connection(self, connection: Connection, *, retry_at: int | None = None) -> None:
+        state = dataclasses.replace(
+            self.sync_state, connection=connection, retry_at=retry_at, now_ms=self.clock()
+        )
+        self.set_sync_state(state)
 
     # -- learners -----------------------------------------------------------------------
 

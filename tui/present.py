@@ -6,6 +6,7 @@ the views already say, so every screen words things the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from textual.markup import escape
 
 from client.journal import Account
-from sync.catalog import Catalog
+from sync.catalog import Catalog, CompletionRule
 from sync.gamify import BadgeView, GamifyView, Ranked, StreakView
 from sync.merge.decide import ACTIVE, TRANSITIONS
 from sync.views import (
@@ -97,6 +98,39 @@ def when(ms: int | None, account: Account, *, seconds: bool = False) -> str:
         return "never"
     moment = datetime.fromtimestamp(ms / 1000, tz=zone(account) or UTC)
     return moment.strftime("%b %d %H:%M:%S" if seconds else "%b %d %H:%M")
+
+
+def percent(value: float) -> int:
+    """The one rounding rule for every percent on screen: down to a whole number, so 100%
+    means done and "90%" never shows before a 90% threshold is met. (A hair above the
+    floor is forgiven: 0.29 * 100 is 28.999999999999996 in floating point.)"""
+    return max(0, math.floor(value + 1e-9))
+
+
+def span(seconds: int) -> str:
+    """``45 s``, ``5 min``, ``2 min 30 s``, ``1 h 30 min``: a length of time in words."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs or not (hours or minutes) else "")
+    return " ".join(p for p in parts if p)
+
+
+def completion_words(rule: str) -> str:
+    """A lesson's completion rule (:class:`sync.catalog.CompletionRule`) in words."""
+    try:
+        parsed = CompletionRule.parse(rule)
+    except ValueError:
+        return f"completes when {rule}"  # a rule from a newer catalog: show it as it is
+    match parsed.kind:
+        case "manual":
+            return "completes when you mark it complete"
+        case "viewed":
+            return "completes when opened"
+        case "watched":
+            return f"completes at {parsed.threshold}% watched"
+        case "time":
+            return f"completes after {span(parsed.threshold)} in the lesson"
 
 
 def duration(seconds: int) -> str:
@@ -216,7 +250,30 @@ def lesson_percent(lesson: LessonView) -> int:
     """Watched percent for videos, else 0/100 by status (a page has no finer measure)."""
     if lesson.status == "completed":
         return 100
-    return int(lesson.watched_percent)
+    return percent(lesson.watched_percent)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Courses and lessons done out of all the catalog has (the dashboard's line)."""
+
+    courses_done: int
+    courses: int
+    lessons_done: int
+    lessons: int
+
+
+def catalog_totals(view: LearnerView) -> Totals:
+    """Totals over every course of the catalog. (``view.summary`` counts only courses the
+    learner started or is enrolled in, the seeds' UserProgress: a new learner would read
+    "0/0 courses" while the catalog has some.)"""
+    lessons = [x for c in view.courses for m in c.modules for x in m.lessons]
+    return Totals(
+        sum(1 for c in view.courses if c.status == "completed"),
+        len(view.courses),
+        sum(1 for x in lessons if x.status == "completed"),
+        len(lessons),
+    )
 
 
 def _in_modules(view: LearnerView, course: str, part: str, item: str) -> Any:

@@ -34,7 +34,9 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class SyncState:
-    """What the status line shows."""
+    """What the status line shows. ``retry_at``: when the sync, offline, tries the server
+    again (epoch ms, None: not waiting); ``now_ms``: the app's clock when this state was
+    made, so the status line counts down without a clock of its own."""
 
     connection: Connection = "off"
     user: str = ""
@@ -43,6 +45,8 @@ class SyncState:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     account: Account | None = None
+    retry_at: int | None = None
+    now_ms: int = 0
 
 
 @dataclass(frozen=True)

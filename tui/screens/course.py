@@ -24,6 +24,7 @@ from tui.present import (
     find_course,
     lesson_percent,
     milestones_of,
+    percent,
     words,
 )
 from tui.screens.base import LearnerScreen
@@ -106,7 +107,8 @@ class CourseScreen(LearnerScreen):
                     data=LessonRef(course.id, lesson.id),
                 )
             for quiz in module.quizzes:
-                best = f"  best {quiz.best_score:.0%}" if quiz.best_score is not None else ""
+                score = quiz.best_score
+                best = f"  best {percent(score * 100)}%" if score is not None else ""
                 mark = MARKS.get(quiz.status, "·")
                 node.add_leaf(
                     Text(f"{mark} Quiz: {quiz.title}  {words(quiz.status)}{best}"),

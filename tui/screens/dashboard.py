@@ -1,5 +1,9 @@
 """Every course and path with its progress, points, level, streak and recent badges, and
-"continue where you left off"."""
+"continue where you left off".
+
+Until the first load arrives (``snapshot`` is None) the list shows Textual's loading
+indicator and the summary says so.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from tui.present import (
     LessonRef,
     PathRef,
     badges_line,
+    catalog_totals,
     continue_at,
     duration,
     gamify_line,
@@ -35,7 +40,7 @@ class DashboardScreen(LearnerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="summary")
+        yield Static("[$text-muted]Loading your progress…[/]", id="summary")
         yield Static("", id="gamify")
         yield Static("", id="badges")
         yield Static(f"{'Course / path':25}{'progress':21}{'status':15}last", id="heading")
@@ -44,16 +49,18 @@ class DashboardScreen(LearnerScreen):
         yield Footer()
 
     def mounted(self) -> None:
-        self.query_one("#items", ListView).focus()
+        items = self.query_one("#items", ListView)
+        items.focus()
+        items.loading = self.snapshot is None
 
     async def show(self, snapshot: Snapshot) -> None:
         view, account = snapshot.view, snapshot.account
         self.sub_title = account.username
-        summary = view.summary
+        totals = catalog_totals(view)
         self.query_one("#summary", Static).update(
-            f"[b]{account.username}[/b] · {summary.completed_courses}/{summary.total_courses} "
-            f"courses · {summary.completed_lessons}/{summary.total_lessons} lessons · "
-            f"time spent {duration(summary.time_spent)}"
+            f"[b]{account.username}[/b] · {totals.courses_done}/{totals.courses} "
+            f"courses · {totals.lessons_done}/{totals.lessons} lessons · "
+            f"time spent {duration(view.summary.time_spent)}"
         )
         achievements = snapshot.achievements
         for name, text in (
@@ -96,7 +103,9 @@ class DashboardScreen(LearnerScreen):
                     id=f"path-{path.id}",
                 )
             )
-        await self.query_one("#items", Rows).refill(rows)
+        items = self.query_one("#items", Rows)
+        await items.refill(rows)
+        items.loading = False
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -1,5 +1,9 @@
 """One lesson: its text (Markdown) or a video stand-in; time spent and position are
-recorded while it is open, and it can be marked complete or incomplete."""
+recorded while it is open, and it can be marked complete or incomplete.
+
+The video stand-in's clock ticks every second (:data:`CLOCK_SECONDS`) from the app's
+clock, between the records made every ``tick_seconds``; reaching the end records the
+watched segment and pauses."""
 
 from __future__ import annotations
 
@@ -16,16 +20,20 @@ from tui.activity import ActiveTime
 from tui.messages import Record
 from tui.present import (
     LessonRef,
+    completion_words,
     duration,
     find_lesson,
     lesson_text,
     marked,
+    percent,
 )
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot, SyncState
 from tui.widgets.status_line import StatusLine
 
 SEEK_SECONDS = 10
+CLOCK_SECONDS = 1.0  # how often a playing video's clock is redrawn (nothing is recorded)
+NO_TEXT = "*This lesson has no text.*"
 
 
 class LessonScreen(LearnerScreen):
@@ -72,7 +80,8 @@ class LessonScreen(LearnerScreen):
             if self.is_video:
                 yield Static("", id="video")
                 yield ProgressBar(total=100, show_eta=False, id="watched")
-            yield Markdown(self.text or "*This lesson has no text.*", id="lesson-text")
+            if self.text or self.kind == "page":  # a video or activity may have no text
+                yield Markdown(self.text or NO_TEXT, id="lesson-text")
         yield StatusLine()
         yield Footer()
 
@@ -83,12 +92,16 @@ class LessonScreen(LearnerScreen):
             self.call_after_refresh(body.scroll_to, y=self.position, animate=False)
         if self.tick_seconds:
             self.set_interval(self.tick_seconds, self.flush)
+        self.set_interval(CLOCK_SECONDS, self.tick_clock)  # draws nothing unless a video
 
     async def show(self, snapshot: Snapshot) -> None:
         if self._opened_for != snapshot.account.username:
             # Opening is a fact of its own ("viewed" lessons complete on it).
             self._opened_for = snapshot.account.username
             self.post_message(Record(self.user, "lesson.opened", self._ref()))
+        content = lesson_text(snapshot.catalog, self.ref.course, self.ref.lesson)
+        if content != (self.kind, self.text, self.duration):
+            await self._redraw_for(content)  # a new catalog changed the open lesson
         lesson = find_lesson(snapshot.view, self.ref.course, self.ref.lesson)
         if lesson is None:
             self.query_one("#lesson-meta", Static).update("This lesson is not in the catalog.")
@@ -97,19 +110,44 @@ class LessonScreen(LearnerScreen):
         self.sub_title = lesson.title
         parts = [marked(lesson.status), f"time spent {duration(lesson.seconds)}"]
         if self.is_video:
-            parts.append(f"watched {lesson.watched_percent:g}%")
-            self.query_one("#watched", ProgressBar).progress = lesson.watched_percent
-        parts.append(f"completes when {lesson.completion}")
+            watched = percent(lesson.watched_percent)  # the bar's label shows the same
+            parts.append(f"watched {watched}%")
+            self.query_one("#watched", ProgressBar).progress = watched
+        parts.append(completion_words(lesson.completion))
         self.query_one("#lesson-meta", Static).update(" · ".join(parts))
         self._draw_video()
         self.refresh_bindings()
+
+    async def _redraw_for(self, content: tuple[str, str, int]) -> None:
+        self.flush()  # what played so far, at the old duration
+        self.kind, self.text, self.duration = content
+        self.playing = self.playing and self.is_video
+        self.position = min(self.position, self.duration) if self.is_video else self.position
+        await self.recompose()
+        self.query_one(StatusLine).state = self.sync_state
+        self.query_one("#lesson-body", VerticalScroll).focus()
+
+    @property
+    def shown_position(self) -> int:
+        """Where the video is now: the recorded position plus what played since."""
+        if not self.playing:
+            return self.position
+        played = self.active.peek(self.clock(), playing=True)
+        return min(self.duration, self.position + played)
+
+    def tick_clock(self) -> None:
+        """Redraw the clock; at the end, record the segment and pause (as a player stops)."""
+        if self.playing and self.shown_position >= self.duration:
+            self.flush()
+        else:
+            self._draw_video()
 
     def _draw_video(self) -> None:
         if not self.is_video:
             return
         state = "▶ Playing" if self.playing else "‖ Paused"
         self.query_one("#video", Static).update(
-            f"[b]{state}[/b]  {duration(self.position)} / {duration(self.duration)}\n"
+            f"[b]{state}[/b]  {duration(self.shown_position)} / {duration(self.duration)}\n"
             "[$text-muted]Video stand-in: space plays or pauses, ←/→ seek 10 s.[/]"
         )
 

@@ -1,7 +1,9 @@
-"""The line at the bottom of every screen: online/offline, events waiting, last sync,
-rejected events."""
+"""The line at the bottom of every screen: online/offline (offline: a countdown to the next
+try and the key that tries now), events waiting, last sync, rejected events."""
 
 from __future__ import annotations
+
+import math
 
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -18,6 +20,9 @@ CONNECTION = {
 }
 
 
+RETRY_KEY = "ctrl+r"  # bound by the app (its ``reconnect`` action)
+
+
 class StatusLine(Static):
     """Set :attr:`state`; it redraws."""
 
@@ -25,6 +30,10 @@ class StatusLine(Static):
 
     def render_state(self, state: SyncState) -> str:
         parts = [CONNECTION[state.connection]]
+        if state.connection == "offline" and state.retry_at is not None:
+            left = math.ceil((state.retry_at - state.now_ms) / 1000)
+            parts.append(f"retrying in {left} s" if left > 0 else "retrying…")
+            parts.append(f"{RETRY_KEY} to retry now")
         if state.user:
             parts.append(f"{state.pending} waiting")
             synced = (
