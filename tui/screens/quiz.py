@@ -29,6 +29,7 @@ from tui.present import (
     countdown,
     find_quiz,
     marked,
+    percent,
     plural,
     quiz_standing,
     when,
@@ -47,7 +48,7 @@ def attempt_line(attempt: AttemptView) -> str:
         verdict = "passed" if attempt.passed else "not passed"
         number = f"#{attempt.number} " if attempt.number else ""
         counted = "" if attempt.counted in (None, True) else f" (not counted: {attempt.reason})"
-        return f"{number}score {attempt.score:.0%}, {verdict}{counted}"
+        return f"{number}score {percent(attempt.score * 100)}%, {verdict}{counted}"
     if attempt.status == "submitted":
         return OFFLINE_ATTEMPT
     return "in progress"
@@ -177,11 +178,11 @@ class QuizScreen(LearnerScreen):
         if self.refused:
             lines.append(f"[$warning]Cannot start an attempt. {standing.why_not}.[/]")
         lines.append(
-            f"{len(quiz.questions)} questions · pass at {view.passing_score:.0%} · "
+            f"{len(quiz.questions)} questions · pass at {percent(view.passing_score * 100)}% · "
             f"grading: {view.grading}"
         )
         if view.best_score is not None:
-            lines.append(f"Score: {view.best_score:.0%}")
+            lines.append(f"Score: {percent(view.best_score * 100)}%")
         left = "unlimited" if standing.left is None else str(standing.left)
         if standing.pending:
             left += f" ({plural(standing.pending, 'attempt')} {OFFLINE_ATTEMPT})"
