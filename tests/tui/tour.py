@@ -99,6 +99,8 @@ def walk(visit: Visit, theme: str) -> Callable[[Pilot[Any]], Any]:
         if visit.leaderboard:
             await fetched(pilot)
         pilot.app.clear_notifications()
+        for editor in pilot.app.screen.query("Input, TextArea"):
+            editor.cursor_blink = False  # type: ignore[attr-defined]  # a steady cursor
         await settle(pilot)
 
     return run_before
