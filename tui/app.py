@@ -30,6 +30,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.theme import BUILTIN_THEMES, Theme
 from textual.worker import Worker
 
 from client.api import Device
@@ -38,7 +39,10 @@ from client.errors import ClientError, ServerUnreachable
 from client.journal import Account, Celebration, Journal
 from sync.events import Event
 from sync.gamify import Leaderboard
+from tui import layout, settings
+from tui.commands import WaymarkCommands
 from tui.dialogs.confirm import Confirm
+from tui.help import HelpScreen
 from tui.messages import (
     Changed,
     DraftRead,
@@ -73,6 +77,7 @@ from tui.screens.path import PathScreen
 from tui.screens.quiz import QuizScreen
 from tui.screens.signin import SignInScreen
 from tui.state import Board, Connection, Snapshot, SyncState
+from tui.theme import THEMES
 from tui.widgets.status_line import RETRY_KEY
 
 Job = Callable[[Device], Awaitable[Message | None]]
@@ -144,9 +149,12 @@ class WaymarkApp(App[None]):
     TITLE = "Waymark"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit"),
-        Binding("ctrl+t", "toggle_theme", "Theme"),
+        Binding("question_mark,f1", "help", "Keys"),
         Binding(RETRY_KEY, "reconnect", "Retry now"),
     ]
+    COMMANDS = App.COMMANDS | {WaymarkCommands}
+    HORIZONTAL_BREAKPOINTS = layout.HORIZONTAL
+    VERTICAL_BREAKPOINTS = layout.VERTICAL
 
     def __init__(
         self,
@@ -182,10 +190,29 @@ class WaymarkApp(App[None]):
         self.login_worker: Worker[None] | None = None
         self.boards: dict[str, Board] = {}  # the last leaderboard fetched, per learner
         self._loads_queued: set[str] = set()
+        self._use_themes()
+
+    def _use_themes(self) -> None:
+        """Offer only Waymark's themes (the ones held to WCAG contrast), starting with the
+        one saved in the device home; a change is saved there at once (a few bytes, on a
+        learner's choice: a worker could still be writing when ctrl+q follows)."""
+        for theme in THEMES:
+            self.register_theme(theme)
+        saved = settings.load(self.device.home).theme
+        self.theme = saved if saved in {t.name for t in THEMES} else THEMES[0].name
+        for name in BUILTIN_THEMES:
+            self.unregister_theme(name)
+
+    def _save_theme(self, theme: Theme) -> None:
+        current = settings.load(self.device.home)
+        if current.theme != theme.name:
+            settings.save(self.device.home, dataclasses.replace(current, theme=theme.name))
 
     # -- start and stop ---------------------------------------------------------------
 
     def on_mount(self) -> None:
+        layout.install(self)
+        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.run_worker(self._start(), name="start", group="start")
 
     async def _start(self) -> None:
@@ -680,5 +707,18 @@ class WaymarkApp(App[None]):
             self._save_unsaved(only=self.screen)
             await self.pop_screen()
 
-    def action_toggle_theme(self) -> None:
-        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
+    async def action_help(self) -> None:
+        """The keys of the screen on top (``?``, F1); again closes it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
+            await self.push_screen(HelpScreen(self.screen))
+
+    def action_sync_now(self) -> None:
+        """Connect now instead of waiting out the backoff (the palette's "Sync now")."""
+        if not self.sync_enabled:
+            self.notify("Sync is off in this app (--no-sync).", title="Sync now")
+        elif not self.accounts:
+            self.notify("Sign in first: there is no learner to sync.", title="Sync now")
+        else:
+            self.start_sync()

@@ -466,25 +466,35 @@ def board_lines(board: Board, account: Account) -> list[str]:
 BLOCKS: Final = " ▁▂▃▄▅▆▇█"
 
 
-def day_chart(days: list[tuple[str, int]], *, height: int = 3, column: int = 4) -> list[str]:
-    """A bar chart of seconds per day: a title, ``height`` rows of bars (eighth blocks) and
-    a label row (weekday and day of month), oldest day left."""
+def day_chart(
+    days: list[tuple[str, int]], *, height: int = 3, column: int = 4, width: int | None = None
+) -> list[str]:
+    """A bar chart of seconds per day: a title, ``height`` rows of bars (eighth blocks)
+    with a y-axis (the top row's time and 0), and a label row (weekday and day of month),
+    oldest day left. ``width`` (cells): columns widen to fill it, at least ``column``."""
     total = sum(s for _, s in days)
     peak = max((s for _, s in days), default=0)
     title = f"[b]Time per day[/b], last {len(days)} days · total {duration(total)}"
     if peak:
         title += f" · most in a day {duration(peak)}"
+    height = max(1, height)
+    ticks = {height - 1: duration(peak) if peak else "0:00", 0: "0"}
+    axis = max(len(t) for t in ticks.values())
+    if width is not None and days:
+        column = max(column, (width - axis - 2) // len(days) - 1)
     rows = []
     steps = height * 8
     # Any time at all shows at least an eighth, so a short day is not mistaken for none.
     sizes = [max(1, s * steps // peak) if s and peak else 0 for _, s in days]
     for level in range(height - 1, -1, -1):
         cells = [BLOCKS[max(0, min(8, size - level * 8))] * column for size in sizes]
-        rows.append("[$primary]" + " ".join(cells) + "[/]")
+        tick = ticks.get(level, "")
+        scale = f"[$text-muted]{tick.rjust(axis)} {'┤' if tick else '│'}[/]"
+        rows.append(scale + "[$primary]" + " ".join(cells) + "[/]")
     labels = []
     for iso, _ in days:
         moment = date.fromisoformat(iso)
         labels.append(f"{moment.strftime('%a')[:2]}{moment.day:02d}"[:column].ljust(column))
     if labels:
         labels[-1] = f"[b]{labels[-1]}[/b]"
-    return [title, *rows, "[$text-muted]" + " ".join(labels) + "[/]"]
+    return [title, *rows, "[$text-muted]" + " " * (axis + 2) + " ".join(labels) + "[/]"]

@@ -1,6 +1,8 @@
-"""Each screen's look at 80x24, pinned by pytest-textual-snapshot (``__snapshots__``).
+"""Each screen's look, pinned by pytest-textual-snapshot (``__snapshots__``): every screen
+of :data:`tests.tui.tour.VISITS` in both themes at 80x24 and 120x40, the notice below the
+minimum size, and a few states of their own (offline leaderboard, a celebration).
 
-Update after an intended change with ``pytest tests/tui --snapshot-update``.
+Update after an intended change with ``pytest tests/tui/test_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations
@@ -10,115 +12,50 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
-from textual.widgets import TextArea
 
-from client.api import Device
 from client.errors import ServerUnreachable
-from tests.tui.conftest import BOARD, Clock, arrive, awards, feed, fetched, seed, settle, started
+from tests.tui import tour
+from tests.tui.conftest import BOARD, Clock, arrive, awards, fetched, started
 from tui.app import WaymarkApp
+from tui.theme import DARK, LIGHT
 
-SIZE = (80, 24)
-
-
-async def progress(home: Path, clock: Clock) -> None:
-    async with Device(home, clock=clock, timezone="UTC") as device:
-        for type_, body in [
-            ("path.enrolled", {"path": "p1"}),
-            ("lesson.completed", {"course": "c1", "lesson": "read"}),
-            (
-                "lesson.progressed",
-                {"course": "c1", "lesson": "video", "seconds": 50, "from": 0, "to": 50},
-            ),
-        ]:
-            clock.advance(60)
-            await device.record(type_, body)
-
-
-def keys(*pressed: str) -> Callable[[Pilot[Any]], Any]:
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await started(pilot)
-        for key in pressed:
-            await pilot.press(key)
-            await settle(pilot)
-
-    return run_before
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
 
 # snap_compare runs the app itself, so these tests are not async.
 
 
-def test_dashboard_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("theme", [DARK, LIGHT])
+@pytest.mark.parametrize("visit", tour.VISITS, ids=lambda v: v.name)
+def test_screen_look(
+    snap_compare: Any,
+    make_app: Callable[..., WaymarkApp],
+    home: Path,
+    clock: Clock,
+    visit: tour.Visit,
+    theme: str,
+    size: str,
 ) -> None:
-    asyncio.run(progress(home, clock))
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys())
+    app = tour.app_for(visit, make_app, home, clock)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=tour.walk(visit, theme))
 
 
-def test_course_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
+@pytest.mark.parametrize("theme", [DARK, LIGHT])
+def test_too_small_notice_look(
+    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock, theme: str
 ) -> None:
-    asyncio.run(progress(home, clock))
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("down", "enter"))
-
-
-def test_lesson_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("enter", "down", "enter"))
-
-
-def test_video_lesson_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
-) -> None:
-    asyncio.run(progress(home, clock))
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("enter"))
-
-
-def test_quiz_question_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
-    assert snap_compare(
-        make_app(),
-        terminal_size=SIZE,
-        run_before=keys("down", "enter", "down", "down", "enter", "s", "space"),
-    )
-
-
-def test_quiz_submitted_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
-    pressed = ("down", "enter", "down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys(*pressed))
-
-
-def test_sign_in_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], tmp_path: Path
-) -> None:
-    asyncio.run(seed(tmp_path / "kiosk", "alice", "bob"))
-    kiosk = make_app(home=tmp_path / "kiosk", idle_timeout=300)  # a kiosk opens on sign-in
-    assert snap_compare(kiosk, terminal_size=SIZE, run_before=keys())
-
-
-def achievements(*pressed: str) -> Callable[[Pilot[Any]], Any]:
-    """Open the achievements (after ``pressed``), its celebrations dismissed."""
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await started(pilot)
-        pilot.app.clear_notifications()
-        await pilot.press(*pressed, "a")
-        await fetched(pilot)
-
-    return run_before
-
-
-def test_achievements_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
-) -> None:
-    asyncio.run(progress(home, clock))
-    asyncio.run(feed(home, awards()))
-    app = make_app(boards=[BOARD])
-    assert snap_compare(app, terminal_size=SIZE, run_before=achievements())
+    visit = tour.BY_NAME["dashboard"]
+    app = tour.app_for(visit, make_app, home, clock)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=tour.walk(visit, theme))
 
 
 def test_achievements_offline_look(
     snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
 ) -> None:
-    asyncio.run(progress(home, clock))
+    asyncio.run(tour.progress(home, clock))
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await started(pilot)
@@ -129,50 +66,16 @@ def test_achievements_offline_look(
         await fetched(pilot)
 
     app = make_app(boards=[BOARD, ServerUnreachable("cannot reach http://server.test")])
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_celebration_look(
     snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
 ) -> None:
-    asyncio.run(progress(home, clock))
+    asyncio.run(tour.progress(home, clock))
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await started(pilot)
         await arrive(pilot, awards())
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
-
-
-def test_path_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("down", "down", "enter"))
-
-
-def test_assignment_look(snap_compare: Any, make_app: Callable[..., WaymarkApp]) -> None:
-    pressed = ("down", "enter", "down", "down", "down", "enter", *"My essay", "ctrl+s")
-    typed = keys(*pressed)
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await typed(pilot)
-        # A blinking cursor is on or off depending on when the picture is taken.
-        pilot.app.screen.query_one(TextArea).cursor_blink = False
-        await settle(pilot)
-
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
-
-
-def test_dashboard_light_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
-) -> None:
-    """ctrl+t: the light theme, for a light terminal (the colours are theme variables)."""
-    asyncio.run(progress(home, clock))
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=keys("ctrl+t"))
-
-
-def test_achievements_light_look(
-    snap_compare: Any, make_app: Callable[..., WaymarkApp], home: Path, clock: Clock
-) -> None:
-    asyncio.run(progress(home, clock))
-    asyncio.run(feed(home, awards()))
-    app = make_app(boards=[BOARD])
-    assert snap_compare(app, terminal_size=SIZE, run_before=achievements("ctrl+t"))
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

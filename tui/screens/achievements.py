@@ -88,8 +88,24 @@ class AchievementsScreen(LearnerScreen):
                 ]
             )
         )
-        self.query_one("#ach-chart", Static).update("\n".join(day_chart(snapshot.days)))
+        self._draw_chart()
         self._draw_board(self.board)
+
+    def _draw_chart(self) -> None:
+        """The chart fills its box: wider columns on a wide screen, taller when tall."""
+        chart = self.query_one("#ach-chart", Static)
+        if self.snapshot is None:
+            return
+        size = chart.content_size
+        lines = day_chart(
+            self.snapshot.days,
+            height=max(3, size.height - 2),
+            width=size.width or None,
+        )
+        chart.update("\n".join(lines))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw_chart)
 
     def watch_board(self, board: Board) -> None:
         if self.is_mounted:

@@ -26,7 +26,7 @@ from tui.present import (
 )
 from tui.screens.base import LearnerScreen
 from tui.state import Snapshot
-from tui.widgets.progress_row import EntryRow, ProgressRow
+from tui.widgets.progress_row import EntryRow, ProgressRow, RowHeading
 from tui.widgets.rows import Rows
 from tui.widgets.status_line import StatusLine
 
@@ -43,7 +43,7 @@ class DashboardScreen(LearnerScreen):
         yield Static("[$text-muted]Loading your progress…[/]", id="summary")
         yield Static("", id="gamify")
         yield Static("", id="badges")
-        yield Static(f"{'Course / path':25}{'progress':21}{'status':15}last", id="heading")
+        yield RowHeading(id="heading")
         yield Rows(id="items")
         yield StatusLine()
         yield Footer()

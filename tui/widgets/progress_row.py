@@ -55,3 +55,14 @@ class EntryRow(ListItem):
         self.target, self.text = other.target, other.text
         if self.is_mounted:
             self.query_one(Label).update(self.text)
+
+
+class RowHeading(Horizontal):
+    """Column titles over :class:`ProgressRow` rows, in the same columns (the stylesheet
+    widens them together on a wide screen)."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Course / path", classes="title")
+        yield Label("progress", classes="bar")
+        yield Label("status", classes="status")
+        yield Label("last", classes="last")
