@@ -49,7 +49,7 @@ async def test_f1_on_a_quiz_question_shows_space_and_every_quiz_key(
         await pilot.press("f1")
         await settle(pilot)
         keys = shown(pilot.app.screen)
-        assert ("space", "Toggle option") in keys
+        assert ("space", "Choose") in keys
         assert {("n / →", "Next"), ("p / ←", "Previous"), ("^s / f5", "Submit")} <= keys
         # read from the bindings: every key the quiz answers to now is listed
         listed = {d for _, d in keys}
