@@ -381,3 +381,35 @@ def test_waymark_tui_kiosk_options(
     result = CliRunner().invoke(tui, ["--home", str(tmp_path), *args])
     assert result.exit_code == 0, result.output
     assert [(app.kiosk, app.idle_timeout) for app in ran] == [(kiosk, idle)]
+
+
+# -- looks (snap_compare runs the app itself, so these tests are not async) -----------------
+
+
+def test_wrong_pin_look(
+    snap_compare: Any, kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    asyncio.run(give_pin(kiosk_home, "alice", "1234"))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await type_pin(pilot, "9999")
+        await until(pilot, shows(pilot, "Wrong PIN."), "said the PIN is wrong")
+
+    assert snap_compare(kiosk(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_idle_countdown_look(
+    snap_compare: Any, kiosk: Callable[..., WaymarkApp], clock: Clock
+) -> None:
+    app = kiosk(user="alice", idle_timeout=300)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await started(pilot)
+        clock.advance(288)
+        await app.sign_out_if_idle()
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
