@@ -644,6 +644,8 @@ class WaymarkApp(App[None]):
         Textual does at once; only the mounting is awaited) with no await in between."""
         if not self.idle_timeout or self.user is None:
             self._end_countdown()
+            if self.idle_timeout and self.clock() - self.last_input_ms >= self.idle_timeout * 1000:
+                self._clear_sign_in()
             return
         left = self.idle_timeout - (self.clock() - self.last_input_ms) / 1000
         if left <= 0:
@@ -655,6 +657,15 @@ class WaymarkApp(App[None]):
             self.push_screen(self.countdown)
         else:
             self.countdown.seconds = math.ceil(left)
+
+    def _clear_sign_in(self) -> None:
+        """Nobody is signed in and nobody typed for the idle time: a PIN or password left
+        half typed goes, so the next person does not find it."""
+        if isinstance(self.screen, PinPrompt):
+            self.screen.dismiss(None)
+        for screen in self.screen_stack:
+            if isinstance(screen, SignInScreen) and screen.is_mounted:
+                screen.clear_secrets()
 
     def _end_countdown(self) -> None:
         countdown, self.countdown = self.countdown, None

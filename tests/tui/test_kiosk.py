@@ -128,7 +128,9 @@ async def test_a_learner_without_a_pin_gives_the_password_then_may_set_a_pin(
         await pilot.press(*"12", "enter")  # too short
         await settle(pilot)
         assert "A PIN has 4 to 12 digits." in screen_text(pilot)
-        await pilot.press("backspace", "backspace", *"4829", "enter", *"4828", "enter")
+        await pilot.press("backspace", "backspace", *"4829", "enter")
+        await settle(pilot)  # (on to the second field)
+        await pilot.press(*"4828", "enter")
         await settle(pilot)
         assert "The two PINs differ." in screen_text(pilot)
         await pilot.press(*"4829", "enter")
@@ -147,7 +149,9 @@ async def test_skipping_the_pin_keeps_the_password_for_next_time(
     app = kiosk()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        await pilot.press("enter", *"pw", "enter")
+        await pilot.press("enter")
+        await settle(pilot)  # (the password field has the focus: Textual moves it later)
+        await pilot.press(*"pw", "enter")
         await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "closed the offer")
@@ -168,7 +172,9 @@ async def test_switching_to_a_learner_with_a_pin_asks_it_and_a_wrong_one_says_so
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         assert app.user == "alice"
-        await pilot.press("l", "down", "enter")  # switch to bob
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # switch to bob
         await settle(pilot)
         assert isinstance(app.screen, PinPrompt) and app.user == "alice"
         assert "bob: your PIN" in screen_text(pilot)
@@ -254,6 +260,37 @@ async def test_after_the_idle_sign_out_the_learner_comes_back_with_the_pin(
         assert app.user == "alice"
 
 
+async def test_a_pin_or_password_left_half_typed_goes_after_the_idle_time(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path, clock: Clock
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    app = kiosk(idle_timeout=300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press(*"12")  # alice's PIN, half typed
+        await settle(pilot)
+        assert isinstance(app.screen, PinPrompt)
+        clock.advance(299)
+        await app.sign_out_if_idle()
+        await settle(pilot)
+        assert isinstance(app.screen, PinPrompt)
+        clock.advance(1)
+        await app.sign_out_if_idle()
+        await settle(pilot)
+        assert isinstance(app.screen, SignInScreen)
+        await pilot.press("down", "enter")  # bob: no PIN, so the password
+        await settle(pilot)
+        await pilot.press(*"secr")
+        assert app.screen.query_one("#password", Input).value == "secr"
+        clock.advance(300)
+        await app.sign_out_if_idle()
+        await settle(pilot)
+        assert app.screen.query_one("#password", Input).value == ""
+        assert "bob has no PIN" not in screen_text(pilot)
+
+
 async def test_without_kiosk_a_pin_is_still_asked_and_others_open_at_once(
     make_app: Callable[..., WaymarkApp], kiosk_home: Path
 ) -> None:
@@ -262,10 +299,14 @@ async def test_without_kiosk_a_pin_is_still_asked_and_others_open_at_once(
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         assert not app.kiosk
-        await pilot.press("l", "enter")  # alice: no PIN, a personal device
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("enter")  # alice: no PIN, a personal device
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen) and app.user == "alice"
-        await pilot.press("l", "down", "enter")  # bob set a PIN: it is asked here too
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # bob set a PIN: it is asked here too
         await settle(pilot)
         assert isinstance(app.screen, PinPrompt) and app.user == "alice"
 

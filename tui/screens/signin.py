@@ -101,6 +101,13 @@ class SignInScreen(Screen[None]):
         # (at 80x24 the form overflows and the message would sit below the fold)
         self.call_after_refresh(error.scroll_visible, animate=False)
 
+    def clear_secrets(self) -> None:
+        """Empty the password and the message about it (a kiosk left idle)."""
+        password = self.query_one("#password", Input)
+        if password.value:
+            password.value = ""
+            self.query_one("#signin-error", Static).update("")
+
     def on_sign_in_failed(self, message: SignInFailed) -> None:
         self.query_one("#signin-error", Static).update(f"[$error]{escape(message.reason)}[/]")
         self.query_one("#sign-in", Button).disabled = False
