@@ -135,8 +135,8 @@ class WaymarkApp(App[None]):
     ``kiosk`` (also on whenever ``idle_timeout`` is set: an idle sign-out only makes sense
     on a shared device): the app opens on the learner list unless ``user`` names one, and
     a learner picked from it gives their PIN or, without one, their password; after a
-    password sign-in the app offers to set a PIN. A learner with a PIN is asked for it on
-    any device. See ``client.pins`` and ``docs/tui.md``."""
+    password sign-in the app offers to set a PIN. A PIN set on this device is asked for
+    also without ``kiosk``. See ``client.pins`` and ``docs/tui.md``."""
 
     CSS_PATH = "waymark.tcss"
     TITLE = "Waymark"
@@ -544,7 +544,7 @@ class WaymarkApp(App[None]):
     @on(PickLearner)
     async def pick_learner(self, message: PickLearner) -> None:
         """Open a learner from the list: at once on a personal device; with their PIN if
-        they set one (on any device); on a kiosk without a PIN, only after the password,
+        they set one (kiosk or not); on a kiosk without a PIN, only after the password,
         so that the next person cannot walk into someone's account."""
         username = message.username
         account = next((a for a in self.accounts if a.username == username), None)
