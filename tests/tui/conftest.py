@@ -243,6 +243,16 @@ async def settle(pilot: Pilot[Any], timeout: float = SETTLE_SECONDS) -> None:
         raise AssertionError(f"the app was still busy after {timeout} s") from None
 
 
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press ``keys`` one at a time, each once the app has finished what the one before
+    started (a screen that opens, a focus that moves). Pilot's own pause between keys is
+    a guess from CPU time that passes early on a busy machine, and a key that then lands
+    on the screen being left is a flaky test. Tests of a key burst use ``pilot.press``."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
 def _messages_waiting(app: WaymarkApp) -> bool:
     nodes = (node for s in app.screen_stack for node in s.walk_children(with_self=True))
     return bool(app.message_queue_size or any(node.message_queue_size for node in nodes))

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from client.api import Device
 from client.connection import Backoff
 from tests.conftest import RunningServer, init_db, waymark
-from tests.tui.conftest import T0, screen_text, seed, settle, started
+from tests.tui.conftest import T0, press, screen_text, seed, settle, started
 from tui.app import WaymarkApp
 
 FAST = Backoff(base=0.05, cap=0.2)
@@ -68,8 +68,7 @@ async def test_offline_progress_syncs_when_the_server_comes_up(
     app = WaymarkApp(Device(tmp_path / "kiosk"), backoff=FAST, status_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
-        await settle(pilot)
+        await press(pilot, "enter", "down", "enter", "c")  # Course One > Reading: complete
         text = await wait_for(pilot, "○ offline", "✓ completed", " waiting")
         # The open, the completion, and on a slow machine heartbeats of time spent.
         waiting = re.search(r"(\d+) waiting", text)
@@ -118,18 +117,14 @@ async def test_every_action_works_while_the_server_never_answers(tmp_path: Path)
     try:
         async with asyncio.timeout(180), app.run_test(size=(80, 24)) as pilot:
             await started(pilot)
-            await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
-            await settle(pilot)
+            await press(pilot, "enter", "down", "enter", "c")  # Course One > Reading: complete
             assert "✓ completed" in screen_text(pilot)
-            await pilot.press("escape", "escape", "down", "enter")  # Course Two
-            await pilot.press("down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
-            await settle(pilot)
+            await press(pilot, "escape", "escape", "down", "enter")  # Course Two
+            await press(pilot, "down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
             assert "Your attempt: submitted, scored when online" in screen_text(pilot)
-            await pilot.press("escape", "escape", "down", "enter", "e")  # the path: enroll
-            await settle(pilot)
+            await press(pilot, "escape", "escape", "down", "enter", "e")  # the path: enroll
             assert "Enrollment requested" in screen_text(pilot)
-            await pilot.press("escape", "a")
-            await settle(pilot)
+            await press(pilot, "escape", "a")
             text = screen_text(pilot)
             assert "Waymark — Achievements" in text and "Time per day" in text
             await pilot.press("escape")
