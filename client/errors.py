@@ -8,6 +8,7 @@
      ├── NotLoggedIn             no learner is logged in on this device
      ├── UnknownUser             the named learner is not logged in here, or none is the default
      ├── BadEventArgs            ``record`` arguments do not make a valid event (nothing written)
+     ├── BadPin                  a kiosk PIN of the wrong form (nothing stored)
      ├── LogoutRefused           a logout would lose sync or leave a live token (--force)
      ├── ServerUnreachable       no connection to the server, or it dropped (retry later)
      └── ServerRefused           the server answered, but said no
@@ -34,6 +35,10 @@ class UsageError(ClientError):
 
 class JournalError(ClientError):
     """The journal file cannot be opened (bad ``--home``, disk full, not a database)."""
+
+
+class BadPin(ClientError):
+    """A kiosk PIN that is not 4 to 12 digits (``client.pins.set_pin``)."""
 
 
 class NotLoggedIn(ClientError):

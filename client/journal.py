@@ -121,6 +121,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 4: the refresh token that renews an expired bearer token ('' for older logins)
         "ALTER TABLE accounts ADD COLUMN refresh_token TEXT NOT NULL DEFAULT ''",
     ),
+    (  # 5: a learner's kiosk PIN, only as a salted scrypt hash (client.pins)
+        """CREATE TABLE IF NOT EXISTS pins (
+            user_id  TEXT PRIMARY KEY,
+            hash     TEXT NOT NULL,               -- client.pins.hash_pin: params, salt, key
+            failures INTEGER NOT NULL DEFAULT 0   -- wrong PINs in a row
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 BATCH = 500  # events per push: the protocol's most (MAX_BATCH)
@@ -397,7 +404,7 @@ class Journal:
             await db.execute(
                 "DELETE FROM events WHERE user_id = ? AND status != 'pending'", (account.user_id,)
             )
-            for table in ("feed", "folds", "fold_lessons", "views"):
+            for table in ("feed", "folds", "fold_lessons", "views", "pins"):
                 await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (account.user_id,))
             if account.is_default:  # another learner, if any, becomes the default
                 await db.execute(
@@ -405,6 +412,48 @@ class Journal:
                     " (SELECT user_id FROM accounts ORDER BY username LIMIT 1)"
                 )
         self._folds.pop(account.user_id, None)
+
+    # -- kiosk PINs (client.pins holds the hashing and the rules) ---------------------------
+
+    async def pin(self, user_id: str) -> tuple[str, int] | None:
+        """The learner's stored PIN hash and wrong tries in a row, or None without a PIN."""
+        async with self._txn("DEFERRED") as db:
+            row = await _one(db, "SELECT hash, failures FROM pins WHERE user_id = ?", user_id)
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    async def pinned(self) -> set[str]:
+        """The user ids of the learners with a PIN on this device."""
+        async with self._txn("DEFERRED") as db:
+            rows = await db.execute_fetchall("SELECT user_id FROM pins")
+        return {str(row[0]) for row in rows}
+
+    async def set_pin(self, user_id: str, hashed: str) -> None:
+        """Store (or replace) the learner's PIN hash, with no wrong tries."""
+        async with self._txn() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO pins (user_id, hash, failures) VALUES (?, ?, 0)",
+                (user_id, hashed),
+            )
+
+    async def pin_tried(self, user_id: str, *, right: bool, limit: int) -> int:
+        """Note one try of the learner's PIN; returns the wrong tries in a row after it.
+        A right one resets the count; the ``limit``-th wrong one in a row removes the PIN."""
+        async with self._txn() as db:
+            if right:
+                await db.execute("UPDATE pins SET failures = 0 WHERE user_id = ?", (user_id,))
+                return 0
+            await db.execute(
+                "UPDATE pins SET failures = failures + 1 WHERE user_id = ?", (user_id,)
+            )
+            row = await _one(db, "SELECT failures FROM pins WHERE user_id = ?", user_id)
+            failures = limit if row is None else int(row[0])
+            if failures >= limit:
+                await db.execute("DELETE FROM pins WHERE user_id = ?", (user_id,))
+        return failures
+
+    async def remove_pin(self, user_id: str) -> None:
+        async with self._txn() as db:
+            await db.execute("DELETE FROM pins WHERE user_id = ?", (user_id,))
 
     async def set_plan(self, user_id: str, plan: str) -> None:
         """Note the learner's plan (``free``, ``premium``) as the server last said it."""

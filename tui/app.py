@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -33,6 +34,7 @@ from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES, Theme
 from textual.worker import Worker
 
+from client import pins
 from client.api import Device
 from client.connection import Backoff, Change
 from client.errors import ClientError, ServerUnreachable
@@ -42,6 +44,7 @@ from sync.gamify import Leaderboard
 from tui import layout, settings
 from tui.commands import WaymarkCommands
 from tui.dialogs.confirm import Confirm
+from tui.dialogs.kiosk import IdleCountdown, PinPrompt, SetPin
 from tui.help import HelpScreen
 from tui.messages import (
     Changed,
@@ -51,12 +54,14 @@ from tui.messages import (
     Loaded,
     Open,
     PickLearner,
+    PinTried,
     QuizTaken,
     Record,
     SignIn,
     SignInFailed,
     SwitchLearner,
     TakeQuiz,
+    TryPin,
 )
 from tui.present import (
     CHART_DAYS,
@@ -91,12 +96,15 @@ PAGE: Final = 500  # own events read per journal call when scanning them
 # of kiosks still spreads its reconnects over those 10 s, and a server that says how long
 # to wait (4429) is obeyed. ctrl+r skips the wait.
 RECONNECT: Final = Backoff(base=0.5, cap=10.0)
+IDLE_WARNING: Final = 30.0
+"""Seconds before the idle sign-out that the countdown shows (at most half the timeout)."""
 
 
 class _Started(Message):
-    def __init__(self, accounts: list[Account]) -> None:
+    def __init__(self, accounts: list[Account], pinned: set[str]) -> None:
         super().__init__()
         self.accounts = accounts
+        self.pinned = pinned
 
 
 class _SyncRead(Message):
@@ -143,7 +151,13 @@ class WaymarkApp(App[None]):
     """``device`` is not open yet: the app opens and closes it. ``idle_timeout`` (seconds,
     None: never) signs the learner out after no input; ``tick_seconds`` is how often an open
     lesson records time spent; ``status_seconds`` how often the status line is re-read
-    (None: only on demand, as in tests)."""
+    (None: only on demand, as in tests).
+
+    ``kiosk`` (also on whenever ``idle_timeout`` is set: an idle sign-out only makes sense
+    on a shared device): the app opens on the learner list unless ``user`` names one, and
+    a learner picked from it gives their PIN or, without one, their password; after a
+    password sign-in the app offers to set a PIN. A PIN set on this device is asked for
+    also without ``kiosk``. See ``client.pins`` and ``docs/tui.md``."""
 
     CSS_PATH = "waymark.tcss"
     TITLE = "Waymark"
@@ -167,12 +181,14 @@ class WaymarkApp(App[None]):
         tick_seconds: float | None = 30.0,
         status_seconds: float | None = 1.0,
         device_name: str = "",
+        kiosk: bool = False,
     ) -> None:
         super().__init__()
         self.device = device
         self.clock = device.clock
         self.user = user
         self.idle_timeout = idle_timeout
+        self.kiosk = kiosk or idle_timeout is not None
         self.sync_enabled = sync
         self.backoff = backoff or RECONNECT
         self.tick_seconds = tick_seconds
@@ -190,6 +206,8 @@ class WaymarkApp(App[None]):
         self.login_worker: Worker[None] | None = None
         self.boards: dict[str, Board] = {}  # the last leaderboard fetched, per learner
         self._loads_queued: set[str] = set()
+        self.pinned: set[str] = set()  # user ids with a kiosk PIN on this device
+        self.countdown: IdleCountdown | None = None  # shown before the idle sign-out
         self._use_themes()
 
     def _use_themes(self) -> None:
@@ -218,10 +236,12 @@ class WaymarkApp(App[None]):
     async def _start(self) -> None:
         await self.device.__aenter__()
         self._opened = True
-        self.post_message(_Started(await self.device.accounts()))
+        journal = self.device.journal
+        self.post_message(_Started(await self.device.accounts(), await journal.pinned()))
 
     async def on__started(self, message: _Started) -> None:
         self.accounts = message.accounts
+        self.pinned = message.pinned
         self.run_worker(self._writer(), name="writer", group="writer")
         if self.status_seconds:
             self.set_interval(self.status_seconds, self.request_status)
@@ -235,10 +255,12 @@ class WaymarkApp(App[None]):
         chosen = (
             self.user
             if self.user in names
+            else None
+            if self.kiosk  # whoever walks up to a kiosk picks themselves, with a secret
             else names[0]
             if len(names) == 1
             else default
-            if self.user is None and self.idle_timeout is None
+            if self.user is None
             else None
         )
         if chosen is None:
@@ -604,6 +626,7 @@ class WaymarkApp(App[None]):
     async def show_learner(self, username: str) -> None:
         self.user = username
         self.snapshot = None
+        self.last_input_ms = self.clock()  # the learner just arrived: idle from now
         await self._reset_to(DashboardScreen(None, self.sync_state, self.clock))
         self.request_load()
         self.request_status()
@@ -632,7 +655,64 @@ class WaymarkApp(App[None]):
 
     @on(PickLearner)
     async def pick_learner(self, message: PickLearner) -> None:
-        await self.show_learner(message.username)
+        """Open a learner from the list: at once on a personal device; with their PIN if
+        they set one (kiosk or not); on a kiosk without a PIN, only after the password,
+        so that the next person cannot walk into someone's account."""
+        username = message.username
+        account = next((a for a in self.accounts if a.username == username), None)
+        if account is None or username == self.user:  # (the learner signed in now)
+            await self.show_learner(username)
+        elif account.user_id in self.pinned:
+
+            async def answered(ok: bool | None) -> None:
+                if ok:
+                    await self.show_learner(username)
+                elif ok is False:  # too many wrong PINs: the PIN is gone
+                    self.pinned.discard(account.user_id)
+                    self._ask_password(
+                        account,
+                        f"{pins.MAX_TRIES} wrong PINs: {username} signs in with the "
+                        "password now, and may then set a new PIN.",
+                    )
+
+            await self.push_screen(PinPrompt(username), answered)
+        elif self.kiosk:
+            self._ask_password(
+                account, f"{username} has no PIN on this kiosk: sign in with the password."
+            )
+        else:
+            await self.show_learner(username)
+
+    def _ask_password(self, account: Account, why: str) -> None:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, SignInScreen):
+                screen.ask_password(account, why)
+                return
+
+    @on(TryPin)
+    def try_pin(self, message: TryPin) -> None:
+        async def job(device: Device) -> None:
+            account = await device.journal.account(message.username)
+            check = await pins.check_pin(device.journal, account, message.pin)
+            message.reply_to.post_message(PinTried(check))
+
+        self.enqueue(job)
+
+    def offer_pin(self, account: Account) -> None:
+        """After a password sign-in on a kiosk: offer to set a PIN (see :class:`SetPin`)."""
+
+        def answered(pin: str | None) -> None:
+            if not pin:
+                return
+
+            async def job(device: Device) -> None:
+                await pins.set_pin(device.journal, account, pin)
+                self.pinned.add(account.user_id)
+                self.notify(f"PIN set for {account.username} on this kiosk.", title="PIN")
+
+            self.enqueue(job)
+
+        self.push_screen(SetPin(account.username), answered)
 
     @on(SignIn)
     def sign_in(self, message: SignIn) -> None:
@@ -656,27 +736,67 @@ class WaymarkApp(App[None]):
         if self.sync_enabled:
             self.start_sync()
         await self.show_learner(message.account.username)
+        if self.kiosk and message.account.user_id not in self.pinned:
+            self.offer_pin(message.account)
 
     async def sign_out(self) -> None:
         """Back to the sign-in screen (a kiosk after idle time); the journal keeps all."""
         self.user = None
         self.snapshot = None
+        self.countdown = None  # (popped with the other screens)
         self.set_sync_state(dataclasses.replace(self.sync_state, user="", account=None))
         await self._reset_to(SignInScreen(self.accounts, self.sync_state))
 
     async def sign_out_if_idle(self) -> None:
-        if (
-            self.idle_timeout
-            and self.user is not None
-            and self.clock() - self.last_input_ms >= self.idle_timeout * 1000
-        ):
+        """Called every second on a kiosk: in the last :data:`IDLE_WARNING` seconds of
+        ``idle_timeout`` without input show (and tick) the countdown, at the end sign out.
+        Times come from the app's clock.
+
+        The timer and a test may call it at once, so it changes the screen stack (which
+        Textual does at once; only the mounting is awaited) with no await in between."""
+        if not self.idle_timeout or self.user is None:
+            self._end_countdown()
+            if self.idle_timeout and self.clock() - self.last_input_ms >= self.idle_timeout * 1000:
+                self._clear_sign_in()
+            return
+        left = self.idle_timeout - (self.clock() - self.last_input_ms) / 1000
+        if left <= 0:
             await self.sign_out()
+        elif left > min(IDLE_WARNING, self.idle_timeout / 2):
+            self._end_countdown()
+        elif self.countdown is None:
+            self.countdown = IdleCountdown(self.user, math.ceil(left))
+            self.push_screen(self.countdown)
+        else:
+            self.countdown.seconds = math.ceil(left)
+
+    def _clear_sign_in(self) -> None:
+        """Nobody is signed in and nobody typed for the idle time: a PIN or password left
+        half typed goes, so the next person does not find it."""
+        if isinstance(self.screen, PinPrompt):
+            self.screen.dismiss(None)
+        for screen in self.screen_stack:
+            if isinstance(screen, SignInScreen) and screen.is_mounted:
+                screen.clear_secrets()
+
+    def _end_countdown(self) -> None:
+        countdown, self.countdown = self.countdown, None
+        if countdown is not None and countdown in self.screen_stack:
+            while self.screen is not countdown:  # (nothing opens over it: keys end it)
+                self.pop_screen()
+            self.pop_screen()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown):
             now = self.last_input_ms = self.clock()
-            if isinstance(self.screen, LearnerScreen):
-                self.screen.note_input(now)
+            learner = next(
+                (s for s in reversed(self.screen_stack) if isinstance(s, LearnerScreen)), None
+            )
+            if learner is self.screen or (self.countdown and learner is not None):
+                learner.note_input(now)
+            if self.countdown is not None:
+                self._end_countdown()
+                return  # the key (or click) that keeps the learner signed in does no more
         await super().on_event(event)
 
     # -- navigation ---------------------------------------------------------------------

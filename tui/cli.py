@@ -26,9 +26,11 @@ def build_app(
     idle_timeout: float | None = None,
     sync: bool = True,
     device_name: str = "",
+    kiosk: bool = False,
 ) -> WaymarkApp:
     """The app on the device journal in ``home`` (the learner ``user``, else the only or
-    default one; ``idle_timeout``: kiosk sign-out after that many idle seconds)."""
+    default one; ``idle_timeout``: kiosk sign-out after that many idle seconds; ``kiosk``:
+    learners open with their PIN or password, see :class:`tui.app.WaymarkApp`)."""
     from client.api import Device
     from tui.app import WaymarkApp
 
@@ -38,21 +40,33 @@ def build_app(
         idle_timeout=idle_timeout,
         sync=sync,
         device_name=device_name,
+        kiosk=kiosk,
     )
+
+
+KIOSK_IDLE: float = 300.0
+"""``waymark tui --kiosk`` signs out after this many idle seconds unless told otherwise."""
 
 
 @click.command(cls=Command)
 @home_option
 @click.option("--user", metavar="NAME", help="Learner to open (default: the only or default one).")
 @click.option(
+    "--kiosk",
+    is_flag=True,
+    help="A shared device: learners open with their PIN or password, sign-out after idle time.",
+)
+@click.option(
     "--idle-timeout",
     type=click.FloatRange(min=0),
-    default=0,
-    show_default=True,
-    help="Kiosk: sign out after this many seconds without input (0: never).",
+    default=None,
+    help=f"Sign out after this many seconds without input; implies --kiosk "
+    f"(default: {KIOSK_IDLE:.0f} with --kiosk, else never; 0: never).",
 )
 @click.option("--no-sync", is_flag=True, help="Stay offline (no background sync).")
-def tui(home: Path, user: str | None, idle_timeout: float, no_sync: bool) -> None:
+def tui(
+    home: Path, user: str | None, kiosk: bool, idle_timeout: float | None, no_sync: bool
+) -> None:
     """Open the terminal app: works offline, syncs in the background."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # Textual would write its escape codes into the pipe or file, or wait on no keys.
@@ -61,7 +75,12 @@ def tui(home: Path, user: str | None, idle_timeout: float, no_sync: bool) -> Non
             "for scripts use 'waymark status' or 'waymark status --json'",
             Exit.USAGE,
         )
-    build_app(home, user=user, idle_timeout=idle_timeout or None, sync=not no_sync).run()
+    if idle_timeout is None:
+        idle_timeout = KIOSK_IDLE if kiosk else 0
+    app = build_app(
+        home, user=user, idle_timeout=idle_timeout or None, sync=not no_sync, kiosk=kiosk
+    )
+    app.run()
 
 
 COMMANDS = [tui]

@@ -10,6 +10,7 @@ from textual.message_pump import MessagePump
 from client.api import QuizAttempt
 from client.connection import Change
 from client.journal import Celebration
+from client.pins import PinCheck
 from tui.state import Snapshot
 
 
@@ -128,3 +129,20 @@ class DraftRead(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class TryPin(Message):
+    """A kiosk learner typed their PIN; the app checks it (``client.pins.check_pin``) and
+    answers ``reply_to`` with :class:`PinTried`."""
+
+    def __init__(self, reply_to: MessagePump, username: str, pin: str) -> None:
+        super().__init__()
+        self.reply_to = reply_to
+        self.username = username
+        self.pin = pin
+
+
+class PinTried(Message):
+    def __init__(self, check: PinCheck) -> None:
+        super().__init__()
+        self.check = check

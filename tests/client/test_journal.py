@@ -531,7 +531,7 @@ async def test_a_journal_of_schema_1_opens_and_gains_the_plan_column(tmp_path: P
     with sqlite3.connect(tmp_path / "journal.db") as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
     db.close()
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
 
 
 async def test_a_new_journal_has_the_latest_schema(tmp_path: Path) -> None:

