@@ -44,6 +44,11 @@ def build_app(
     )
 
 
+def in_terminal() -> bool:
+    """Whether stdin and stdout are both a terminal (the app needs one)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 KIOSK_IDLE: float = 300.0
 """``waymark tui --kiosk`` signs out after this many idle seconds unless told otherwise."""
 
@@ -68,7 +73,7 @@ def tui(
     home: Path, user: str | None, kiosk: bool, idle_timeout: float | None, no_sync: bool
 ) -> None:
     """Open the terminal app: works offline, syncs in the background."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not in_terminal():
         # Textual would write its escape codes into the pipe or file, or wait on no keys.
         raise Failure(
             "waymark tui needs a terminal (stdin and stdout are not both one); "

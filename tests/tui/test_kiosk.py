@@ -18,6 +18,7 @@ from client.journal import Account, Journal
 from client.pins import MAX_TRIES, pin_matches, set_pin
 from tests.client.conftest import account
 from tests.tui.conftest import Clock, TestDevice, screen_text, seed, settle, started
+from tui import cli as tui_cli
 from tui.app import WaymarkApp
 from tui.cli import KIOSK_IDLE, tui
 from tui.dialogs.kiosk import IdleCountdown, PinPrompt, SetPin
@@ -419,6 +420,7 @@ def test_waymark_tui_kiosk_options(
 ) -> None:
     ran: list[WaymarkApp] = []
     monkeypatch.setattr(WaymarkApp, "run", lambda self, *a, **kw: ran.append(self))
+    monkeypatch.setattr(tui_cli, "in_terminal", lambda: True)  # CliRunner's streams are not
     result = CliRunner().invoke(tui, ["--home", str(tmp_path), *args])
     assert result.exit_code == 0, result.output
     assert [(app.kiosk, app.idle_timeout) for app in ran] == [(kiosk, idle)]
