@@ -17,8 +17,11 @@ outermost in the app's middleware.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import time
@@ -59,6 +62,12 @@ def new_request_id(offered: str | None = None) -> str:
     return uuid.uuid4().hex
 
 
+def _request_id_of(record: logging.LogRecord) -> str:
+    """The request id noted on ``record`` where it was logged, else the current one."""
+    noted = getattr(record, "request_id", None)
+    return noted if isinstance(noted, str) else request_id.get()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg``, ``request_id``
     (when there is one), the record's fields, and ``exc`` (the traceback, as a string)."""
@@ -70,7 +79,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        rid = request_id.get()
+        rid = _request_id_of(record)
         if rid:
             line["request_id"] = rid
         extra = getattr(record, "fields", None)
@@ -87,7 +96,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
         parts = [when, f"{record.levelname:<7}", record.name, record.getMessage()]
-        rid = request_id.get()
+        rid = _request_id_of(record)
         if rid:
             parts.append(f"request_id={rid}")
         extra = getattr(record, "fields", None)
@@ -99,18 +108,39 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands a record to the writer thread as it is (formatting happens there too), with
+    the request id of where it was logged: the thread has no such context."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.request_id = request_id.get()
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(fmt: LogFormat = "json", level: str = "info") -> None:
     """Send every log record of the process to stderr in ``fmt`` at ``level`` and above.
 
-    Replaces the handlers Litestar and uvicorn installed, so their lines come out in the
-    same format; uvicorn's own chatter stays at warning (the request lines replace its
-    access log)."""
+    Lines are formatted and written by a thread of their own (a queue in between): a merge
+    logs a line, and a write to a pipe (a container's log, a terminal) waiting on its
+    reader must not hold up the event loop. Replaces the handlers Litestar and uvicorn
+    installed, so their lines come out in the same format; uvicorn's own chatter stays at
+    warning (the request lines replace its access log)."""
+    global _listener
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if _listener is not None:
+        _listener.stop()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler, respect_handler_level=True)
+    _listener.start()
+    atexit.register(_listener.stop)  # the last lines are written before the process ends
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(_Enqueue(records))
     root.setLevel(level.upper())
     for name in ("litestar", "uvicorn", "uvicorn.error", "uvicorn.access", "asyncio"):
         logger = logging.getLogger(name)

@@ -365,8 +365,13 @@ class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def version(self) -> str:
-        """A content hash: equal catalogs have equal versions."""
-        return hashlib.sha256(msgspec.json.encode(self)).hexdigest()[:16]
+        """A content hash: equal catalogs have equal versions. Worked out once per catalog
+        (every device's hello compares it: 10,000 reconnecting devices must not each hash
+        the whole catalog)."""
+        index = _index(self)
+        if index.version is None:
+            index.version = hashlib.sha256(msgspec.json.encode(self)).hexdigest()[:16]
+        return index.version
 
     def course(self, course_id: str) -> Course | None:
         return _index(self).courses.get(course_id)
@@ -396,6 +401,7 @@ class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class _Index:
     def __init__(self, catalog: Catalog) -> None:
+        self.version: str | None = None
         self.courses = {c.id: c for c in catalog.courses}
         self.modules = {(c.id, m.id): m for c in catalog.courses for m in c.modules}
         self.lessons = {
