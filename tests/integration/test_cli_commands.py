@@ -5,6 +5,7 @@ printed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import signal
@@ -61,6 +62,8 @@ def test_the_commands_the_demo_prints_run_as_printed(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        # As after the quick start: the venv is not on PATH (tests/check.sh puts it there).
+        env={**os.environ, "PATH": "/usr/bin:/bin"},
     )
     assert demo.stdout is not None
     lines: list[str] = []
