@@ -53,6 +53,9 @@ class Group(msgspec.Struct, frozen=True):
     created_at: int
     members: list[str] = []
     """User names; filled only where the caller may see them."""
+    due: str | None = None
+    """When the group should have finished its courses (``YYYY-MM-DD``), for predicted
+    completion in reports."""
 
 
 WEEK_PATTERN: Final = r"^\d{4}-W\d{2}$"
@@ -157,7 +160,9 @@ class GamifyStore(AccountsStore):
                 row["id"],
             )
             names = [str(r["username"]) for r in rows]
-        return Group(row["id"], row["name"], row["created_by"], row["created_at"], names)
+        return Group(
+            row["id"], row["name"], row["created_by"], row["created_at"], names, row["due"]
+        )
 
     async def groups(self, *, member: str | None = None) -> list[Group]:
         """Every group, or those ``member`` (a user id) belongs to."""
@@ -169,18 +174,56 @@ class GamifyStore(AccountsStore):
                 " WHERE m.user_id = ? ORDER BY g.name",
                 member,
             )
-        return [Group(r["id"], r["name"], r["created_by"], r["created_at"]) for r in rows]
+        return [
+            Group(r["id"], r["name"], r["created_by"], r["created_at"], due=r["due"]) for r in rows
+        ]
+
+    async def taught_groups(self, viewer: User) -> list[Group]:
+        """The groups an instructor created or teaches, by name."""
+        rows = await self.engine.fetch(
+            "SELECT g.* FROM learner_groups g WHERE g.created_by = ?"
+            " OR g.id IN (SELECT group_id FROM group_teachers WHERE user_id = ?)"
+            " ORDER BY g.name",
+            viewer.username,
+            viewer.id,
+        )
+        return [
+            Group(r["id"], r["name"], r["created_by"], r["created_at"], due=r["due"]) for r in rows
+        ]
+
+    async def set_teacher(self, group_id: str, user_id: str, teacher: bool) -> None:
+        """Make an instructor one of the group's teachers (``teacher``) or not."""
+        await self._set_pair("group_teachers", group_id, user_id, teacher)
+
+    async def teachers(self, group_id: str) -> list[str]:
+        """The user names of the group's teachers (its creator not included)."""
+        rows = await self.engine.fetch(
+            "SELECT u.username FROM group_teachers t JOIN users u ON u.id = t.user_id"
+            " WHERE t.group_id = ? ORDER BY u.username",
+            group_id,
+        )
+        return [r["username"] for r in rows]
+
+    async def set_group_due(self, group_id: str, due: str | None) -> None:
+        """Set or clear the group's due date (``YYYY-MM-DD``)."""
+        async with self.engine.transaction() as txn:
+            await txn.execute("UPDATE learner_groups SET due = ? WHERE id = ?", due, group_id)
 
     async def delete_group(self, group_id: str) -> None:
         async with self.engine.transaction() as txn:
             await txn.execute("DELETE FROM group_members WHERE group_id = ?", group_id)
+            await txn.execute("DELETE FROM group_teachers WHERE group_id = ?", group_id)
             await txn.execute("DELETE FROM learner_groups WHERE id = ?", group_id)
 
     async def set_member(self, group_id: str, user_id: str, member: bool) -> None:
+        await self._set_pair("group_members", group_id, user_id, member)
+
+    async def _set_pair(self, table: str, group_id: str, user_id: str, on: bool) -> None:
+        """Put ``user_id`` in ``table`` (members or teachers) of the group, or take them out."""
         async with self.engine.transaction() as txn:
-            if member:
+            if on:
                 await txn.execute(
-                    "INSERT INTO group_members (group_id, user_id, added_at) VALUES (?, ?, ?)"
+                    f"INSERT INTO {table} (group_id, user_id, added_at) VALUES (?, ?, ?)"
                     " ON CONFLICT DO NOTHING",
                     group_id,
                     user_id,
@@ -188,9 +231,7 @@ class GamifyStore(AccountsStore):
                 )
             else:
                 await txn.execute(
-                    "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
-                    group_id,
-                    user_id,
+                    f"DELETE FROM {table} WHERE group_id = ? AND user_id = ?", group_id, user_id
                 )
 
     async def leaderboard(

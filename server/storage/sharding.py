@@ -44,6 +44,7 @@ GLOBAL_TABLES: Final = frozenset(
     {
         "catalog",
         "learner_groups",
+        "group_teachers",
         "server_secrets",
         "schema_version",
         "pending_work",
