@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from client.cli_common import Group
+
 LAZY: dict[str, str] = {
     # name -> "module:attribute", in the order `waymark --help` lists them
     "serve": "server.cli:serve",
@@ -39,9 +41,9 @@ LAZY: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     """A group whose commands are imported when first used (click docs, "Lazily Loading
-    Subcommands")."""
+    Subcommands"); its usage errors are one line (:class:`client.cli_common.Group`)."""
 
     def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -58,32 +60,6 @@ class LazyGroup(click.Group):
                 raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as err:
-            if isinstance(err, click.exceptions.NoArgsIsHelpError):
-                raise
-            raise _one_line(ctx, err) from None
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as err:
-            raise _one_line(ctx, err) from None
-
-
-class _UsageLine(click.ClickException):
-    exit_code = 2
-
-
-def _one_line(ctx: click.Context, err: click.UsageError) -> _UsageLine:
-    return _UsageLine(f"{err.format_message().rstrip('.')} (see '{ctx.command_path} --help')")
 
 
 @click.group(cls=LazyGroup, lazy=LAZY)

@@ -25,27 +25,14 @@ from websockets.exceptions import WebSocketException
 from cli.bench.report import notes, summary, table
 from cli.bench.scenarios import SCENARIOS, Bench, Options, phases, run_all
 from cli.bench.wire import BenchError
+from client.cli_common import Command, OneLineUsageError
 from server.errors import ServerError
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-class _UsageLine(click.ClickException):
-    exit_code = 2
-
-
-class _OneLine(click.Command):
-    """Usage errors as one line, without click's usage block (as the other commands)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            raise _usage(ctx, err.format_message()) from None
-
-
-def _usage(ctx: click.Context, message: str) -> _UsageLine:
-    return _UsageLine(f"{message.rstrip('.')} (see '{ctx.command_path} --help')")
+def _usage(ctx: click.Context, message: str) -> OneLineUsageError:
+    return OneLineUsageError(f"{message.rstrip('.')} (see '{ctx.command_path} --help')")
 
 
 def _db(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -80,7 +67,7 @@ async def _pg_version(url: str) -> str:
         await conn.close()
 
 
-@click.command(cls=_OneLine)
+@click.command(cls=Command)
 @click.option(
     "--db",
     envvar="WAYMARK_BENCH_DB",
