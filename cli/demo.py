@@ -356,6 +356,8 @@ def _your_turn(url: str, home: Path) -> str:
         f"  {waymark} record lesson.opened course={COURSE} lesson=welcome\n"
         f"  {waymark} sync --once && {waymark} status\n"
         f"  {waymark} sync --follow      # live changes from your other devices\n"
+        f"The class's reports: open {url}/dashboard in a browser and sign in as "
+        f"{INSTRUCTOR[0]} (password {INSTRUCTOR[1]}).\n"
         "Press Ctrl-C to stop."
     )
 
