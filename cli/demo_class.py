@@ -321,8 +321,8 @@ async def _play(
     at = first
     for session in range(sessions):
         at = max(at, first + session * gap)
-        if session == sessions - 1:
-            at = max(at, last - chunk * 20 * MINUTE_MS)
+        if session == sessions - 1:  # done by ``last``: up to 45 minutes a step
+            at = max(at, last - chunk * 45 * MINUTE_MS)
         if session == enroll_at:
             device.record(at, "path.enrolled", {"path": PATH})
             step = {"path": PATH, "milestone": "foundations"}
@@ -365,7 +365,7 @@ async def _play(
         for kind, course, item in steps[done : done + 3]:
             if kind == "lesson":
                 later = learner.lesson(later, course, item)
-        if device.held == []:
+        if not device.held:
             lesson = next(item for kind, _, item in steps if kind == "lesson")
             later = learner.lesson(later, steps[0][1], lesson)
         await device.hello_then_gone(later + MINUTE_MS)

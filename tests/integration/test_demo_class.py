@@ -118,6 +118,9 @@ async def courses_are_completed_in_progress_and_spread_over_five_weeks(
     last = await store.engine.fetchval("SELECT MAX(last_activity_at) FROM lesson_progress")
     assert NOW - 36 * DAY <= int(first) < NOW - 28 * DAY
     assert NOW - 3_600_000 < int(last) < NOW
+    # Nothing happened, nor was received, after the demo's start.
+    latest = await store.engine.fetchrow("SELECT MAX(at) AS at, MAX(recorded_at) AS r FROM feed")
+    assert latest is not None and int(latest["at"]) < NOW and int(latest["r"]) < NOW
     paths = await store.engine.fetch(
         "SELECT status, COUNT(*) AS n FROM learning_path_progress GROUP BY status"
     )
