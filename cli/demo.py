@@ -1,12 +1,15 @@
 """``waymark demo``: everything on embedded defaults, in one process.
 
-A temporary SQLite server with the shipped demo catalog and demo learners; then a
+A temporary SQLite server with the shipped demo catalog, the demo learners and a class
+of 28 more with five weeks of history for the reports (:mod:`cli.demo_class`, the
+instructor's account and the dashboard's URL printed); then a
 two-device story: Maya's laptop works offline while her phone follows live; the laptop
 reconnects and the phone sees every change at once; both end with the same progress.
 Then, in a terminal, it opens the terminal app (``waymark tui``) on a kiosk where Maya
 and Leo are signed in, against the same server; after it, the server keeps running for
 the command line until Ctrl-C. ``--script`` plays the story and exits (0 when both
-devices agree with the server); ``--no-tui`` skips the app.
+devices agree with the server and the instructor can read a learner's progress);
+``--no-tui`` skips the app.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -28,15 +32,17 @@ import click
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from cli.demo_class import GROUPS, INSTRUCTOR, NAMES, Summary, seed_class, seeding_store
 from client.api import Device
 from client.connection import Backoff, Change
 from client.journal import Celebration, celebration
 from server.app import create_app
 from server.cli import DRAIN_SECONDS, _Server, bind
-from server.storage.store import Store
-from sync.catalog import format_for, parse_catalog
+from server.storage.store import wall_clock_ms
+from sync.catalog import Catalog, format_for, parse_catalog
 from sync.gamify import AWARD_TYPES
 from tui.cli import build_app
 
@@ -211,6 +217,78 @@ def _server_progress(url: str, token: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+async def _seed(console: Console, db: str, catalog: Catalog) -> Summary:
+    """The story's two learners, then the class (:mod:`cli.demo_class`), with a bar."""
+    now = wall_clock_ms()
+    store = seeding_store(db, now)
+    await store.open()
+    try:
+        await store.load_catalog(catalog)
+        for name, password, zone in LEARNERS:
+            await store.create_user(name, password, timezone=zone)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            console=console, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("seeding the class: five weeks of learning", total=len(NAMES))
+            return await seed_class(
+                store,
+                catalog,
+                now,
+                extra={LEARNERS[0][0]: GROUPS[0], LEARNERS[1][0]: GROUPS[1]},
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
+    finally:
+        await store.close()
+
+
+def _class_line(summary: Summary) -> str:
+    groups = ", ".join(f"{len(names)} in {group}" for group, names in summary.learners.items())
+    return (
+        f"{sum(len(n) for n in summary.learners.values())} learners ({groups}); "
+        f"{summary.stalled} is stuck on a milestone, "
+        f"{len(summary.offline)} have offline work not synced yet"
+    )
+
+
+STAFF_CHECKS: tuple[tuple[str, str], ...] = (
+    ("Maya's progress", f"/v1/users/{LEARNERS[0][0]}/progress"),
+    # Hook for the reports (issue 13): add ("the course report",
+    # f"/v1/reports/courses/{COURSE}") here once /v1/reports exists.
+)
+"""What ``--script`` checks the instructor can read (label, path), after the story."""
+
+
+def _staff_check(console: Console, url: str) -> bool:
+    """The instructor signs in and reads each of :data:`STAFF_CHECKS`."""
+    body = json.dumps(
+        {"username": INSTRUCTOR[0], "password": INSTRUCTOR[1], "device_name": "demo-check"}
+    ).encode()
+    request = urllib.request.Request(
+        f"{url}/v1/auth/login", data=body, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token = json.loads(response.read())["token"]
+    for label, path in STAFF_CHECKS:
+        request = urllib.request.Request(
+            f"{url}{path}", headers={"authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                found = json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            console.print(f"[red]The instructor cannot read {label}: {err.code}.[/red]")
+            return False
+        console.print(f"The instructor {INSTRUCTOR[0]} reads {label} ({_shown(found)}).")
+    return True
+
+
+def _shown(found: Any) -> str:
+    if isinstance(found, dict) and isinstance(found.get("courses"), list):
+        return ", ".join(f"{c.get('id')} {c.get('percent')}%" for c in found["courses"])
+    return "ok"
+
+
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -278,6 +356,8 @@ def _your_turn(url: str, home: Path) -> str:
         f"  {waymark} record lesson.opened course={COURSE} lesson=welcome\n"
         f"  {waymark} sync --once && {waymark} status\n"
         f"  {waymark} sync --follow      # live changes from your other devices\n"
+        f"The class's reports: open {url}/dashboard in a browser and sign in as "
+        f"{INSTRUCTOR[0]} (password {INSTRUCTOR[1]}).\n"
         "Press Ctrl-C to stop."
     )
 
@@ -287,14 +367,8 @@ async def _demo(script: bool, tui: bool, console: Console, port: int = 0) -> boo
     with tempfile.TemporaryDirectory(prefix="waymark-demo-") as tmp:
         folder = Path(tmp)
         db = f"sqlite:///{folder / 'server.db'}"
-        store = Store.for_url(db)
-        await store.open()
-        await store.load_catalog(
-            parse_catalog(DEMO_CATALOG.read_bytes(), format_for(DEMO_CATALOG.name))
-        )
-        for name, password, zone in LEARNERS:
-            await store.create_user(name, password, timezone=zone)
-        await store.close()
+        catalog = parse_catalog(DEMO_CATALOG.read_bytes(), format_for(DEMO_CATALOG.name))
+        class_ = await _seed(console, db, catalog)
 
         sock = bind("127.0.0.1", port)
         host, port = sock.getsockname()[:2]
@@ -310,12 +384,16 @@ async def _demo(script: bool, tui: bool, console: Console, port: int = 0) -> boo
         console.print(
             Panel.fit(
                 f"Waymark demo server at [bold]{url}[/bold] (SQLite in {folder})\n"
-                f"catalog: {DEMO_CATALOG.name}; learners: maya / maya-demo, leo / leo-demo",
+                f"catalog: {DEMO_CATALOG.name}; learners: maya / maya-demo, leo / leo-demo\n"
+                f"the class: {_class_line(class_)}\n"
+                f"dashboard: [bold]{url}/dashboard[/bold] as the instructor "
+                f"{INSTRUCTOR[0]} / {INSTRUCTOR[1]}",
                 title="waymark demo",
             )
         )
         try:
             agree = await _story(console, url, folder / "devices")
+            agree = await asyncio.to_thread(_staff_check, console, url) and agree
             if not script and tui and _interactive():
                 await _kiosk(console, url, folder / "devices" / "kiosk")
             if not script:

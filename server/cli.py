@@ -766,7 +766,9 @@ def devices(db: str, name: str, as_json: bool) -> None:
         return
     for device in found:
         state = "revoked" if device.revoked_at else "active"
-        click.echo(f"{device.id}  {device.name!r}  {state}  acked_seq={device.acked_seq}")
+        # pending: events it said at its last hello it holds unsent (unknown: not shown).
+        pending = "" if device.pending is None else f"  pending={device.pending}"
+        click.echo(f"{device.id}  {device.name!r}  {state}  acked_seq={device.acked_seq}{pending}")
 
 
 @admin.command("revoke")

@@ -39,6 +39,19 @@ class Device(msgspec.Struct, frozen=True):
     revoked_at: int | None
     acked_seq: int
     last_seen_at: int | None
+    reported_seq: int | None = None
+    """The highest seq the device said at its last hello it had recorded (``None``: its
+    client did not say, as clients before it did not)."""
+    reported_at: int | None = None
+    """When it said so."""
+
+    @property
+    def pending(self) -> int | None:
+        """Events the device holds and the server has not merged, as far as the server
+        knows: recorded by its last hello and not acked since (``None``: unknown)."""
+        if self.reported_seq is None:
+            return None
+        return max(0, self.reported_seq - self.acked_seq)
 
 
 DAY_MS: Final = 86_400_000
@@ -128,6 +141,8 @@ def _device(row: Row) -> Device:
         row["revoked_at"],
         row["acked_seq"],
         row["last_seen_at"],
+        row["reported_seq"],
+        row["reported_at"],
     )
 
 
@@ -515,23 +530,27 @@ class AccountsStore(StoreBase):
             return None
         return await self._device_of(str(row["user_id"]), str(row["device_id"]))
 
-    async def device_heard(self, device: Device, clock: str | None, recorded: int) -> None:
-        """A device said hello: it was heard from now, and when the server has merged
-        everything it recorded for the learner (``recorded`` <= its watermark), its mark
-        rises to ``clock``, so an idle device stops holding the settled horizon back
-        (``sync.merge.horizon``). Capped at the server's own time: a clock running ahead
-        cannot settle evidence that is still to come."""
+    async def device_heard(self, device: Device, clock: str | None, recorded: int | None) -> None:
+        """A device said hello: it was heard from now, and it said the highest seq it has
+        recorded (``None``: its client did not say), which the server keeps: the events
+        above its watermark are work it holds and has not sent (:attr:`Device.pending`).
+        When the server has merged everything it recorded for the learner (``recorded`` <=
+        its watermark), its mark rises to ``clock``, so an idle device stops holding the
+        settled horizon back (``sync.merge.horizon``). Capped at the server's own time: a
+        clock running ahead cannot settle evidence that is still to come."""
         now = self.clock()
         mark = min(clock or ZERO, _server_hlc(now))
         # One row's lock, as the merge's own (which locks the learner's row, then this).
         async with self.engine.transaction() as txn:
             await txn.execute(
-                "UPDATE devices SET last_seen_at = ?,"
+                "UPDATE devices SET last_seen_at = ?, reported_seq = ?, reported_at = ?,"
                 " mark = CASE WHEN mark < ? AND acked_seq >= ? THEN ? ELSE mark END"
                 " WHERE id = ? AND user_id = ?",
                 now,
-                mark,
                 recorded,
+                None if recorded is None else now,
+                mark,
+                recorded or 0,  # not said: as before the device said it (none recorded)
                 mark,
                 device.id,
                 device.user_id,

@@ -35,9 +35,12 @@ class HelloAccount(msgspec.Struct, frozen=True):
     clock: Hlc | None = None
     """The device's clock, ticked for the hello: everything it records afterwards, for any
     learner, is stamped above it (protocol.md, ``hello``)."""
-    recorded: Cursor = 0
-    """The highest ``seq`` the device has recorded for this learner (0: none). When the
-    server has merged all of them, ``clock`` lets the device's mark rise to it."""
+    recorded: Cursor | msgspec.UnsetType = msgspec.UNSET
+    """The highest ``seq`` the device has recorded for this learner, pushed or not (0:
+    none). When the server has merged all of them, ``clock`` lets the device's mark rise to
+    it; the ones above the server's watermark are work the device holds and has not sent
+    (reports' freshness). Left out (``UNSET``, as by clients before it): not said, so that
+    work is unknown; for the horizon it counts as 0, as it always did."""
 
 
 class Hello(_Msg, frozen=True, tag="hello"):

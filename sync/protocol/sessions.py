@@ -138,11 +138,12 @@ class Authenticate(msgspec.Struct, frozen=True):
 
 
 class DeviceHeard(msgspec.Struct, frozen=True):
-    """Record that the device of hello account ``index`` was heard from, with its clock."""
+    """Record that the device of hello account ``index`` was heard from, with its clock and
+    the highest seq it says it recorded (``None``: it did not say)."""
 
     index: int
     clock: str | None
-    recorded: int
+    recorded: int | None
 
 
 class Follow(msgspec.Struct, frozen=True):
@@ -310,7 +311,8 @@ class ServerSession:
             if found.expired:
                 refused.append(Refusal(index, "token_expired", TOKEN_EXPIRED))
                 continue
-            effects.append(DeviceHeard(index, asked.clock, asked.recorded))
+            recorded = None if isinstance(asked.recorded, msgspec.UnsetType) else asked.recorded
+            effects.append(DeviceHeard(index, asked.clock, recorded))
             accounts.append(
                 WelcomeAccount(
                     found.user_id,

@@ -79,6 +79,8 @@ def test_the_commands_the_demo_prints_run_as_printed(tmp_path: Path) -> None:
             "PATH": "/usr/bin:/bin",  # the venv is not activated
             "WAYMARK_HOME": shlex.split(home.strip().removeprefix("export WAYMARK_HOME="))[0],
         }
+        dashboard = f"open http://127.0.0.1:{port}/dashboard in a browser and sign in as iris"
+        assert any(dashboard in x and "iris-demo" in x for x in lines), lines
         login = next(x for x in lines if " login http://" in x)
         assert f"login http://127.0.0.1:{port} leo --password leo-demo" in login
         ran = subprocess.run(

@@ -65,6 +65,20 @@ def test_admin_devices_json_lists_each_device(tmp_path: Path) -> None:
     plain = admin("devices", "ann", "--db", f"sqlite:///{path}")
     assert plain.stdout == f"{device_id}  'laptop'  active  acked_seq=0\n"
 
+    async def said_hello() -> None:
+        store = Store.for_url(str(path))
+        await store.open()
+        found = await store.device_by_id(device_id)
+        assert found is not None
+        await store.device_heard(found, None, recorded=3)  # holds 3 it has not pushed
+        await store.close()
+
+    asyncio.run(said_hello())
+    plain = admin("devices", "ann", "--db", f"sqlite:///{path}")
+    assert plain.stdout == f"{device_id}  'laptop'  active  acked_seq=0  pending=3\n"
+    [found] = json.loads(admin("devices", "ann", "--json", "--db", f"sqlite:///{path}").stdout)
+    assert found["reported_seq"] == 3 and found["reported_at"] is not None
+
 
 def test_admin_group_list_json(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'w.db'}"

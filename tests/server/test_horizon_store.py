@@ -173,3 +173,24 @@ async def test_a_merge_folds_again_when_the_catalog_changed_under_it(store: Stor
     lab = (await store.learner(user_id)).courses[0].modules[1].lessons[1]
     assert lab.completed_at == T0 + 2000
     assert await store.verify(user_id) == []
+
+
+async def test_a_hello_that_does_not_say_what_it_recorded_moves_the_horizon_as_zero(
+    store: Store,
+) -> None:
+    """An older client's hello (no ``recorded``): its mark rises as with 0 recorded, as
+    before; what it holds unsent is unknown (None), not 0."""
+    assert isinstance(store.clock, Clock)
+    store.clock.now = T0 + 1_000_000
+    user_id, _laptop, phone = await two_devices(store)
+    device = await store.device_by_id(phone)
+    assert device is not None
+    await store.device_heard(device, format_hlc(T0 + 50_000, 0), recorded=None)
+    assert (await marks(store, user_id))[phone] == format_hlc(T0 + 50_000, 0)
+    heard = await store.device_by_id(phone)
+    assert heard is not None
+    assert (heard.reported_seq, heard.reported_at, heard.pending) == (None, None, None)
+    await store.device_heard(heard, None, recorded=2)
+    told = await store.device_by_id(phone)
+    assert told is not None and (told.reported_seq, told.pending) == (2, 2)
+    assert told.reported_at == told.last_seen_at

@@ -178,6 +178,42 @@ def test_a_malformed_hello_is_refused_with_the_path(
     assert "msgspec" not in message and message.startswith("invalid message: ")
 
 
+@pytest.mark.parametrize(
+    ("account", "heard"),
+    [
+        ({"token": "t", "clock": CLOCK, "recorded": 7}, DeviceHeard(0, CLOCK, 7)),
+        ({"token": "t", "clock": CLOCK, "recorded": 0}, DeviceHeard(0, CLOCK, 0)),
+        # A client before ``recorded``: what it holds is unknown (None), not 0.
+        ({"token": "t", "clock": CLOCK}, DeviceHeard(0, CLOCK, None)),
+        ({"token": "t"}, DeviceHeard(0, None, None)),
+        # A field this server does not know (a newer client's) is ignored.
+        ({"token": "t", "recorded": 2, "unsent_bytes": 5}, DeviceHeard(0, None, 2)),
+    ],
+)
+def test_the_device_is_heard_with_what_it_recorded_or_none_when_it_did_not_say(
+    binary: bool, account: dict[str, object], heard: DeviceHeard
+) -> None:
+    data = {"type": "hello", "accounts": [account], "pending_total": 3}
+    frame = msgspec.msgpack.encode(data) if binary else msgspec.json.encode(data).decode()
+    session = ServerSession()
+    (auth,) = session.receive(frame)
+    assert isinstance(auth, Authenticate)
+    effects = session.authenticated([BOB], CATALOG)
+    assert [e for e in effects if isinstance(e, DeviceHeard)] == [heard]
+
+
+def test_a_hello_without_recorded_is_sent_without_it_and_null_is_refused(binary: bool) -> None:
+    """Older servers must read a newer client's hello: ``recorded`` is sent as an integer
+    or not at all, never as null (which no server accepts)."""
+    frame = wire(Hello([HelloAccount("t", 0, CLOCK)]), binary)
+    raw = msgspec.msgpack.decode(frame) if binary else msgspec.json.decode(frame)
+    assert "recorded" not in raw["accounts"][0]
+    null = {"type": "hello", "accounts": [{"token": "t", "recorded": None}]}
+    frame = msgspec.msgpack.encode(null) if binary else msgspec.json.encode(null).decode()
+    code, _, where, close = refusal(ServerSession().receive(frame))
+    assert (code, where, close) == ("bad_message", "$.accounts[0].recorded", 4400)
+
+
 def test_a_second_hello_is_refused_also_while_the_first_is_authenticated(binary: bool) -> None:
     session = ServerSession()
     session.receive(wire(HELLO, binary))
@@ -592,7 +628,12 @@ def welcomed(binary: bool = True, **kw: Any) -> ClientSession:
 
 
 def test_the_client_starts_with_a_hello_of_every_login(binary: bool) -> None:
+    """Each account says what the journal recorded, 0 included (the server counts the
+    device's unsent work from it)."""
     effects = client_session(binary).start()
+    raw = effects[0].frame
+    decoded = msgspec.msgpack.decode(raw) if binary else msgspec.json.decode(raw)
+    assert [a["recorded"] for a in decoded["accounts"]] == [9, 0]
     assert sent(effects) == [
         Hello(
             [HelloAccount("tok-ada", 3, CLOCK, 9), HelloAccount("tok-bob", 0, CLOCK, 0)],
