@@ -2,7 +2,8 @@
 "Engagement over time"): JSON, or ``?format=csv`` for the rows of the report's table.
 
 Errors: a learner asking is 403, a group the instructor does not teach 403, an unknown
-course, quiz or group 404, a malformed date or an empty range 400.
+course, quiz or group 404, a malformed date (or value) 400. A range that ends before it
+starts is empty, not an error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from litestar.params import Parameter
 
 from server.api.common import AuthRequest, errors
-from server.errors import BadRequest
 from server.reports.engagement import By, EngagementReport, EngagementRow, engagement_report
 from server.reports.quiz import (
     Attempts,
@@ -48,36 +48,15 @@ class JsonOrCsv(Operation):
             ok.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
 
 
-def _day(name: str, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value) if len(value) == 10 else _bad(name, value)
-    except ValueError:
-        return _bad(name, value)
-
-
-def _bad(name: str, value: str) -> date:
-    raise BadRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)")
-
-
-def _range(since: str | None, until: str | None) -> tuple[date | None, date | None]:
-    first, last = _day("since", since), _day("until", until)
-    if first is not None and last is not None and first > last:
-        raise BadRequest(f"since ({since}) is after until ({until})")
-    return first, last
-
-
-def _window(since: str | None, until: str | None) -> Window:
+def _window(since: date | None, until: date | None) -> Window:
     """Submission times from the start of day ``since`` to the end of day ``until`` (UTC)."""
-    first, last = _range(since, until)
 
     def start(day: date) -> int:
         return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
     return Window(
-        since=None if first is None else start(first),
-        until=None if last is None else start(last + timedelta(days=1)),
+        since=None if since is None else start(since),
+        until=None if until is None else start(until + timedelta(days=1)),
     )
 
 
@@ -98,8 +77,16 @@ def _answer(
 
 
 _GROUP = Parameter(description="A group (name or id): its members only.")
-_SINCE = Parameter(description="From this day on (YYYY-MM-DD), included.")
-_UNTIL = Parameter(description="Up to this day (YYYY-MM-DD), included.")
+_SINCE = Parameter(description="From this day on (YYYY-MM-DD, the learner's), included.")
+_UNTIL = Parameter(
+    description="Up to this day (YYYY-MM-DD, the learner's), included (before since: none)."
+)
+_SUBMITTED_SINCE = Parameter(
+    description="Attempts submitted from this day on (YYYY-MM-DD, UTC), included."
+)
+_SUBMITTED_UNTIL = Parameter(
+    description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."
+)
 _FORMAT = Parameter(
     query="format", default="json", description="json (the default) or csv (the rows)."
 )
@@ -128,12 +115,8 @@ class ReportQuizzesController(Controller):
         course: str,
         quiz: str,
         group: str | None = _GROUP,
-        since: str | None = Parameter(
-            description="Attempts submitted from this day on (YYYY-MM-DD, UTC), included."
-        ),
-        until: str | None = Parameter(
-            description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."
-        ),
+        since: date | None = _SUBMITTED_SINCE,
+        until: date | None = _SUBMITTED_UNTIL,
         attempts: Attempts = _ATTEMPTS,
         fmt: Format = _FORMAT,
     ) -> Response[QuizReport]:
@@ -152,12 +135,8 @@ class ReportQuizzesController(Controller):
         store: Store,
         course: str,
         group: str | None = _GROUP,
-        since: str | None = Parameter(
-            description="Attempts submitted from this day on (YYYY-MM-DD, UTC), included."
-        ),
-        until: str | None = Parameter(
-            description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."
-        ),
+        since: date | None = _SUBMITTED_SINCE,
+        until: date | None = _SUBMITTED_UNTIL,
         attempts: Attempts = _ATTEMPTS,
         fmt: Format = _FORMAT,
     ) -> Response[CourseQuizzesReport]:
@@ -175,25 +154,20 @@ class ReportQuizzesController(Controller):
         store: Store,
         course: str | None = Parameter(description="One course only."),
         group: str | None = _GROUP,
-        since: str | None = Parameter(
-            description="From this day on (YYYY-MM-DD, the learner's), included."
-        ),
-        until: str | None = Parameter(
-            description="Up to this day (YYYY-MM-DD, the learner's), included."
-        ),
+        since: date | None = _SINCE,
+        until: date | None = _UNTIL,
         by: By = _BY,
         fmt: Format = _FORMAT,
     ) -> Response[EngagementReport]:
         """Lesson time per day or ISO week and course, with the learners active in each
         period, and the periods' totals. CSV: the rows (period, course)."""
-        first, last = _range(since, until)
         scope = await report_scope(store, request.user.user, group=group)
         report = await engagement_report(
             store,
             scope,
             course=course,
-            since=None if first is None else first.isoformat(),
-            until=None if last is None else last.isoformat(),
+            since=None if since is None else since.isoformat(),
+            until=None if until is None else until.isoformat(),
             by=by,
         )
         return _answer(report, fmt, EngagementRow, report.rows, f"engagement-{by}")

@@ -91,6 +91,11 @@ def test_engagement_over_rest_in_json_and_csv(server: RunningServer) -> None:
     status, headers, text = get(server, "/v1/reports/engagement?by=week&format=csv", "root")
     assert status == 200 and 'filename="engagement-week.csv"' in headers
     assert parsed(text) == [{k: str(v) for k, v in r.items()} for r in report["rows"]]
+    # A range that ends before it starts is empty, not an error.
+    status, _, empty = get(
+        server, "/v1/reports/engagement?since=2025-11-25&until=2025-11-24", "root"
+    )
+    assert (status, empty["rows"], empty["totals"]) == (200, [], [])
     status, _, ivy = get(server, "/v1/reports/engagement?course=cq&since=2025-11-24", "ivy")
     assert status == 200 and [(r["period"], r["seconds"]) for r in ivy["rows"]] == [
         ("2025-11-24", 720)
@@ -103,14 +108,10 @@ BAD = [
     ("/v1/reports/courses/nope/quizzes", "root", 404, "no course 'nope'"),
     ("/v1/reports/engagement?course=nope", "root", 404, "no course 'nope'"),
     ("/v1/reports/engagement?group=nope", "root", 404, "no group 'nope'"),
-    ("/v1/reports/engagement?since=2025-13-01", "root", 400, "since: '2025-13-01'"),
-    ("/v1/reports/courses/cq/quizzes/q?until=yesterday", "root", 400, "until: 'yesterday'"),
-    (
-        "/v1/reports/engagement?since=2025-11-25&until=2025-11-24",
-        "root",
-        400,
-        "since (2025-11-25) is after until",
-    ),
+    ("/v1/reports/engagement?since=2025-13-01", "root", 400, ""),
+    ("/v1/reports/engagement?since=", "root", 400, ""),
+    ("/v1/reports/courses/cq/quizzes/q?until=yesterday", "root", 400, ""),
+    ("/v1/reports/courses/cq/quizzes?since=20251124", "root", 400, ""),
     ("/v1/reports/engagement?by=month", "root", 400, ""),
     ("/v1/reports/courses/cq/quizzes/q?attempts=best", "root", 400, ""),
     ("/v1/reports/courses/cq/quizzes/q?format=xml", "root", 400, ""),
@@ -128,3 +129,5 @@ def test_bad_requests_are_problem_details(server: RunningServer) -> None:
         assert got == status, (path, body)
         assert "application/problem+json" in headers, path
         assert body["status"] == status and detail in body["detail"], (path, body)
+        if status == 400:  # which value is wrong, and where
+            assert body["extra"][0]["source"] == "query", (path, body)
