@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from server.api.common import AuthRequest, errors
 from server.reports.engagement import By, EngagementReport, EngagementRow, engagement_report
@@ -87,9 +87,9 @@ _SUBMITTED_SINCE = Parameter(
 _SUBMITTED_UNTIL = Parameter(
     description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."
 )
-_FORMAT = Parameter(
-    query="format", default="json", description="json (the default) or csv (the rows)."
-)
+FormatParameter = Annotated[
+    Format, QueryParameter(name="format", description="json (the default) or csv (the rows).")
+]
 _BY = Parameter(default="day", description="day (the default) or week (ISO).")
 _ATTEMPTS = Parameter(
     default="all",
@@ -118,7 +118,7 @@ class ReportQuizzesController(Controller):
         since: date | None = _SUBMITTED_SINCE,
         until: date | None = _SUBMITTED_UNTIL,
         attempts: Attempts = _ATTEMPTS,
-        fmt: Format = _FORMAT,
+        fmt: FormatParameter = "json",
     ) -> Response[QuizReport]:
         """One quiz's statistics: attempts, pass rate, mean and median score, the score
         distribution, and per question facility, discrimination, the most chosen wrong
@@ -138,7 +138,7 @@ class ReportQuizzesController(Controller):
         since: date | None = _SUBMITTED_SINCE,
         until: date | None = _SUBMITTED_UNTIL,
         attempts: Attempts = _ATTEMPTS,
-        fmt: Format = _FORMAT,
+        fmt: FormatParameter = "json",
     ) -> Response[CourseQuizzesReport]:
         """Every quiz of a course summarized, and the difficult questions across them.
         CSV: the quizzes' rows."""
@@ -157,7 +157,7 @@ class ReportQuizzesController(Controller):
         since: date | None = _SINCE,
         until: date | None = _UNTIL,
         by: By = _BY,
-        fmt: Format = _FORMAT,
+        fmt: FormatParameter = "json",
     ) -> Response[EngagementReport]:
         """Lesson time per day or ISO week and course, with the learners active in each
         period, and the periods' totals. CSV: the rows (period, course)."""
