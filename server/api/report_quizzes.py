@@ -76,25 +76,33 @@ def _answer(
     return Response(report)
 
 
-_GROUP = Parameter(description="A group (name or id): its members only.")
-_SINCE = Parameter(description="From this day on (YYYY-MM-DD, the learner's), included.")
-_UNTIL = Parameter(
-    description="Up to this day (YYYY-MM-DD, the learner's), included (before since: none)."
-)
-_SUBMITTED_SINCE = Parameter(
-    description="Attempts submitted from this day on (YYYY-MM-DD, UTC), included."
-)
-_SUBMITTED_UNTIL = Parameter(
-    description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."
-)
+Group = Annotated[str | None, Parameter(description="A group (name or id): its members only.")]
+Since = Annotated[
+    date | None, Parameter(description="From this day on (YYYY-MM-DD, the learner's), included.")
+]
+Until = Annotated[
+    date | None,
+    Parameter(
+        description="Up to this day (YYYY-MM-DD, the learner's), included (before since: none)."
+    ),
+]
+SubmittedSince = Annotated[
+    date | None,
+    Parameter(description="Attempts submitted from this day on (YYYY-MM-DD, UTC), included."),
+]
+SubmittedUntil = Annotated[
+    date | None,
+    Parameter(description="Attempts submitted up to this day (YYYY-MM-DD, UTC), included."),
+]
+AttemptsParameter = Annotated[
+    Attempts,
+    Parameter(description="all: every counted attempt (the default); first: each learner's first."),
+]
+ByParameter = Annotated[By, Parameter(description="day (the default) or week (ISO).")]
+CourseParameter = Annotated[str | None, Parameter(description="One course only.")]
 FormatParameter = Annotated[
     Format, QueryParameter(name="format", description="json (the default) or csv (the rows).")
 ]
-_BY = Parameter(default="day", description="day (the default) or week (ISO).")
-_ATTEMPTS = Parameter(
-    default="all",
-    description="all: every counted attempt (the default); first: each learner's first.",
-)
 
 
 class ReportQuizzesController(Controller):
@@ -114,10 +122,10 @@ class ReportQuizzesController(Controller):
         store: Store,
         course: str,
         quiz: str,
-        group: str | None = _GROUP,
-        since: date | None = _SUBMITTED_SINCE,
-        until: date | None = _SUBMITTED_UNTIL,
-        attempts: Attempts = _ATTEMPTS,
+        group: Group = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
+        attempts: AttemptsParameter = "all",
         fmt: FormatParameter = "json",
     ) -> Response[QuizReport]:
         """One quiz's statistics: attempts, pass rate, mean and median score, the score
@@ -134,10 +142,10 @@ class ReportQuizzesController(Controller):
         request: AuthRequest,
         store: Store,
         course: str,
-        group: str | None = _GROUP,
-        since: date | None = _SUBMITTED_SINCE,
-        until: date | None = _SUBMITTED_UNTIL,
-        attempts: Attempts = _ATTEMPTS,
+        group: Group = None,
+        since: SubmittedSince = None,
+        until: SubmittedUntil = None,
+        attempts: AttemptsParameter = "all",
         fmt: FormatParameter = "json",
     ) -> Response[CourseQuizzesReport]:
         """Every quiz of a course summarized, and the difficult questions across them.
@@ -152,11 +160,11 @@ class ReportQuizzesController(Controller):
         self,
         request: AuthRequest,
         store: Store,
-        course: str | None = Parameter(description="One course only."),
-        group: str | None = _GROUP,
-        since: date | None = _SINCE,
-        until: date | None = _UNTIL,
-        by: By = _BY,
+        course: CourseParameter = None,
+        group: Group = None,
+        since: Since = None,
+        until: Until = None,
+        by: ByParameter = "day",
         fmt: FormatParameter = "json",
     ) -> Response[EngagementReport]:
         """Lesson time per day or ISO week and course, with the learners active in each
