@@ -244,12 +244,15 @@ def _course(user_id: str, view: CourseView, out: Rows) -> None:
 def _attempt_responses(
     user_id: str, course_id: str, quiz_id: str, attempt_id: str, attempt: AttemptState, quiz: Quiz
 ) -> list[Row]:
-    # The answers the server scored: those stamped before the submit (a device's events
-    # arrive in seq order, so all of them were held when the submit was scored).
+    # The held answers (the last by stamp per question), whatever their stamp: a row is a
+    # function of the state, and the rows of an attempt only ever gain keys (answers are
+    # never dropped), so the merge's upserts and a rebuild give the same rows. A client
+    # answers before it submits, so these are the answers the server scored; one that
+    # answers after (out of spec) changes the row, never the score.
     held = []
     for index, question in enumerate(quiz.questions):
         answer = attempt.answers.get(question.id)
-        if answer is not None and (attempt.submitted is None or answer[0] < attempt.submitted):
+        if answer is not None:
             held.append((attempt.answered_at.get(question.id), index, question, answer[1]))
     # Time on a question: from the answer before it (by device time; ties by the quiz's
     # order), or from the attempt's start for the first one (docs/reports.md).
@@ -281,7 +284,7 @@ def _attempt_responses(
 
 def responses(state: UserState, course: Course, user_id: str, out: Rows) -> None:
     """Append the ``quiz_question_responses`` rows of ``course``: one per question answered
-    in an attempt the server scored, with the answer it scored (the choices, ``;``-joined
+    in an attempt the server scored, with the answer held (the choices, ``;``-joined
     and sorted), whether it was right, the points it earned, and the seconds spent on it."""
     table = out["quiz_question_responses"]
     for module in course.modules:
