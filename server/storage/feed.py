@@ -18,8 +18,8 @@ from server.storage.base import (
 )
 from server.storage.engine import Row, Txn
 from sync.catalog import Catalog
-from sync.events import Event
-from sync.gamify import AWARD_TYPES, GamifyState
+from sync.events import Event, credited_at
+from sync.gamify import AWARD_TYPES, GamifyState, local_day
 from sync.hlc import ZERO
 from sync.merge.batch import DeviceEntry, Entry, Learner, settle
 from sync.merge.decide import Context, Decision
@@ -115,6 +115,16 @@ _CERTIFICATE_COLUMNS: Final = (
     ("user_seq", "bigint"),
 )
 _SCOPE_COLUMNS: Final = (("user_id", "text"), ("scope", "text"))
+DAILY_COLUMNS: Final = (
+    ("user_id", "text"),
+    ("course_id", "text"),
+    ("day", "text"),
+    ("seconds", "bigint"),
+)
+_ADD_SECONDS: Final = (
+    "ON CONFLICT (user_id, course_id, day) DO UPDATE SET seconds = daily_time.seconds"
+    " + excluded.seconds"
+)
 
 _UPSERT: Final = {
     table: f"ON CONFLICT ({', '.join(KEYS[table])}) DO UPDATE SET "
@@ -129,6 +139,24 @@ AWARD_TABLES: Final = {
     "certificates": _CERTIFICATE_COLUMNS,
 }
 """The tables that copy award decisions, and their columns (:func:`award_row`'s order)."""
+
+
+def daily_seconds(
+    type_: str, body: dict[str, Any], at: int, recorded_at: int, tz: str, user_tz: str
+) -> tuple[str, str, int] | None:
+    """The ``daily_time`` a device event adds: ``(course, day, seconds)`` for a
+    ``lesson.progressed`` with seconds, None for any other. The day is the calendar day of
+    the time the server credits the event with (its ``at``, never after its receipt), in
+    the zone the event reported, else the learner's: the rule of streak days
+    (:func:`sync.gamify.local_day`)."""
+    seconds = body.get("seconds")
+    course = body.get("course")
+    if type_ != "lesson.progressed" or not isinstance(course, str):
+        return None
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        return None
+    day = local_day(credited_at(at, recorded_at), tz, user_tz).isoformat()
+    return course, day, seconds
 
 
 def certificate_codes(certificates: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -234,6 +262,8 @@ class _FeedWriter:
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.scopes: set[str] = set()
+        self.daily: dict[tuple[str, str], int] = {}
+        """Seconds to add to ``daily_time``, by ``(course, day)`` (:func:`daily_seconds`)."""
         self.award_rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in AWARD_TABLES}
         self.written: list[FeedEntry] = []
         """The feed entries this writer's flushes wrote, in order: once committed, what the
@@ -346,6 +376,10 @@ class _FeedWriter:
         """Append an accepted device event; ``recorded_at`` is its receipt (this writer's
         ``now``), ``sent_hlc`` / ``sent_at`` the device's own stamp and time where the merge
         took others (:class:`sync.merge.batch.DeviceEntry`)."""
+        added = daily_seconds(event.type, event.body, event.at, self.now, event.tz, self.tz)
+        if added is not None:
+            key = (added[0], added[1])
+            self.daily[key] = self.daily.get(key, 0) + added[2]
         self.head += 1
         self.rows.append(
             (
@@ -425,7 +459,11 @@ class _FeedWriter:
         ):
             if rows:
                 await txn.insert_rows(table, columns, rows, "ON CONFLICT DO NOTHING")
-        self.rows, self.outbox = [], []
+        if self.daily:
+            # Each event is appended once (its seq is applied once), so adding is exact.
+            daily = [(self.user_id, c, d, n) for (c, d), n in sorted(self.daily.items())]
+            await txn.insert_rows("daily_time", DAILY_COLUMNS, daily, _ADD_SECONDS)
+        self.rows, self.outbox, self.daily = [], [], {}
         self.award_rows = {table: [] for table in AWARD_TABLES}
 
 

@@ -24,9 +24,11 @@ from server.storage.feed import (
     _CODE_COLUMNS,
     _SCOPE_COLUMNS,
     AWARD_TABLES,
+    DAILY_COLUMNS,
     FeedStore,
     award_row,
     certificate_codes,
+    daily_seconds,
     fold_rows,
     replace_projections_txn,
     write_learner_row_txn,
@@ -46,6 +48,7 @@ _CACHED_TABLES: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
     *AWARD_TABLES.items(),
     ("certificate_codes", _CODE_COLUMNS),
     ("user_scopes", _SCOPE_COLUMNS),
+    ("daily_time", DAILY_COLUMNS),
 )
 
 
@@ -94,10 +97,16 @@ class ProjectionsStore(AccountsStore, FeedStore):
         activity: list[tuple[int, str]] = []
         awarded: list[tuple[str, dict[str, Any], int]] = []  # at the server's time
         rows: dict[str, set[tuple[Any, ...]]] = {table: set() for table, _ in _CACHED_TABLES}
+        daily: dict[tuple[str, str], int] = {}
         for row in feed:
             body = _body_dec.decode(row["body"])
             type_, at, user_seq = str(row["type"]), int(row["at"]), int(row["user_seq"])
             if row["origin"] == "device":
+                added = daily_seconds(
+                    type_, body, at, int(row["recorded_at"]), str(row["tz"]), user.timezone
+                )
+                if added is not None:
+                    daily[added[:2]] = daily.get(added[:2], 0) + added[2]
                 if is_activity(type_):  # credited as the merge did: never after receipt
                     activity.append((credited_at(at, int(row["recorded_at"])), str(row["tz"])))
                 for name in ("course", "path"):
@@ -111,6 +120,7 @@ class ProjectionsStore(AccountsStore, FeedStore):
                 if found is not None:
                     rows[found[0]].add(found[1])
         rows["certificate_codes"] = set(certificate_codes(rows["certificates"]))
+        rows["daily_time"] = {(user_id, c, d, n) for (c, d), n in daily.items()}
         gamify = gamify_fold(activity, awarded, user_tz=user.timezone)
         head = int(feed[-1]["user_seq"]) if feed else 0
         return Derived(user, head, fold_rows(feed), gamify, rows)
@@ -178,10 +188,19 @@ class ProjectionsStore(AccountsStore, FeedStore):
 
     async def open(self) -> list[int]:
         """Open (and migrate) the store, then do the work migrations left for Python: the
-        projection tables of learners from before them, filled from their stored state."""
+        projection tables of learners from before them, filled from their stored state
+        (``projections``, 0008), or every cache rebuilt from the feed (``rebuild``, 0014:
+        the answers' times and ``daily_time`` are in the feed only)."""
         applied = await super().open()
-        pending = await self.engine.fetch("SELECT name FROM pending_work")
-        if any(r["name"] == "projections" for r in pending):
+        pending = {str(r["name"]) for r in await self.engine.fetch("SELECT name FROM pending_work")}
+        if "rebuild" in pending:
+            for user_id in await self.learner_ids():
+                await self.rebuild(user_id)
+            async with self.engine.transaction() as txn:
+                await txn.execute(
+                    "DELETE FROM pending_work WHERE name IN ('rebuild', 'projections')"
+                )
+        elif "projections" in pending:
             for user_id in await self.learner_ids():
                 await self.fill_projections(user_id)
             async with self.engine.transaction() as txn:

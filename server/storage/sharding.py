@@ -32,6 +32,8 @@ LEARNER_TABLES: Final = {
     "module_progress": "user_id",
     "course_progress": "user_id",
     "quiz_attempts": "user_id",
+    "quiz_question_responses": "user_id",
+    "daily_time": "user_id",
     "learning_path_progress": "user_id",
     "user_competencies": "user_id",
 }

@@ -113,6 +113,9 @@ class AttemptState(msgspec.Struct):
     answers: dict[str, tuple[Stamp, list[str]]] = {}
     submitted: Stamp | None = None
     submitted_at: int | None = None
+    answered_at: dict[str, int] = {}
+    """The device time (``at``) of each held answer (the one in ``answers``): the time
+    spent on a question (``quiz_question_responses``) counts from it."""
 
 
 class AttemptResult(msgspec.Struct, frozen=True):
@@ -287,6 +290,7 @@ def _apply_quiz(state: UserState, stamp: Stamp, at: int, body: QuizRef) -> None:
             held = attempt.answers.get(body.question)
             if held is None or stamp > held[0]:
                 attempt.answers[body.question] = (stamp, list(body.choices))
+                attempt.answered_at[body.question] = at
         case QuizSubmitted():
             if attempt.submitted is None or stamp < attempt.submitted:
                 attempt.submitted, attempt.submitted_at = stamp, at

@@ -9,6 +9,8 @@ learner sees (:mod:`sync.views`), so a row never says anything the views do not.
   module and course the learner has started (their last activity is the latest of their
   lessons': a heartbeat writes its lesson's row only);
 * ``quiz_attempts`` (QuizAttempt): one row per attempt;
+* ``quiz_question_responses`` (QuizQuestionResponse): one row per answered question of a
+  scored attempt (:func:`responses`);
 * ``learning_path_progress`` (LearningPathProgress): one row per path the learner has
   enrolled in;
 * ``user_competencies`` (UserCompetency): one row per competency with a level above zero.
@@ -22,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sync.catalog import Catalog
-from sync.merge.fold import UserState
+from sync.catalog import Catalog, Course, Quiz
+from sync.merge.fold import AttemptState, UserState
 from sync.views import (
     CourseView,
     LessonView,
@@ -94,6 +96,18 @@ TABLES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("counted", "boolean"),
         ("submitted_at", "bigint"),
     ),
+    "quiz_question_responses": (
+        ("user_id", "text"),
+        ("course_id", "text"),
+        ("quiz_id", "text"),
+        ("attempt_id", "text"),
+        ("question_id", "text"),
+        ("selected_options", "text"),
+        ("correct", "boolean"),
+        ("score", "double precision"),
+        ("time_spent", "bigint"),
+        ("answered_at", "bigint"),
+    ),
     "learning_path_progress": (
         ("user_id", "text"),
         ("learning_path_id", "text"),
@@ -119,6 +133,7 @@ KEYS: Final = {
     "module_progress": ("user_id", "course_id", "module_id"),
     "course_progress": ("user_id", "course_id"),
     "quiz_attempts": ("user_id", "course_id", "quiz_id", "attempt_id"),
+    "quiz_question_responses": ("user_id", "course_id", "quiz_id", "attempt_id", "question_id"),
     "learning_path_progress": ("user_id", "learning_path_id"),
     "user_competencies": ("user_id", "competency_id"),
 }
@@ -226,17 +241,77 @@ def _course(user_id: str, view: CourseView, out: Rows) -> None:
     )
 
 
+def _attempt_responses(
+    user_id: str, course_id: str, quiz_id: str, attempt_id: str, attempt: AttemptState, quiz: Quiz
+) -> list[Row]:
+    # The held answers (the last by stamp per question), whatever their stamp: a row is a
+    # function of the state, and the rows of an attempt only ever gain keys (answers are
+    # never dropped), so the merge's upserts and a rebuild give the same rows. A client
+    # answers before it submits, so these are the answers the server scored; one that
+    # answers after (out of spec) changes the row, never the score.
+    held = []
+    for index, question in enumerate(quiz.questions):
+        answer = attempt.answers.get(question.id)
+        if answer is not None:
+            held.append((attempt.answered_at.get(question.id), index, question, answer[1]))
+    # Time on a question: from the answer before it (by device time; ties by the quiz's
+    # order), or from the attempt's start for the first one (docs/reports.md).
+    spent: dict[str, int] = {}
+    previous = attempt.started_at
+    for at, _, question, _ in sorted(held, key=lambda x: (x[0] or 0, x[1])):
+        if at is not None:  # None: an answer folded before its time was kept
+            spent[question.id] = max(0, at - (at if previous is None else previous)) // 1000
+            previous = at
+    rows: list[Row] = []
+    for at, _, question, choices in held:
+        correct = frozenset(choices) == question.correct
+        rows.append(
+            (
+                user_id,
+                course_id,
+                quiz_id,
+                attempt_id,
+                question.id,
+                ";".join(sorted(choices)),
+                correct,
+                float(question.points if correct else 0),
+                spent.get(question.id),
+                at,
+            )
+        )
+    return rows
+
+
+def responses(state: UserState, course: Course, user_id: str, out: Rows) -> None:
+    """Append the ``quiz_question_responses`` rows of ``course``: one per question answered
+    in an attempt the server scored, with the answer held (the choices, ``;``-joined
+    and sorted), whether it was right, the points it earned, and the seconds spent on it."""
+    table = out["quiz_question_responses"]
+    for module in course.modules:
+        for quiz in module.quizzes:
+            held = state.quizzes.get(f"{course.id}/{quiz.id}")
+            if held is None:
+                continue
+            for attempt_id in sorted(held.results):
+                attempt = held.attempts.get(attempt_id)
+                if attempt is not None:
+                    table += _attempt_responses(
+                        user_id, course.id, quiz.id, attempt_id, attempt, quiz
+                    )
+
+
 def course_rows(
     state: UserState, catalog: Catalog, plan: str, user_id: str, courses: set[str], out: Rows
 ) -> dict[str, CourseView]:
-    """Append the rows of ``courses`` (course, modules, touched lessons, quiz attempts) to
-    ``out``; returns their views."""
+    """Append the rows of ``courses`` (course, modules, touched lessons, quiz attempts and
+    their responses) to ``out``; returns their views."""
     views: dict[str, CourseView] = {}
     for course_id in sorted(courses):
         course = catalog.course(course_id)
         if course is not None:
             views[course_id] = view = course_view(state, course, plan)
             _course(user_id, view, out)
+            responses(state, course, user_id, out)
     return views
 
 

@@ -219,6 +219,7 @@ def test_an_attempt_keeps_its_first_start_latest_answers_and_first_submission() 
             },
             submitted=stamp("a", 4, 40),
             submitted_at=T + 40,
+            answered_at={"x": T + 30, "y": T + 25},
         )
         assert state.quizzes == {"c/q": QuizState(attempts={"t1": expected})}
 
