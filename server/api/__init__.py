@@ -24,6 +24,7 @@ from server.api.gamification import (
 from server.api.health import HealthController
 from server.api.paths import MilestoneController
 from server.api.progress import ProgressController
+from server.api.reports import ReportController
 from server.api.statistics import StatisticsController
 
 ROUTE_HANDLERS: Final = (
@@ -40,6 +41,7 @@ ROUTE_HANDLERS: Final = (
     CertificateController,
     LeaderboardController,
     GroupController,
+    ReportController,
     well_known_jwks,
     HealthController,
 )
