@@ -19,7 +19,6 @@ The method, for one learner and one course at time ``now``:
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, date, datetime
 from typing import Final, Literal
 
@@ -73,10 +72,12 @@ def half_start(now: int) -> int:
     return now - WINDOW_DAYS // 2 * DAY_MS
 
 
-def _at(now: int, remaining: int, per_day: float) -> int | None:
-    if per_day <= 0:
+def _at(now: int, remaining: int, lessons: int, days: int) -> int | None:
+    """When ``remaining`` lessons are done at ``lessons`` per ``days`` days (in whole
+    milliseconds, rounded up; integers throughout, so exact)."""
+    if lessons <= 0:
         return None
-    return now + math.ceil(remaining / per_day * DAY_MS)
+    return now + -(-remaining * days * DAY_MS // lessons)
 
 
 def _end_of(day: str) -> int:
@@ -93,11 +94,11 @@ def predict(pace: Pace, now: int, due: str | None = None) -> Prediction:
     if done:
         return Prediction("completed", round(per_day, 4), due=due)
     remaining = max(0, pace.total - pace.completed)
-    half = WINDOW_DAYS / 2
-    fast, slow = sorted((pace.first_half / half, pace.second_half / half), reverse=True)
-    projected = _at(now, remaining, per_day)
-    earliest = _at(now, remaining, fast)
-    latest = _at(now, remaining, slow)
+    half = WINDOW_DAYS // 2
+    fast, slow = sorted((pace.first_half, pace.second_half), reverse=True)
+    projected = _at(now, remaining, recent, WINDOW_DAYS)
+    earliest = _at(now, remaining, fast, half)
+    latest = _at(now, remaining, slow, half)
     idle = pace.last_activity_at is None or now - pace.last_activity_at >= STALL_DAYS * DAY_MS
     outlook: Outlook
     if idle:
