@@ -9,7 +9,9 @@ learner report also answers ``?format=pdf`` (a printable PDF).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Response, get
@@ -41,21 +43,20 @@ Group = Annotated[
     Parameter(description="Only this group's learners (its name or id).", max_length=200),
 ]
 Day = Annotated[
-    str | None,
+    date | None,
     Parameter(
         description="A day, YYYY-MM-DD (UTC): only learners active in the course from "
-        "(since) or until (until) that day.",
-        max_length=10,
-        examples=[],
+        "(since) or until (until) that day."
     ),
 ]
 FORMAT_DOC = "json (default) or csv: the report's rows as CSV, the same rows as the JSON's."
 
 
+@dataclass
 class _Tabular(Operation):
     """The 200 answer is also ``text/csv`` (``?format=csv``)."""
 
-    media: tuple[str, ...] = ("text/csv",)
+    media: ClassVar[tuple[str, ...]] = ("text/csv",)
 
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")
@@ -73,8 +74,9 @@ class _Tabular(Operation):
             )
 
 
+@dataclass
 class _TabularPdf(_Tabular):
-    media = ("text/csv", "application/pdf")
+    media: ClassVar[tuple[str, ...]] = ("text/csv", "application/pdf")
 
 
 def _file(content: bytes, media_type: str, filename: str) -> Response[Any]:
@@ -88,7 +90,7 @@ def _file(content: bytes, media_type: str, filename: str) -> Response[Any]:
 def _answer(report: Any, row_type: type[msgspec.Struct], fmt: str, name: str) -> Response[Any]:
     if fmt == "csv":
         text = csv_text(row_type, report.rows)
-        return _file(text.encode(), "text/csv; charset=utf-8", f"{name}.csv")
+        return _file(text.encode(), "text/csv", f"{name}.csv")
     return Response(content=report)
 
 
@@ -119,7 +121,7 @@ class ReportController(Controller):
         """Course progress: learners x modules (status, percent, time spent, last
         activity, last sync, projected completion), the completion funnel by module, the
         completion rate and the learners active per week."""
-        period = Period.parse(since, until)
+        period = Period.of(since, until)
         scope = await report_scope(store, request.user.user, group=group)
         report = await course_report(store, scope, course, period)
         return _answer(report, ModuleRow, fmt, f"course-{_safe(course)}")
@@ -142,7 +144,7 @@ class ReportController(Controller):
     ) -> Response[ModuleReport]:
         """One module of a course: learners x its lessons, and how many started and
         completed each lesson."""
-        period = Period.parse(since, until)
+        period = Period.of(since, until)
         scope = await report_scope(store, request.user.user, group=group)
         report = await module_report(store, scope, course, module, period)
         return _answer(report, LessonRow, fmt, f"course-{_safe(course)}-{_safe(module)}")

@@ -63,10 +63,13 @@ class Period(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, since: str | None, until: str | None) -> Period:
-        period = cls(parse_day(since, "since"), parse_day(until, "until", end=True))
-        if period.since is not None and period.until is not None and period.since > period.until:
-            raise BadRequest("since is after until")
-        return period
+        # A since after its until is an empty range (no learner), not an error.
+        return cls(parse_day(since, "since"), parse_day(until, "until", end=True))
+
+    @classmethod
+    def of(cls, since: date | None, until: date | None) -> Period:
+        """The period of two days (the query's, already parsed)."""
+        return cls.parse(since.isoformat() if since else None, until.isoformat() if until else None)
 
     @property
     def open(self) -> bool:
