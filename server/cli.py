@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import re
 import signal
 import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -998,6 +999,83 @@ def group_members(db: str, name: str, added: tuple[str, ...], removed: tuple[str
     click.echo(_members(group))
     for member in group.members:
         click.echo(f"  {member}")
+
+
+@group_.group("teacher")
+def group_teacher() -> None:
+    """Who teaches a group: instructors who see its learners in reports (besides its
+    creator)."""
+
+
+def _teachers(group: Group, teachers: list[str]) -> str:
+    names = ", ".join(teachers) if teachers else "none"
+    return f"group {group.name}: created by {group.created_by}, teachers: {names}"
+
+
+def _set_teacher(db: str, name: str, username: str, teacher: bool) -> str:
+    async def change(store: Store) -> str:
+        found = await _find_group(store, name)
+        user = await store.user_by_name(username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        if teacher and user.role != "instructor":
+            raise click.ClickException(f"{username} is not an instructor (role {user.role})")
+        await store.set_teacher(found.id, user.id, teacher)
+        return _teachers(found, await store.teachers(found.id))
+
+    return _run(_with_store(db, change))
+
+
+@group_teacher.command("add")
+@click.argument("name")
+@click.argument("user")
+@click.pass_obj
+def group_teacher_add(db: str, name: str, user: str) -> None:
+    """Make instructor USER a teacher of group NAME: they see its learners in reports."""
+    click.echo(_set_teacher(db, name, user, True))
+
+
+@group_teacher.command("remove")
+@click.argument("name")
+@click.argument("user")
+@click.pass_obj
+def group_teacher_remove(db: str, name: str, user: str) -> None:
+    """USER no longer teaches group NAME."""
+    click.echo(_set_teacher(db, name, user, False))
+
+
+def _due_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date YYYY-MM-DD", param_hint="'DUE'"
+        ) from None
+    return value
+
+
+@group_.command("due")
+@click.argument("name")
+@click.argument("due", required=False, callback=_due_day)
+@click.option("--clear", is_flag=True, help="Take the group's due date away.")
+@click.pass_obj
+def group_due(db: str, name: str, due: str | None, clear: bool) -> None:
+    """Set group NAME's due date (DUE, YYYY-MM-DD) or take it away (--clear): reports
+    measure predicted completion against it (docs/reports.md)."""
+    if (due is None) == (not clear):
+        raise _UsageLine("give either DUE (YYYY-MM-DD) or --clear")
+
+    async def change(store: Store) -> Group:
+        found = await _find_group(store, name)
+        await store.set_group_due(found.id, due)
+        return await _find_group(store, found.id)
+
+    group = _run(_with_store(db, change))
+    click.echo(f"group {group.name}: due {group.due or 'none'}")
 
 
 @group_.command("list")

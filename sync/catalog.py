@@ -7,6 +7,7 @@ A malformed file is refused whole with :class:`~sync.errors.CatalogError` naming
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import PurePath
 from typing import Annotated, Final, Literal
 
@@ -183,14 +184,30 @@ class Objective(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     competency: Id | None = None
 
 
+DueDate = Annotated[
+    str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$(?!\n)")
+]
+"""A calendar day, ``YYYY-MM-DD`` (checked to exist when the course is parsed)."""
+
+
 class Course(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``due``: when learners should have completed the course (``YYYY-MM-DD``, optional):
+    reports measure predicted completion against it (``docs/reports.md``); a group's own
+    due date wins over it."""
+
     id: Id
     title: Title = ""
     modules: list[Module] = []
     competencies: IdList = []
     objectives: list[Objective] = []
+    due: DueDate | None = None
 
     def __post_init__(self) -> None:
+        if self.due is not None:
+            try:
+                date.fromisoformat(self.due)
+            except ValueError:
+                raise ValueError(f"course {self.id!r}: due {self.due!r} is not a date") from None
         _unique(f"course {self.id!r}: module", [m.id for m in self.modules])
         _unique(f"course {self.id!r}: lesson", [x.id for m in self.modules for x in m.lessons])
         quizzes = [q.id for m in self.modules for q in m.all_quizzes]

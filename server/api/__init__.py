@@ -25,6 +25,7 @@ from server.api.health import HealthController
 from server.api.paths import MilestoneController
 from server.api.progress import ProgressController
 from server.api.report_quizzes import ReportQuizzesController
+from server.api.reports import ReportController
 from server.api.statistics import StatisticsController
 
 ROUTE_HANDLERS: Final = (
@@ -41,6 +42,7 @@ ROUTE_HANDLERS: Final = (
     CertificateController,
     LeaderboardController,
     GroupController,
+    ReportController,
     ReportQuizzesController,
     well_known_jwks,
     HealthController,

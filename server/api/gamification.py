@@ -29,7 +29,7 @@ from server.credentials import (
     sign_credential,
 )
 from server.credentials import verify_credential as verify_token
-from server.errors import Forbidden, NotFound
+from server.errors import Conflict, Forbidden, NotFound
 from server.storage.store import WEEK_PATTERN, Group, Store, User
 from sync.gamify import GamifyView, Leaderboard
 
@@ -90,6 +90,15 @@ class NewGroup(msgspec.Struct, frozen=True):
 
 class GroupList(msgspec.Struct, frozen=True):
     groups: list[Group]
+
+
+class GroupTeachers(msgspec.Struct, frozen=True):
+    """A group's teachers: instructors who see its learners in reports, besides the
+    instructor who created it (``created_by``)."""
+
+    group: str
+    created_by: str
+    teachers: list[str]
 
 
 def _base(request: Request[Any, Any, Any]) -> str:
@@ -382,6 +391,41 @@ class GroupController(Controller):
     ) -> Group:
         """Take a learner out of the group."""
         return await self._member(request, store, name, username, False)
+
+    @put("/{name:str}/teachers/{username:str}", responses=errors(403, 404, 409))
+    async def add_teacher(
+        self, request: AuthRequest, store: Store, name: str, username: str
+    ) -> GroupTeachers:
+        """Make an instructor one of the group's teachers (admins and the group's creator):
+        they see its learners in reports."""
+        return await self._teacher(request, store, name, username, True)
+
+    @delete(
+        "/{name:str}/teachers/{username:str}",
+        status_code=HTTP_200_OK,
+        responses=errors(403, 404),
+    )
+    async def remove_teacher(
+        self, request: AuthRequest, store: Store, name: str, username: str
+    ) -> GroupTeachers:
+        """No longer a teacher of the group (admins and the group's creator)."""
+        return await self._teacher(request, store, name, username, False)
+
+    async def _teacher(
+        self, request: AuthRequest, store: Store, name: str, username: str, teacher: bool
+    ) -> GroupTeachers:
+        viewer = request.user.user
+        _staff(viewer)
+        group = await _group(store, name)
+        if viewer.role != "admin" and viewer.username != group.created_by:
+            raise Forbidden(f"only admins and {group.created_by} manage the group's teachers")
+        user = await store.user_by_name(username)
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        if teacher and user.role != "instructor":
+            raise Conflict(f"{username} is not an instructor (role {user.role})")
+        await store.set_teacher(group.id, user.id, teacher)
+        return GroupTeachers(group.name, group.created_by, await store.teachers(group.id))
 
     async def _member(
         self, request: AuthRequest, store: Store, name: str, username: str, member: bool

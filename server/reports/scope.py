@@ -36,10 +36,14 @@ class Scope(msgspec.Struct, frozen=True):
     """Otherwise: the members of these groups (ids)."""
     group: Group | None = None
     """The group asked for, if one was."""
+    user: str | None = None
+    """Only this learner (a user id: a learner report), whoever they are."""
 
     def where(self, column: str) -> tuple[str, tuple[Any, ...]]:
         """An SQL condition that ``column`` (a user id) is a learner in this scope, and its
         arguments (``?`` placeholders, as :mod:`server.storage.engine` takes them)."""
+        if self.user is not None:
+            return f"{column} = ?", (self.user,)
         learners = f"{column} IN (SELECT id FROM users WHERE role = 'learner')"
         if self.everyone:
             return learners, ()

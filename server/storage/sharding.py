@@ -36,6 +36,8 @@ LEARNER_TABLES: Final = {
     "daily_time": "user_id",
     "learning_path_progress": "user_id",
     "user_competencies": "user_id",
+    "milestone_progress": "user_id",
+    "objective_progress": "user_id",
 }
 """Table → the column that names its learner (the distribution column)."""
 

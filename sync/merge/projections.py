@@ -13,7 +13,10 @@ learner sees (:mod:`sync.views`), so a row never says anything the views do not.
   scored attempt (:func:`responses`);
 * ``learning_path_progress`` (LearningPathProgress): one row per path the learner has
   enrolled in;
-* ``user_competencies`` (UserCompetency): one row per competency with a level above zero.
+* ``user_competencies`` (UserCompetency): one row per competency with a level above zero;
+* ``milestone_progress``: one row per milestone of each path the learner enrolled in (its
+  unlock, start and completion times: progress velocity in reports);
+* ``objective_progress``: one row per objective of each course the learner started.
 
 The merge says which rows a push changed (:func:`course_rows`, :func:`lesson_row`,
 :func:`learner_rows`); :func:`all_rows` gives every row of a learner, for rebuilding and
@@ -125,6 +128,23 @@ TABLES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("status", "text"),
         ("acquired_at", "bigint"),
     ),
+    "milestone_progress": (
+        ("user_id", "text"),
+        ("learning_path_id", "text"),
+        ("milestone_id", "text"),
+        ("course_id", "text"),
+        ("module_id", "text"),
+        ("status", "text"),
+        ("unlocked_at", "bigint"),
+        ("started_at", "bigint"),
+        ("completed_at", "bigint"),
+    ),
+    "objective_progress": (
+        ("user_id", "text"),
+        ("course_id", "text"),
+        ("objective_id", "text"),
+        ("mastered", "boolean"),
+    ),
 }
 """Each projection table's columns, in row order, with their SQL types."""
 
@@ -136,6 +156,8 @@ KEYS: Final = {
     "quiz_question_responses": ("user_id", "course_id", "quiz_id", "attempt_id", "question_id"),
     "learning_path_progress": ("user_id", "learning_path_id"),
     "user_competencies": ("user_id", "competency_id"),
+    "milestone_progress": ("user_id", "learning_path_id", "milestone_id"),
+    "objective_progress": ("user_id", "course_id", "objective_id"),
 }
 """Each table's primary key (``user_id`` first)."""
 
@@ -226,6 +248,9 @@ def _course(user_id: str, view: CourseView, out: Rows) -> None:
                     module.completed_at,
                 )
             )
+    out["objective_progress"] += [
+        (user_id, view.id, objective.id, objective.mastered) for objective in view.objectives
+    ]
     out["course_progress"].append(
         (
             user_id,
@@ -340,6 +365,23 @@ def learner_rows(
                 view.completed_at,
             )
         )
+        enrollment = state.enrollments.get(path.id)
+        held = enrollment.milestones if enrollment is not None else {}
+        for step in view.milestones:
+            started = held[step.id].started_at if step.id in held else None
+            out["milestone_progress"].append(
+                (
+                    user_id,
+                    path.id,
+                    step.id,
+                    step.course,
+                    step.module,
+                    step.status,
+                    step.unlocked_at,
+                    started,
+                    step.completed_at,
+                )
+            )
     for competency in catalog.competencies:
         found = competency_view(state, catalog, competency, courses)
         if found.level or found.acquired_at is not None:

@@ -185,6 +185,7 @@ async def test_leaderboard_opt_out_hides_the_learner_in_every_endpoint(
         frozenset({"name"}): [{"name": "ann"}, {"name": "cohort-a"}],
         frozenset({"course"}): [{"course": "c1"}, {"course": "c2"}],
         frozenset({"course", "quiz"}): [{"course": "c1", "quiz": "q1"}],
+        frozenset({"course", "module"}): [{"course": "c1", "module": "none"}],
         frozenset({"course", "assignment"}): [{"course": "c1", "assignment": "none"}],
         frozenset({"path_id"}): [{"path_id": "p1"}],
         frozenset({"path_id", "milestone_id"}): [{"path_id": "p1", "milestone_id": "s1"}],

@@ -227,6 +227,9 @@ ROUTE_VALUES: dict[frozenset[str], list[dict[str, str]]] = {
     ],
     frozenset({"path_id"}): [{"path_id": p.id} for p in CAT.paths],
     frozenset({"course"}): [{"course": c.id} for c in CAT.courses],
+    frozenset({"course", "module"}): [
+        {"course": c.id, "module": m.id} for c in CAT.courses for m in c.modules
+    ],
     frozenset({"name"}): [{"name": "ann"}],
     frozenset({"current", "new"}): [{"current": "enrolled", "new": "in_progress"}],
     frozenset({"badge_id"}): [{"badge_id": "none"}],

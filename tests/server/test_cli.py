@@ -90,3 +90,40 @@ def test_admin_group_list_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [group] = json.loads(result.stdout)
     assert (group["name"], group["members"], group["created_by"]) == ("cohort", ["ann"], "admin")
+
+
+def test_admin_group_teachers_and_due_date(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert admin("init", "--db", db).exit_code == 0
+    for name, role in [("ann", "learner"), ("ivy", "instructor"), ("ian", "instructor")]:
+        added = admin("user", "add", name, "--password", "pw", "--role", role, "--db", db)
+        assert added.exit_code == 0, added.output
+    assert admin("group", "add", "cohort", "--by", "ivy", "--db", db).exit_code == 0
+    added = admin("group", "teacher", "add", "cohort", "ian", "--db", db)
+    assert added.exit_code == 0, added.output
+    assert added.stdout == "group cohort: created by ivy, teachers: ian\n"
+    learner = admin("group", "teacher", "add", "cohort", "ann", "--db", db)
+    assert (learner.exit_code, learner.output) == (
+        1,
+        "Error: ann is not an instructor (role learner)\n",
+    )
+    nobody = admin("group", "teacher", "add", "nope", "ian", "--db", db)
+    assert (nobody.exit_code, nobody.output) == (1, "Error: no group 'nope'\n")
+    removed = admin("group", "teacher", "remove", "cohort", "ian", "--db", db)
+    assert removed.stdout == "group cohort: created by ivy, teachers: none\n"
+
+    due = admin("group", "due", "cohort", "2026-06-30", "--db", db)
+    assert due.stdout == "group cohort: due 2026-06-30\n"
+    listed = admin("group", "list", "--json", "--db", db)
+    assert json.loads(listed.stdout)[0]["due"] == "2026-06-30"
+    bad = admin("group", "due", "cohort", "2026-02-30", "--db", db)
+    assert bad.exit_code == 2 and "'2026-02-30' is not a date YYYY-MM-DD" in bad.output
+    neither = admin("group", "due", "cohort", "--db", db)
+    assert (neither.exit_code, neither.output) == (
+        2,
+        "Error: give either DUE (YYYY-MM-DD) or --clear\n",
+    )
+    both = admin("group", "due", "cohort", "2026-06-30", "--clear", "--db", db)
+    assert both.exit_code == 2
+    cleared = admin("group", "due", "cohort", "--clear", "--db", db)
+    assert cleared.stdout == "group cohort: due none\n"

@@ -1585,3 +1585,26 @@ gamification:
     newer["courses"][0]["modules"][0]["lessons"][0]["completion"] = 42
     with pytest.raises(CatalogError, match="completion"):
         catalog_from_server(newer)
+
+
+def test_a_course_may_have_a_due_date() -> None:
+    catalog = parse_catalog('courses: [{id: c, due: "2026-06-30"}, {id: d}]', "yaml")
+    assert [c.due for c in catalog.courses] == ["2026-06-30", None]
+    assert parse_catalog('[[courses]]\nid = "c"\ndue = "2026-06-30"\n', "toml").courses[0].due == (
+        "2026-06-30"
+    )
+
+
+@pytest.mark.parametrize(
+    ("due", "problem"),
+    [
+        ("2026-02-30", "course 'c': due '2026-02-30' is not a date - at `$.courses[0]`"),
+        ("2026-6-30", "Expected `str` matching regex"),
+        ("30/06/2026", "Expected `str` matching regex"),
+        ("2026-06-30\n", "Expected `str` matching regex"),
+    ],
+)
+def test_a_due_date_that_is_no_day_is_refused(due: str, problem: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(json.dumps({"courses": [{"id": "c", "due": due}]}), "json")
+    assert problem in str(caught.value)
