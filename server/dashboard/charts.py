@@ -28,7 +28,7 @@ TEXT: Final = "#1a1a1a"
 GRID: Final = "#767676"  # 4.5:1: axis lines and ticks are graphics that must be seen
 WIDTH: Final = 640
 FONT: Final = 13
-LABEL_W: Final = 170
+LABEL_W: Final = 230
 """Room for the category labels left of horizontal bars."""
 VALUE_W: Final = 90
 """Room for the value printed right of the longest bar."""
@@ -73,7 +73,8 @@ def _figure(
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_xy(height)}"'
         f' width="{WIDTH}" height="{_xy(height)}" role="img"'
-        f' aria-labelledby="{ident}-title {ident}-desc" class="chart-{kind}">'
+        f' aria-labelledby="{ident}-title {ident}-desc" class="chart-{kind}"'
+        ' font-family="DejaVu Sans, sans-serif">'
         f'<title id="{ident}-title">{escape(title)}</title>'
         f'<desc id="{ident}-desc">{escape(desc)}</desc>'
         f'<rect x="0" y="0" width="{WIDTH}" height="{_xy(height)}" fill="#ffffff"/>'
@@ -97,7 +98,10 @@ def _figure(
     )
     return Markup(
         f'<figure class="chart" id="{ident}"><figcaption>{escape(title)}</figcaption>'
-        f"{svg}{data}</figure>"
+        # On a narrow screen the picture keeps a readable size and scrolls sideways; the
+        # scrolling region takes the focus, so a keyboard can scroll it too.
+        f'<div class="chart-scroll" role="region" tabindex="0" aria-label={quoteattr(title)}>'
+        f"{svg}</div>{data}</figure>"
     )
 
 

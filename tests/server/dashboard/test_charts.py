@@ -18,9 +18,9 @@ def parse(markup: str) -> ET.Element:
 
 
 def svg_of(figure: ET.Element) -> ET.Element:
-    found = figure.find(f"{SVG}svg")
-    assert found is not None
-    return found
+    found = list(figure.iter(f"{SVG}svg"))
+    assert len(found) == 1
+    return found[0]
 
 
 def texts(svg: ET.Element) -> list[str]:
