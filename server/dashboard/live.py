@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -21,9 +22,11 @@ import msgspec
 from litestar import Request, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from server.auth import session_policy
 from server.dashboard.freshness import iso, local_time
 from server.dashboard.pages import LIVE, viewer
 from server.dashboard.scope import Visibility, visible_to
+from server.storage.accounts import SessionPolicy
 from server.storage.store import Store
 
 log = logging.getLogger("waymark.dashboard")
@@ -50,11 +53,13 @@ class Synced(msgspec.Struct, frozen=True):
 
 
 class _Page:
-    """One open page: what its viewer may see, and its queue of events (``None``: end)."""
+    """One open page: what its viewer may see, its session (the cookie), and its queue
+    of events (``None``: end)."""
 
-    def __init__(self, visibility: Visibility, timezone: str) -> None:
+    def __init__(self, visibility: Visibility, timezone: str, session: str) -> None:
         self.visibility = visibility
         self.timezone = timezone
+        self.session = session
         self.queue: asyncio.Queue[Synced | None] = asyncio.Queue(QUEUE_MAX)
 
     def put(self, item: Synced | None) -> None:
@@ -115,8 +120,9 @@ class LiveFeed:
         finally:
             del self._reading[user_id]
 
-    def open(self, visibility: Visibility, timezone: str) -> _Page:
-        page = _Page(visibility, timezone)
+    def open(self, visibility: Visibility, timezone: str, session: str = "") -> _Page:
+        """A page opened a stream; ``session``: its cookie (:meth:`signed_out` ends it)."""
+        page = _Page(visibility, timezone, session)
         if self.closed:
             page.put(None)
         else:
@@ -128,6 +134,12 @@ class LiveFeed:
         if not self.pages:
             self._heads.clear()
 
+    def signed_out(self, session: str) -> None:
+        """The browser of cookie ``session`` signed out: its streams end now."""
+        for page in list(self.pages):
+            if page.session and hmac.compare_digest(page.session, session):
+                page.put(None)
+
     def close(self) -> None:
         """End every stream (the server is stopping); new ones end at once."""
         self.closed = True
@@ -138,13 +150,20 @@ class LiveFeed:
 _encode = msgspec.json.Encoder()
 
 
-async def _stream(feed: LiveFeed, page: _Page) -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(
+    feed: LiveFeed, page: _Page, policy: SessionPolicy
+) -> AsyncIterator[ServerSentEventMessage]:
     try:
         yield ServerSentEventMessage(comment="live", retry=RETRY_MS)
         while True:
             try:
                 item = await asyncio.wait_for(page.queue.get(), KEEPALIVE_S)
             except TimeoutError:
+                # A session that ended (idle, expired, signed out elsewhere) ends its
+                # stream; checking it does not keep it alive. The browser's reconnect is
+                # then refused (401) and the page stays as it is.
+                if await feed.store.web_session(page.session, policy, touch=False) is None:
+                    return
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
             if item is None:
@@ -161,5 +180,5 @@ async def live(request: Request[Any, Any, Any], store: Store) -> ServerSentEvent
     principal = viewer(request)
     seen = await visible_to(store, principal.user)
     feed: LiveFeed = request.app.state.dashboard_live
-    page = feed.open(seen, principal.user.timezone)
-    return ServerSentEvent(_stream(feed, page))
+    page = feed.open(seen, principal.user.timezone, str(request.auth))
+    return ServerSentEvent(_stream(feed, page, session_policy(request.app.state)))

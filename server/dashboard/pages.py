@@ -102,6 +102,7 @@ def safe_next(target: str | None) -> str:
         or "\\" in target
         or any(ord(c) < 0x20 for c in target)
         or target.startswith(SIGN_IN)
+        or "/.." in target
     ):
         return ROOT
     return target
@@ -256,6 +257,7 @@ async def sign_out(request: Request[Any, Any, Any], store: Store) -> Redirect:
                 "this sign-out form did not come from your session: reload the page"
             )
         await store.end_web_session(session)
+        request.app.state.dashboard_live.signed_out(session)
     gone = Cookie(key=SESSION_COOKIE, value="", path="/", max_age=0, expires=0)
     return Redirect(f"{SIGN_IN}?signed_out=true", status_code=303, cookies=[gone])
 

@@ -57,3 +57,13 @@ async def test_nothing_is_read_while_no_page_is_open(store: Store) -> None:
     feed = LiveFeed(store)
     feed.announced(leo.id, 3)
     assert not feed._reading  # no page, no read
+
+
+async def test_signing_out_ends_that_browser_s_streams_only(store: Store) -> None:
+    ada = await store.create_user("ada", "pw", role="admin")
+    feed = LiveFeed(store)
+    seen = await visible_to(store, ada)
+    mine, other = feed.open(seen, "UTC", "cookie-1"), feed.open(seen, "UTC", "cookie-2")
+    feed.signed_out("cookie-1")
+    assert await asyncio.wait_for(mine.queue.get(), 5) is None
+    assert other.queue.empty()
