@@ -4,8 +4,9 @@ Server-rendered HTML (Jinja templates in ``templates/``), one stylesheet and one
 script in ``static/``, nothing from elsewhere. :func:`dashboard_router` is what the app
 mounts, :func:`template_config` its templates; :class:`~server.dashboard.live.LiveFeed`
 feeds open pages from the hub. Pages: ``pages`` (sign-in, sign-out, home), ``live``
-(server-sent events), ``charts`` (SVG), ``scope`` (who sees which learners), ``errors``
-(error pages).
+(server-sent events), ``overview`` (the home page's data), ``charts`` (SVG), ``scope``
+(who sees which learners), ``freshness``, ``errors`` (error pages), ``urls``. A report page
+is one more handler here: ``viewer(request)``, the report's function, a template.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from litestar.template import TemplateConfig
 from server.auth import PUBLIC
 from server.dashboard.errors import EXCEPTION_HANDLERS
 from server.dashboard.live import LiveFeed, live
-from server.dashboard.pages import STATIC, home, sign_in, sign_in_page, sign_out
+from server.dashboard.pages import home, sign_in, sign_in_page, sign_out
+from server.dashboard.urls import STATIC
 
 __all__ = ["LiveFeed", "dashboard_router", "template_config"]
 

@@ -24,8 +24,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from server.auth import session_policy
 from server.dashboard.freshness import iso, local_time
-from server.dashboard.pages import LIVE, viewer
+from server.dashboard.pages import viewer
 from server.dashboard.scope import Visibility, visible_to
+from server.dashboard.urls import LIVE
 from server.storage.accounts import SessionPolicy
 from server.storage.store import Store
 
