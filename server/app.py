@@ -22,6 +22,7 @@ from server.api import ROUTE_HANDLERS
 from server.api.openapi import DESCRIPTION, RouteDefaults, components
 from server.api.strict import StrictBodies
 from server.auth import auth_middleware
+from server.dashboard import LiveFeed, dashboard_router, template_config
 from server.errors import ServerError, TooManyRequests
 from server.fanout import Hub, Listener
 from server.fanout_redis import DEFAULT_CHANNEL_PREFIX, RedisFanout
@@ -121,6 +122,8 @@ def create_app(
             store.engine.notifies = False  # nobody LISTENs: Redis carries the news
     elif isinstance(store.engine, PostgresEngine):
         hub.backend = Listener(store.engine.url, hub)
+    live = LiveFeed(store)
+    hub.watch(live.announced)
     metrics = Metrics(store.engine.dialect, token=metrics_token) if instrumentation else None
     middleware: list[Any] = [auth_middleware()]
     if metrics is not None:
@@ -133,6 +136,7 @@ def create_app(
         await hub.backend.start()
         app.state.store = store
         app.state.hub = hub
+        app.state.dashboard_live = live
         app.state.metrics = metrics  # None: instrumentation off
         app.state.public_url = public_url.rstrip("/")
         app.state.login_throttle = login_throttle or LoginThrottle()
@@ -144,6 +148,7 @@ def create_app(
             on_ready(store)
 
     async def close_store() -> None:
+        live.close()
         await hub.backend.stop()
         await store.close()
 
@@ -152,7 +157,9 @@ def create_app(
             *ROUTE_HANDLERS,
             sync_endpoint,
             *([MetricsController] if metrics is not None else []),
+            dashboard_router(),
         ],
+        template_config=template_config(),
         dependencies={
             "store": Provide(lambda: store, use_cache=True, sync_to_thread=False),
             "hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False),
@@ -192,4 +199,5 @@ def create_app(
     )
     # Drained by a stopping server (``waymark serve``: SIGTERM); /v1/ready says 503 then.
     app.state.sync_connections = Connections()
+    app.state.sync_connections.on_drain.append(live.close)
     return app

@@ -128,6 +128,27 @@ class Hub:
         """Entries handed to connections and not sent yet (the connections count them)."""
         self.on_store_error: Callable[[], None] | None = None
         """Told when a fan-out read fails for the database (``waymark_store_errors``)."""
+        self._watchers: list[Callable[[str, int | None], None]] = []
+
+    def watch(self, watcher: Callable[[str, int | None], None]) -> None:
+        """Call ``watcher(user_id, head)`` whenever any learner syncs: a commit of their
+        feed on this instance or announced by any instance (so the same commit may come
+        twice, with the same head), or a device of theirs said hello here (``head``
+        ``None``). The dashboard's live pages watch (``server.dashboard.live``). A watcher
+        must not block; what it raises is logged and ignored."""
+        self._watchers.append(watcher)
+
+    def _tell(self, user_id: str, head: int | None) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(user_id, head)
+            except Exception:
+                log.exception("a fan-out watcher failed")
+
+    def seen(self, user_id: str) -> None:
+        """A device of ``user_id`` said hello on this instance (it may have nothing to
+        push): only the watchers care."""
+        self._tell(user_id, None)
 
     @property
     def listening(self) -> bool:
@@ -178,7 +199,9 @@ class Hub:
         """A write of ``user_id``'s feed committed on this instance: hand its entries
         (``None`` when the writer did not keep them: every connection reads once)."""
         if entries is None or entries:
-            self.backend.announce(user_id, entries[-1].user_seq if entries else None)
+            head = entries[-1].user_seq if entries else None
+            self.backend.announce(user_id, head)
+            self._tell(user_id, head)
         followers = self._followers.get(user_id)
         if not followers:
             return
@@ -195,6 +218,7 @@ class Hub:
 
     def heard(self, user_id: str, head: int) -> None:
         """A commit of ``user_id``'s feed up to ``head`` was announced (by any instance)."""
+        self._tell(user_id, head)
         if user_id not in self._followers or head <= self._handed.get(user_id, 0):
             return
         self._wanted[user_id] = max(self._wanted.get(user_id, 0), head)

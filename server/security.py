@@ -29,6 +29,16 @@ HTML_CSP: Final = (
     "worker-src 'self' blob:; frame-ancestors 'none'"
 )
 
+DASHBOARD_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""The dashboard's pages (``/dashboard``): their own stylesheet, script and live stream,
+nothing inline (no inline script or style: the templates have none), nothing from
+elsewhere, forms posting only here."""
+
+DASHBOARD_PREFIX: Final = "/dashboard"
+
 HSTS: Final = "max-age=31536000"
 """One year; sent only when the server is reached over HTTPS (RFC 6797 §7.2)."""
 
@@ -56,8 +66,12 @@ def security_headers(*, https: bool) -> Hook:
             if name not in headers:
                 headers[name] = value
         if "Content-Security-Policy" not in headers:
+            path = str(scope.get("path", ""))
             html = headers.get("content-type", "").startswith("text/html")
-            headers["Content-Security-Policy"] = HTML_CSP if html else JSON_CSP
+            if path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/"):
+                headers["Content-Security-Policy"] = DASHBOARD_CSP
+            else:
+                headers["Content-Security-Policy"] = HTML_CSP if html else JSON_CSP
         # An answer to a request with credentials is that user's data: never stored by a
         # browser or a shared cache.
         if _has_credentials(scope) and "Cache-Control" not in headers:

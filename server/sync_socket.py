@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket, websocket
@@ -56,11 +57,16 @@ class Connections:
     def __init__(self) -> None:
         self.open: set[SyncConnection] = set()
         self.draining = False
+        self.on_drain: list[Callable[[], None]] = []
+        """Told first when the server starts stopping (the dashboard's live streams end
+        then, or the server would wait for them)."""
 
     async def drain(self, timeout: float) -> None:
         """Stop every connection once the message it is handling is done (a merge commits
         and is acked), closing with 1012; give up waiting after ``timeout`` seconds."""
         self.draining = True
+        for stop in self.on_drain:
+            stop()
         tasks = [asyncio.ensure_future(conn.drain()) for conn in list(self.open)]
         if tasks:
             _done, late = await asyncio.wait(tasks, timeout=timeout)
@@ -203,6 +209,7 @@ class SyncConnection:
                     device = self._devices[index]
                     assert device is not None  # the session only hears accepted devices
                     await self.store.device_heard(device, clock, recorded)
+                    self.hub.seen(device.user_id)
                 case Follow(user_ids=user_ids):
                     self._followed = user_ids
                     self.hub.follow(self, user_ids)

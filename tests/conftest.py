@@ -85,18 +85,22 @@ def channel_prefix() -> str:
 
 
 def could_not_run(request: pytest.FixtureRequest, why: str) -> None:
-    """This PostgreSQL (or Redis) test cannot run here: it fails under CI (which must run
-    every one), and elsewhere it is skipped and listed at the end of the run."""
+    """This PostgreSQL, Redis or browser test cannot run here: it fails under CI (which
+    must run every one), and elsewhere it is skipped and listed at the end of the run."""
     if os.environ.get("CI"):
-        pytest.fail(f"{why}; CI must run every PostgreSQL and Redis test")
+        pytest.fail(f"{why}; CI must run every PostgreSQL, Redis and browser test")
     _not_run.append(f"{request.node.nodeid}: {why}")
     pytest.skip(why)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if _not_run:
-        terminalreporter.section("tests NOT run: PostgreSQL or Redis unavailable", sep="!")
-        terminalreporter.write_line(f"{len(_not_run)} PostgreSQL or Redis tests could not run:")
+        terminalreporter.section(
+            "tests NOT run: PostgreSQL, Redis or Chromium unavailable", sep="!"
+        )
+        terminalreporter.write_line(
+            f"{len(_not_run)} PostgreSQL, Redis or browser tests could not run:"
+        )
         for line in _not_run:
             terminalreporter.write_line(f"  {line}")
 

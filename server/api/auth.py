@@ -16,7 +16,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from server.api.common import AuthRequest, errors
 from server.auth import SESSION_COOKIE, WEB_ROLES, session_policy, token_policy
 from server.errors import TooManyRequests
-from server.storage.accounts import LoginThrottle, User, WebSession, csrf_token, login_keys
+from server.storage.accounts import (
+    LoginThrottle,
+    NewWebSession,
+    User,
+    WebSession,
+    csrf_token,
+    login_keys,
+)
 from server.storage.store import Store
 from sync.protocol.messages import LoginRequest, LoginResponse, RefreshRequest, TokenResponse
 
@@ -56,7 +63,7 @@ class AuthController(Controller):
 
         Failed logins slow down the next ones for that name and for that client address
         (429 with ``Retry-After``; ``docs/operations.md``, "Logins")."""
-        user = await _authenticate(store, request, data.username, data.password)
+        user = await authenticate(store, request, data.username, data.password)
         device, pair = await store.register_device_tokens(user.id, data.device_name or "device")
         return LoginResponse(
             user.id,
@@ -104,23 +111,13 @@ class AuthController(Controller):
         ``waymark_session`` cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and
         returns the session's CSRF token. Learners use a device (``/v1/auth/login``): 403.
         Failed sign-ins count with failed logins (429 with ``Retry-After``)."""
-        user = await _authenticate(store, request, data.username, data.password)
+        user = await authenticate(store, request, data.username, data.password)
         if user.role not in WEB_ROLES:
             raise PermissionDeniedException(
                 "web sessions are for instructors and admins; learners sign in on a device"
             )
         policy = session_policy(request.app.state)
-        new = await store.create_web_session(user.id, policy)
-        secure = bool(getattr(request.app.state, "secure_cookies", False))
-        cookie = Cookie(
-            key=SESSION_COOKIE,
-            value=new.token,
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=secure,
-            max_age=policy.absolute_ms // 1000,
-        )
+        new, cookie = await start_web_session(store, request, user)
         return Response(
             _session(user, new.session, policy.idle_ms, csrf_token(new.token)),
             status_code=HTTP_201_CREATED,
@@ -155,11 +152,34 @@ class AuthController(Controller):
         )
 
 
-async def _authenticate(
+async def start_web_session(
+    store: Store, request: Request[Any, Any, Any], user: User
+) -> tuple[NewWebSession, Cookie]:
+    """A new web session for ``user`` (an instructor or admin: the caller checked) and the
+    ``waymark_session`` cookie that carries it (HttpOnly, SameSite=Strict, Secure over
+    HTTPS); used by ``POST /v1/auth/session`` and the dashboard's sign-in form."""
+    policy = session_policy(request.app.state)
+    new = await store.create_web_session(user.id, policy)
+    secure = bool(getattr(request.app.state, "secure_cookies", False))
+    cookie = Cookie(
+        key=SESSION_COOKIE,
+        value=new.token,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        max_age=policy.absolute_ms // 1000,
+    )
+    return new, cookie
+
+
+async def authenticate(
     store: Store, request: Request[Any, Any, Any], username: str, password: str
 ) -> User:
     """The user with this name and password, counting a failure for the name and the
-    client address (429 once locked), or :class:`NotAuthorizedException`."""
+    client address (raises :class:`TooManyRequests` once locked), or raises
+    :class:`NotAuthorizedException`. Every password check goes through here (device
+    logins, web sessions, the dashboard's sign-in form): one throttle for all."""
     throttle: LoginThrottle = getattr(request.app.state, "login_throttle", LoginThrottle())
     address = request.client.host if request.client else "unknown"
     keys = login_keys(username, address)

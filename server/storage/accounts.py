@@ -451,9 +451,12 @@ class AccountsStore(StoreBase):
             )
         return NewWebSession(token, session)
 
-    async def web_session(self, token: str, policy: SessionPolicy) -> WebSession | None:
+    async def web_session(
+        self, token: str, policy: SessionPolicy, *, touch: bool = True
+    ) -> WebSession | None:
         """The live session of cookie ``token``: ``None`` if unknown, ended (signed out or
-        revoked), past its absolute end or idle too long. Notes the use."""
+        revoked), past its absolute end or idle too long. Notes the use, unless ``touch``
+        is false (an open live stream checks its session without keeping it alive)."""
         key = hash_token(token)
         row = await self.engine.fetchrow("SELECT * FROM web_sessions WHERE token_hash = ?", key)
         now = self.clock()
@@ -464,7 +467,7 @@ class AccountsStore(StoreBase):
             or now >= int(row["last_seen_at"]) + policy.idle_ms
         ):
             return None
-        if now - int(row["last_seen_at"]) >= SESSION_TOUCH_MS:
+        if touch and now - int(row["last_seen_at"]) >= SESSION_TOUCH_MS:
             async with self.engine.transaction() as txn:
                 await txn.execute(
                     "UPDATE web_sessions SET last_seen_at = ? WHERE token_hash = ?", now, key

@@ -6,8 +6,11 @@ document, so a new endpoint cannot escape the walk."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import urllib.parse
+import warnings
 from collections.abc import Callable
 
 from tests.conftest import RunningServer
@@ -86,3 +89,84 @@ def test_the_openapi_documents_are_public_but_only_under_schema(
     for path in ("/v1/users/schema/progress", "/v1/groups/schemas", "/v1/schema", "/schemas"):
         assert raw_http("GET", f"{server.url}{path}")[0] in {401, 404}, path
     assert raw_http("GET", f"{server.url}/v1/users/schema/progress")[0] == 401
+
+
+DASHBOARD_PUBLIC = {
+    ("GET", "/dashboard/sign-in"),
+    ("POST", "/dashboard/sign-in"),  # checks its own CSRF token (server/dashboard/pages.py)
+    ("POST", "/dashboard/sign-out"),  # checks the session's CSRF token itself
+    ("GET", "/dashboard/static/{file_path:path}"),
+}
+
+
+def app_routes() -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from the app itself: what the OpenAPI document
+    leaves out (the dashboard's HTML routes) is walked too."""
+    from litestar.exceptions import LitestarDeprecationWarning
+
+    from server.app import create_app
+
+    with warnings.catch_warnings():  # Litestar 3's coming rules, as in the in-process tests
+        warnings.simplefilter("ignore", LitestarDeprecationWarning)
+        app = create_app("sqlite:///unused.db")  # never started: nothing is opened
+    return sorted(
+        (method, route.path)
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method not in ("OPTIONS", "HEAD")
+    )
+
+
+def test_only_the_dashboard_is_left_out_of_the_openapi_document(
+    db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server(db_url)
+    documented = set(routes(server.url))
+    hidden = {
+        (m, p)
+        for m, p in app_routes()
+        if (m, re.sub(r"\{(\w+):\w+\}", r"{\1}", p)) not in documented
+    }
+    # The OpenAPI document's own pages aside, only the dashboard's HTML routes are not
+    # in it, and the walk of the dashboard below covers those.
+    assert {(m, p) for m, p in hidden if not p.startswith(("/dashboard", "/schema"))} == set()
+    assert {(m, p) for m, p in hidden if p.startswith("/dashboard")} >= DASHBOARD_PUBLIC
+
+
+def no_redirect(
+    base: str, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, str, bytes]:
+    """Status, ``Location`` and body of one request, redirects not followed."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        body = b"" if method == "POST" else None
+        conn.request(method, path, body, headers or {})
+        reply = conn.getresponse()
+        return reply.status, reply.getheader("location") or "", reply.read()
+    finally:
+        conn.close()
+
+
+def test_every_dashboard_page_sends_a_browser_without_a_session_to_sign_in(
+    db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server(db_url)
+    dashboard = [(m, p) for m, p in app_routes() if p.startswith("/dashboard")]
+    assert len(dashboard) >= 5
+    for method, template in dashboard:
+        for value in ("dashboard.css", "schema", "..%2F..%2Fserver.db"):
+            path = re.sub(r"\{[^}]+\}", value, template)
+            where = f"{method} {path}"
+            for headers in ({}, {"authorization": "Bearer not-a-token"}):
+                status, location, raw = no_redirect(server.url, method, path, headers)
+                assert status < 500, f"{where}: {status} {raw[:200]!r}"
+                if (method, template) in DASHBOARD_PUBLIC:
+                    assert status != 401, where
+                elif template == "/dashboard/live":
+                    assert status == 303 or status == 401, where  # a stream: 401 if asked as one
+                else:
+                    assert status == 303, f"{where} {headers}: {status}"
+                    assert location.startswith("/dashboard/sign-in?next=/dashboard"), where
+    stream = {"accept": "text/event-stream"}
+    assert no_redirect(server.url, "GET", "/dashboard/live", stream)[0] == 401
