@@ -1,9 +1,8 @@
 """Who may see which learners on the dashboard: the one rule, in one function.
 
-For now an instructor sees the learners in the groups they created
-(``learner_groups.created_by``) and an admin sees every learner and group. The reports'
-scope rules (groups an instructor owns *or teaches*) replace :func:`visible_to`; every page
-asks it and nothing else.
+The reports' rule (``server/reports/scope.py``): an instructor sees the learners in the
+groups they created or teach (``GamifyStore.taught_groups``), an admin every learner and
+group. Every page asks :func:`visible_to` and nothing else.
 """
 
 from __future__ import annotations
@@ -42,6 +41,6 @@ async def visible_to(store: Store, viewer: User) -> Visibility:
         return Visibility(groups, members, None)
     if viewer.role != "instructor":
         raise PermissionDeniedException("the dashboard is for instructors and admins")
-    mine = [g for g in groups if g.created_by == viewer.username]
+    mine = await store.taught_groups(viewer)
     members = await store.group_members_of([g.id for g in mine])
     return Visibility(mine, members, [g.id for g in mine])

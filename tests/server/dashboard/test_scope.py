@@ -1,5 +1,5 @@
 """Who sees which learners (the one rule): an instructor the members of the groups they
-created, an admin everyone, a learner nothing."""
+created or teach, an admin everyone, a learner nothing."""
 
 from __future__ import annotations
 
@@ -38,3 +38,15 @@ async def test_instructors_see_their_groups_admins_everyone_learners_nothing(
     with pytest.raises(PermissionDeniedException):
         await visible_to(store, leo)
     assert await store.roster([], stale_before=0) == []
+
+
+async def test_a_teacher_of_a_group_sees_it_as_in_the_reports(store: Store) -> None:
+    await store.create_user("ines", "pw", role="instructor")
+    tom = await store.create_user("tom", "pw", role="instructor")
+    leo = await store.create_user("leo", "pw")
+    a = await store.create_group("A", "ines")
+    await store.set_member(a.id, leo.id, True)
+    assert (await visible_to(store, tom)).learner_ids() == frozenset()
+    await store.set_teacher(a.id, tom.id, True)
+    seen = await visible_to(store, tom)
+    assert [g.name for g in seen.groups] == ["A"] and seen.learner_ids() == {leo.id}
