@@ -5,7 +5,8 @@
 devices, plans), ``feed`` (the feed writer, feed and state reads), ``catalog`` (loading a
 catalog, recomputing), ``merge`` (the merge of a push, REST actions, grades, previews),
 ``projections`` (the learner's views), ``gamify`` (achievements, certificates, badges,
-groups, leaderboards) and ``outbox`` (the outbox tail).
+groups, leaderboards), ``outbox`` (the outbox tail and the event stream) and ``services``
+(service tokens).
 
 Open with :meth:`Store.open` (runs migrations). The merge of a device's push happens in
 :meth:`Store.merge`, one transaction per push under the user's lock: dedupe by
@@ -24,6 +25,7 @@ from server.storage.gamify import WEEK_PATTERN, GamifyStore, Group
 from server.storage.merge import MergeStore
 from server.storage.outbox import OutboxEvent, OutboxStore
 from server.storage.projections import ProjectionsStore
+from server.storage.services import ServiceTokenStore
 from sync.events import CLOCK_SKEW_MS
 from sync.merge.decide import Policy
 
@@ -42,7 +44,9 @@ __all__ = [
 ]
 
 
-class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore):
+class Store(
+    MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore, ServiceTokenStore
+):
     """Storage calls of the server. Each method's name is what shows in logs and metrics."""
 
     @classmethod
