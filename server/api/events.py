@@ -1,19 +1,24 @@
 """The event stream (``docs/events.md``): every published event in commit order from a
-cursor, as pages (``GET /v1/events``) or as server-sent events (``GET /v1/events/stream``,
-or ``GET /v1/events`` with ``Accept: text/event-stream``), for admins and for service tokens
+cursor, as pages (``GET /v1/events``) or, asked with ``Accept: text/event-stream``, as
+server-sent events that go on as events are committed, for admins and for service tokens
 with scope ``events:read``. Each event is the catalog's envelope
-(:class:`sync.event_catalog.Envelope`)."""
+(:class:`sync.event_catalog.Envelope`).
+
+Server-sent events are asked for by the ``Accept`` header only, not by a path of their own:
+a client that does not ask for an endless answer (a scanner walking every route, say)
+never gets one."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response.base import ASGIResponse
 
 from server.api.common import AuthRequest, errors
 from server.auth import SERVICE_SCOPE, Principal
@@ -111,6 +116,16 @@ async def _sse(
                 yield ServerSentEventMessage(comment="keep-alive")
 
 
+class _EventStream(ServerSentEvent):
+    """A server-sent stream answered by a handler whose own media type is JSON (its
+    pages): Litestar (2.x) lets the handler's media type override the response's, so this
+    keeps ``text/event-stream``."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
+
+
 def _open_stream(
     request: AuthRequest, store: Store, after: str | None, types: str | None
 ) -> ServerSentEvent:
@@ -120,7 +135,7 @@ def _open_stream(
     state = request.app.state
     streams: EventStreams = state.event_streams
     poll = float(getattr(state, "events_poll_seconds", POLL_SECONDS))
-    return ServerSentEvent(_sse(store, streams, cursor, wanted, poll))
+    return _EventStream(_sse(store, streams, cursor, wanted, poll))
 
 
 class EventController(Controller):
@@ -129,7 +144,7 @@ class EventController(Controller):
     opt = {SERVICE_SCOPE: "events:read"}
 
     @get("/", responses=errors(403))
-    async def page(
+    async def events(
         self,
         request: AuthRequest,
         store: Store,
@@ -137,9 +152,10 @@ class EventController(Controller):
         types: Types = None,
         limit: Limit = 100,
     ) -> EventPage:
-        """Published events after a cursor, in commit order (the catalog's envelopes);
-        with ``Accept: text/event-stream``, the same as server-sent events (as
-        ``/v1/events/stream``)."""
+        """Published events after a cursor, in commit order (the catalog's envelopes).
+        With ``Accept: text/event-stream``: server-sent events from the cursor (``after``,
+        or the ``Last-Event-ID`` a reconnecting client sends), on as they are committed:
+        ``event:`` the type, ``id:`` the event's cursor, ``data:`` its envelope."""
         if "text/event-stream" in request.headers.get("accept", ""):
             # Litestar sends a Response returned by any handler as it is.
             return _open_stream(request, store, after, types)  # type: ignore[return-value]
@@ -148,12 +164,3 @@ class EventController(Controller):
         items = await store.events_after(cursor, limit, types=wanted)
         last = items[-1].cursor if items else cursor
         return EventPage([i.event for i in items], str(last))
-
-    @get("/stream", responses=errors(403))
-    async def stream(
-        self, request: AuthRequest, store: Store, after: After = None, types: Types = None
-    ) -> ServerSentEvent:
-        """Published events as server-sent events, from a cursor (``after``, or the
-        ``Last-Event-ID`` a reconnecting client sends), as they are committed: ``event:``
-        the type, ``id:`` the event's cursor, ``data:`` its envelope."""
-        return _open_stream(request, store, after, types)

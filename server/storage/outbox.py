@@ -42,13 +42,17 @@ class Cursor(NamedTuple):
         match = _CURSOR.fullmatch(text.strip())
         if match is None:
             raise ValueError(f"not a cursor: {text[:40]!r} (expected T.P, as a page's next)")
-        return cls(int(match.group(1)), int(match.group(2)))
+        tx, pos = int(match.group(1)), int(match.group(2))
+        if tx > _MAX_TX or pos > _MAX_POS:
+            raise ValueError(f"not a cursor: {text[:40]!r} (a number is too large)")
+        return cls(tx, pos)
 
 
 START: Final = Cursor(0, 0)
 """Before every event."""
 _CURSOR: Final = re.compile(r"(\d{1,20})\.(\d{1,20})")
-_MAX_TX: Final = 2**64 - 1
+_MAX_TX: Final = 2**64 - 1  # xid8
+_MAX_POS: Final = 2**63 - 1  # BIGINT
 
 
 class StreamItem(NamedTuple):
@@ -88,8 +92,6 @@ class OutboxStore(StoreBase):
         """Up to ``limit`` published events after ``after``, in commit order, each with its
         cursor (``types``: only those catalog names). Never returns an event that a later
         call could find before it (``docs/events.md``, "The cursor")."""
-        if after.tx > _MAX_TX:
-            raise ValueError(f"not a cursor: {after} (its first number is too large)")
         only, names = "", list(types) if types is not None else []
         if types is not None:
             if not names:
