@@ -3,6 +3,8 @@ is in this answer only), list them, revoke one."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -10,14 +12,16 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from server.api.common import AuthRequest, errors
 from server.auth import Principal
 from server.errors import Forbidden, NotFound
-from server.storage.services import ServiceToken
+from server.storage.services import NAME_PATTERN, SCOPES, ServiceToken
 from server.storage.store import Store
+
+Scope = Literal["events:read", "progress:read", "users:write", "catalog:write"]
 
 
 class NewToken(msgspec.Struct, frozen=True):
-    name: str
-    scopes: list[str]
-    """``events:read``, ``progress:read``, ``users:write``, ``catalog:write``."""
+    name: Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+    """1 to 64 of a-z 0-9 _ . -, beginning with a letter or digit; never reused."""
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=len(SCOPES))]
 
 
 class MadeToken(msgspec.Struct, frozen=True):

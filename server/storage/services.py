@@ -23,7 +23,8 @@ SCOPES: Final = ("events:read", "progress:read", "users:write", "catalog:write")
 """Every scope a service token may carry."""
 PREFIX: Final = "wst_"
 """How a service token begins (a device token never does: ``secrets.token_urlsafe``)."""
-_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+NAME_PATTERN: Final = "^[a-z0-9][a-z0-9_.-]{0,63}$"
+_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # NAME_PATTERN, matched whole
 
 
 class ServiceToken(msgspec.Struct, frozen=True):
