@@ -9,10 +9,11 @@ import asyncio
 import itertools
 import random
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
-from server.storage.engine import Txn
+from server.storage.engine import Txn, _migrations, open_engine
 from server.storage.outbox import START, Cursor, StreamItem
 from server.storage.store import Store
 from sync.events import Event
@@ -287,3 +288,95 @@ async def test_many_writers_on_several_connections_against_a_following_reader(
     finally:
         await reader.close()
         await writers.close()
+
+
+# -- migration 17 on a database that has outbox rows -------------------------------------------
+
+
+async def migrated_with_old_rows(url: str) -> Store:
+    """A database at migration 13 with outbox rows under the old names, then opened (so
+    migrated to the end)."""
+    engine = open_engine(url)
+    await engine.open()
+    try:
+        async with engine.transaction() as txn:
+            await txn.execute(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+            )
+            for number, name, sql in _migrations(engine.dialect):
+                if number > 13:
+                    break
+                await engine._script_txn(txn, sql)
+                await txn.execute(
+                    "INSERT INTO schema_version (version, name) VALUES (?, ?)", number, name
+                )
+            old = [
+                ("u2", 1, "progress.quiz.scored", "{}", T0 + 5),
+                ("u1", 1, "progress.enrollment.changed", '{"from": null, "to": "enrolled"}', T0),
+                (
+                    "u1",
+                    2,
+                    "progress.enrollment.changed",
+                    '{"from": "enrolled", "to": "paused"}',
+                    T0,
+                ),
+                ("u1", 3, "progress.quiz.failed", "{}", T0 + 1),
+                ("u1", 4, "progress.quiz.passed", "{}", T0 + 2),
+                ("u1", 5, "progress.updated", "{}", T0 + 3),
+            ]
+            for user, seq, type_, body, at in old:
+                await txn.execute(
+                    "INSERT INTO outbox (user_id, id, user_seq, n, type, body, occurred_at,"
+                    " recorded_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+                    user,
+                    f"{user}:{seq}:0",
+                    seq,
+                    type_,
+                    body,
+                    at,
+                    at,
+                )
+    finally:
+        await engine.close()
+    store = Store.for_url(url)
+    await store.open()
+    return store
+
+
+async def check_migrated(store: Store) -> None:
+    rows = await store.engine.fetch("SELECT id, type, pos FROM outbox ORDER BY pos")
+    assert [(r["id"], r["type"]) for r in rows] == [
+        ("u1:1:0", "progress.enrollment.created"),
+        ("u1:2:0", "progress.enrollment.status_changed"),
+        ("u1:3:0", "progress.assessment.failed"),
+        ("u1:4:0", "progress.assessment.passed"),
+        ("u1:5:0", "progress.updated"),
+        ("u2:1:0", "progress.assessment.completed"),
+    ]
+    assert [int(r["pos"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    # New rows continue after them.
+    async with store.engine.transaction() as txn:
+        await insert_txn(txn, "u3", 1)
+    assert int(await store.engine.fetchval("SELECT pos FROM outbox WHERE user_id = 'u3'")) == 7
+
+
+async def test_migration_17_renames_old_types_and_numbers_old_rows_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    store = await migrated_with_old_rows(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        await check_migrated(store)
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_migration_17_renames_old_types_and_numbers_old_rows_on_postgresql(
+    pg_url: str,
+) -> None:
+    store = await migrated_with_old_rows(pg_url)
+    try:
+        await check_migrated(store)
+        assert {r["tx"] for r in await store.engine.fetch("SELECT tx::text FROM outbox")} >= {"0"}
+    finally:
+        await store.close()
