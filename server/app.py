@@ -19,6 +19,7 @@ from litestar.plugins.problem_details import (
 )
 
 from server.api import ROUTE_HANDLERS
+from server.api.events import EventStreams
 from server.api.openapi import DESCRIPTION, RouteDefaults, components
 from server.api.strict import StrictBodies
 from server.auth import auth_middleware
@@ -200,4 +201,6 @@ def create_app(
     # Drained by a stopping server (``waymark serve``: SIGTERM); /v1/ready says 503 then.
     app.state.sync_connections = Connections()
     app.state.sync_connections.on_drain.append(live.close)
+    # Ended by a stopping server too: a server-sent stream never holds its stop.
+    app.state.event_streams = EventStreams()
     return app

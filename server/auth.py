@@ -1,6 +1,6 @@
 """Authentication for the REST API (Litestar's authentication middleware).
 
-Two credentials, never interchangeable:
+Three credentials, never interchangeable:
 
 * a device's **bearer token** (``Authorization: Bearer …``): per device, stored hashed,
   revocable, expiring (``TokenPolicy``; a device refreshes them, ``server/api/auth.py``);
@@ -9,7 +9,11 @@ Two credentials, never interchangeable:
   absolute end (``SessionPolicy``), and since a browser sends cookies by itself, every
   unsafe request (POST, PUT, PATCH, DELETE) on a session must also carry the session's
   ``X-CSRF-Token``. A learner has no web session; the cookie is not a device and opens no
-  sync connection.
+  sync connection;
+* another system's **service token** (``Authorization: Bearer wst_…``, ``docs/events.md``):
+  scoped, no device and no user. It may call only the handlers that name the scope they
+  accept for it (opt ``service_scope``, :data:`SERVICE_SCOPE`), and only with that scope:
+  elsewhere 403; revoked or unknown, 401.
 
 A request with an ``Authorization`` header is judged by it alone. Each device's (or
 session's) requests are rate limited here too, once it is known (``server/ratelimit.py``).
@@ -39,7 +43,14 @@ from server.storage.accounts import (
     csrf_token,
     hash_token,
 )
+from server.storage.services import PREFIX as SERVICE_PREFIX
+from server.storage.services import ServiceToken
 from server.storage.store import Device, Store, User
+
+SERVICE_SCOPE: Final = "service_scope"
+"""The handler opt naming the scope a service token needs to call it
+(``@get(..., opt={SERVICE_SCOPE: "events:read"})``); a handler without it refuses service
+tokens."""
 
 PUBLIC: Final = "exclude_from_auth"
 """A route handler declared with ``exclude_from_auth=True`` (Litestar's opt key) is
@@ -63,16 +74,26 @@ _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who a request is from: a user and their device (bearer token), or a user and their
-    web session (cookie); exactly one of the two."""
+    """Who a request is from: a user and their device (bearer token), a user and their
+    web session (cookie), or another system (service token; ``user`` is then a stand-in
+    with role ``service``, not an account); exactly one of the three."""
 
     user: User
     device: Device | None
     session: WebSession | None = None
+    service: ServiceToken | None = None
 
     @property
     def can_see_others(self) -> bool:
-        return self.user.role in ("instructor", "admin")
+        """Staff, or a service token (which reaches only the handlers that accept its
+        scope: :data:`SERVICE_SCOPE`)."""
+        return self.user.role in ("instructor", "admin") or self.service is not None
+
+
+def service_principal(token: ServiceToken) -> Principal:
+    """The principal of a service token: no device, no session, a stand-in user."""
+    name = f"service:{token.name}"
+    return Principal(User(name, name, "service", "UTC", token.created_at, 0), None, None, token)
 
 
 class TokenAuthentication(AbstractAuthenticationMiddleware):
@@ -86,6 +107,8 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
                 "send 'Authorization: Bearer <token>' (from /v1/auth/login)"
             )
         store: Store = connection.app.state.store
+        if token.strip().startswith(SERVICE_PREFIX):
+            return await _by_service_token(connection, store, token.strip())
         policy = token_policy(connection.app.state)
         try:
             device = await store.device_for_token(token.strip(), policy)
@@ -104,6 +127,27 @@ class TokenAuthentication(AbstractAuthenticationMiddleware):
         if user is None:
             raise NotAuthorizedException("the token's user no longer exists")
         return AuthenticationResult(user=Principal(user, device), auth=token)
+
+
+async def _by_service_token(
+    connection: ASGIConnection,  # type: ignore[type-arg]
+    store: Store,
+    token: str,
+) -> AuthenticationResult:
+    """A service token's request: a live token, a handler that accepts service tokens, and
+    the scope it asks for."""
+    found = await store.service_token(token)
+    if found is None:
+        raise NotAuthorizedException("unknown service token")
+    if found.revoked_at is not None:
+        raise NotAuthorizedException("this service token was revoked")
+    wanted = connection.route_handler.opt.get(SERVICE_SCOPE)
+    if not isinstance(wanted, str):
+        raise PermissionDeniedException("service tokens may not use this endpoint")
+    if wanted not in found.scopes:
+        raise PermissionDeniedException(f"this service token lacks the scope {wanted!r}")
+    _limit(connection, f"service:{found.name}")
+    return AuthenticationResult(user=service_principal(found), auth=token)
 
 
 async def _by_session(connection: ASGIConnection, cookie: str) -> AuthenticationResult:  # type: ignore[type-arg]

@@ -24,6 +24,7 @@ import uvicorn
 from redis.exceptions import RedisError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from server import fanout_redis
 from server.app import create_app
@@ -44,9 +45,12 @@ from server.settings import (
 )
 from server.storage.accounts import Device
 from server.storage.engine import SqliteEngine, open_engine
+from server.storage.services import SCOPES as SERVICE_SCOPES
+from server.storage.services import check_scopes
 from server.storage.store import ROLES, STALE_DEVICE_MS, Group, OutboxEvent, Store
 from sync.catalog import QuizDefaults, format_for, parse_catalog
 from sync.errors import CatalogError
+from sync.event_catalog import GENERATED_BEGIN, GENERATED_END, render_markdown, splice
 
 DEFAULT_DB = Settings().database_url
 MAX_FRAME = 1 << 20
@@ -215,7 +219,12 @@ async def serve_async(
         ssl_keyfile=settings.keyfile,
     )
     drain = app.state.sync_connections.drain
-    await _Server(config, lambda: drain(DRAIN_SECONDS)).serve(sockets=[sock])
+
+    async def stop() -> None:
+        app.state.event_streams.stop()
+        await drain(DRAIN_SECONDS)
+
+    await _Server(config, stop).serve(sockets=[sock])
     click.echo("Waymark stopped")
 
 
@@ -880,6 +889,102 @@ def outbox_tail(db: str, limit: int, name: str | None, as_json: bool) -> None:
             )
             body = msgspec.json.encode(event.body).decode()
             click.echo(f"{when}  {event.id}  {event.type}  {body}")
+
+
+@admin.group("events")
+def events() -> None:
+    """The event catalog (docs/events.md)."""
+
+
+@events.command("schema")
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Rewrite the generated part of this file (docs/events.md) in place.",
+)
+def events_schema(target: Path | None) -> None:
+    """Print the catalog's generated documentation: events, seed names, JSON Schemas."""
+    if target is None:
+        click.echo(render_markdown(), nl=False)
+        return
+    try:
+        doc = target.read_text()
+    except OSError as err:
+        raise click.ClickException(f"{target}: {err.strerror}") from None
+    try:
+        fresh = splice(doc)
+    except ValueError:
+        raise click.ClickException(
+            f"{target}: no generated part (the markers {GENERATED_BEGIN!r} and {GENERATED_END!r})"
+        ) from None
+    if fresh != doc:
+        target.write_text(fresh)
+    click.echo(f"{target}: {'rewritten' if fresh != doc else 'up to date'}")
+
+
+@admin.group("token")
+def token() -> None:
+    """Service tokens for other systems, with scopes (docs/events.md)."""
+
+
+@token.command("add")
+@click.argument("name")
+@click.option(
+    "--scopes",
+    required=True,
+    help=f"Comma-separated: {', '.join(SERVICE_SCOPES)}.",
+)
+@click.pass_obj
+def token_add(db: str, name: str, scopes: str) -> None:
+    """Make a service token; it is printed this once (only its hash is kept)."""
+    try:
+        wanted = check_scopes(scopes.split(","))
+    except ServerError as err:
+        raise _UsageLine(f"--scopes: {err.detail}") from None
+    made, _ = _run(_with_store(db, lambda s: s.add_service_token(name, wanted)))
+    click.echo(made)
+    click.echo(
+        f"service token {name!r} ({', '.join(wanted)}): shown this once, keep it now",
+        err=True,
+    )
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead.")
+@click.pass_obj
+def token_list(db: str, as_json: bool) -> None:
+    """List the service tokens (never the tokens themselves)."""
+    found = _run(_with_store(db, lambda s: s.service_tokens()))
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(found), indent=2).decode())
+        return
+    table = Table("name", "scopes", "created", "last used", "state")
+    for item in found:
+        table.add_row(
+            item.name,
+            " ".join(item.scopes),
+            _iso(item.created_at),
+            _iso(item.last_used_at),
+            "revoked " + _iso(item.revoked_at) if item.revoked_at is not None else "active",
+        )
+    Console().print(table)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def token_revoke(db: str, name: str) -> None:
+    """Revoke a service token at once: its next request is refused (401)."""
+    if not _run(_with_store(db, lambda s: s.revoke_service_token(name))):
+        raise click.ClickException(f"no live service token named {name!r}")
+    click.echo(f"service token {name!r} revoked")
 
 
 @admin.command("grade")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from server.api.admin import ServiceTokenController
 from server.api.assessments import AssessmentController
 from server.api.assignments import AssignmentController
 from server.api.auth import AuthController
 from server.api.competencies import CompetencyController
 from server.api.courses import CourseProgressController
 from server.api.enrollments import EnrollmentController
+from server.api.events import EventController
 from server.api.gamification import (
     AchievementsController,
     CertificateController,
@@ -44,6 +46,8 @@ ROUTE_HANDLERS: Final = (
     GroupController,
     ReportController,
     ReportQuizzesController,
+    EventController,
+    ServiceTokenController,
     well_known_jwks,
     HealthController,
 )

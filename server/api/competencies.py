@@ -6,7 +6,7 @@ import msgspec
 from litestar import get
 
 from server.api.common import AuthRequest, Learning, LearningController, errors, learning_dependency
-from server.auth import Principal
+from server.auth import SERVICE_SCOPE, Principal
 from sync.views import CompetencyView, competency_evidence
 
 
@@ -75,7 +75,11 @@ class CompetencyController(LearningController):
         """The learner's level (0-100), status and evidence per competency."""
         return await learning.competencies(request.user, None)
 
-    @get("/users/{name:str}/competencies", responses=errors(403, 404))
+    @get(
+        "/users/{name:str}/competencies",
+        responses=errors(403, 404),
+        opt={SERVICE_SCOPE: "progress:read"},
+    )
     async def of_user(
         self, request: AuthRequest, learning: Competencies, name: str
     ) -> LearnerCompetencies:

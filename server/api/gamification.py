@@ -21,6 +21,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from server.api.common import AuthRequest, errors
+from server.auth import SERVICE_SCOPE, Principal
 from server.credentials import (
     AchievementInfo,
     CredentialError,
@@ -116,9 +117,10 @@ def _key(store: Store) -> Any:
     return store.signing_key
 
 
-async def _learner(store: Store, viewer: User, name: str) -> User:
-    """``name``'s account, if ``viewer`` may see it (self, instructors, admins)."""
-    if viewer.username != name and viewer.role not in ("instructor", "admin"):
+async def _learner(store: Store, viewer: Principal, name: str) -> User:
+    """``name``'s account, if ``viewer`` may see it (self, instructors, admins, service
+    tokens with scope progress:read)."""
+    if viewer.user.username != name and not viewer.can_see_others:
         raise Forbidden("only instructors and admins see other learners")
     user = await store.user_by_name(name)
     if user is None:
@@ -149,10 +151,14 @@ class AchievementsController(Controller):
         points."""
         return await store.achievements(request.user.user.id)
 
-    @get("/users/{name:str}/achievements", responses=errors(403, 404))
+    @get(
+        "/users/{name:str}/achievements",
+        responses=errors(403, 404),
+        opt={SERVICE_SCOPE: "progress:read"},
+    )
     async def of_user(self, request: AuthRequest, store: Store, name: str) -> GamifyView:
         """Another learner's achievements; instructors and admins only."""
-        user = await _learner(store, request.user.user, name)
+        user = await _learner(store, request.user, name)
         return await store.achievements(user.id)
 
     @get("/me/badges/{badge_id:str}/credential", responses=errors(404))

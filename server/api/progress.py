@@ -7,6 +7,7 @@ from litestar import Controller, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from server.api.common import AuthRequest, errors
+from server.auth import SERVICE_SCOPE
 from server.storage.store import Store
 from sync.catalog import catalog_to_builtins, public_catalog
 from sync.protocol.messages import CatalogResponse
@@ -48,9 +49,14 @@ class ProgressController(Controller):
         competencies and totals."""
         return await _progress(store, request.user.user.id)
 
-    @get("/users/{name:str}/progress", responses=errors(403, 404))
+    @get(
+        "/users/{name:str}/progress",
+        responses=errors(403, 404),
+        opt={SERVICE_SCOPE: "progress:read"},
+    )
     async def user_progress(self, request: AuthRequest, store: Store, name: str) -> Progress:
-        """Another learner's progress; instructors and admins only."""
+        """Another learner's progress; instructors, admins and service tokens with scope
+        progress:read only."""
         if not request.user.can_see_others and request.user.user.username != name:
             raise PermissionDeniedException("only instructors and admins see other learners")
         user = await store.user_by_name(name)

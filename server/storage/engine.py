@@ -89,6 +89,10 @@ class Engine(_Reads):
     dialect: str
     #: Row locks across processes exist (PostgreSQL). SQLite has one writer.
     multi_process_locks: bool
+    #: Transactions commit out of the order they write in, so readers of commit order need
+    #: the snapshot's xmin (PostgreSQL's xid8 functions: docs/events.md, "The cursor").
+    #: SQLite has one writer: the order of insert is the order of commit.
+    concurrent_commits: bool
     url: str
     _tracers: list[Callable[[str], None]]
 
@@ -237,6 +241,7 @@ class SqliteEngine(Engine):
 
     dialect = "sqlite"
     multi_process_locks = False
+    concurrent_commits = False
 
     def __init__(self, url: str, path: Path, *, create: bool = True) -> None:
         self.url = url
@@ -474,6 +479,7 @@ class PostgresEngine(Engine):
 
     dialect = "postgresql"
     multi_process_locks = True
+    concurrent_commits = True
 
     def __init__(self, url: str, *, min_size: int = 0, max_size: int = 10) -> None:
         # No floor: connections open on demand and stay pooled while in use (an idle one

@@ -42,7 +42,14 @@ LEARNER_TABLES: Final = {
 """Table → the column that names its learner (the distribution column)."""
 
 LOOKUP_TABLES: Final = frozenset(
-    {"usernames", "device_tokens", "refresh_tokens", "web_sessions", "certificate_codes"}
+    {
+        "usernames",
+        "device_tokens",
+        "refresh_tokens",
+        "web_sessions",
+        "certificate_codes",
+        "service_tokens",
+    }
 )
 GLOBAL_TABLES: Final = frozenset(
     {

@@ -5,8 +5,8 @@
 devices, plans), ``feed`` (the feed writer, feed and state reads), ``catalog`` (loading a
 catalog, recomputing), ``merge`` (the merge of a push, REST actions, grades, previews),
 ``projections`` (the learner's views), ``gamify`` (achievements, certificates, badges,
-groups, leaderboards), ``outbox`` (the outbox tail) and ``roster`` (group members and
-device freshness, for the dashboard).
+groups, leaderboards), ``outbox`` (the outbox tail and the event stream), ``services``
+(service tokens) and ``roster`` (group members and device freshness, for the dashboard).
 
 Open with :meth:`Store.open` (runs migrations). The merge of a device's push happens in
 :meth:`Store.merge`, one transaction per push under the user's lock: dedupe by
@@ -26,6 +26,7 @@ from server.storage.merge import MergeStore
 from server.storage.outbox import OutboxEvent, OutboxStore
 from server.storage.projections import ProjectionsStore
 from server.storage.roster import RosterStore
+from server.storage.services import ServiceTokenStore
 from sync.events import CLOCK_SKEW_MS
 from sync.merge.decide import Policy
 
@@ -44,7 +45,15 @@ __all__ = [
 ]
 
 
-class Store(MergeStore, CatalogStore, ProjectionsStore, GamifyStore, OutboxStore, RosterStore):
+class Store(
+    MergeStore,
+    CatalogStore,
+    ProjectionsStore,
+    GamifyStore,
+    OutboxStore,
+    RosterStore,
+    ServiceTokenStore,
+):
     """Storage calls of the server. Each method's name is what shows in logs and metrics."""
 
     @classmethod

@@ -40,7 +40,7 @@ from sync.merge import projections
 from sync.merge.decide import Context, Decision, decide
 from sync.merge.fold import UserState, apply_body, lesson_key
 from sync.merge.horizon import compact, effective_hlc
-from sync.merge.outbox import DomainEvent, Seen, from_entry, lesson_seen, observe
+from sync.merge.outbox import DomainEvent, Seen, from_entry, from_fact, lesson_seen, observe
 from sync.merge.projections import Rows
 from sync.protocol.messages import EventRejection
 from sync.views import lesson_done
@@ -260,7 +260,7 @@ def merge(
             }
             out.entries.append(ServerEntry("event.clamped", note, event.hlc, now, event.tz))
         credited = credited_at(event.at, now)
-        out.events += from_entry(fact, event.type, event.body, event.at)
+        out.events += from_fact(fact, event.type, event.body, event.at, learner.state)
         course = getattr(verdict, "course", None)
         lesson = getattr(verdict, "lesson", None)
         for name, value in (("course", course), ("path", getattr(verdict, "path", None))):

@@ -3,10 +3,14 @@
 Two sources, both decided once per accepted fact, so replays and duplicates (which the
 merge never re-applies) derive nothing again:
 
-* a recorded decision or award maps to its domain event (:func:`from_entry`): a quiz
-  scored, passed or failed; an assignment graded; an enrollment changed, a path completed;
-  a milestone unlocked, started or completed; a competency acquired; an achievement
-  earned, a certificate issued, a level reached;
+* a recorded decision or award maps to its domain event (:func:`from_entry`): an
+  assessment (quiz attempt) completed, passed or failed; an assignment graded; an
+  enrollment created, its status changed, completed, a path completed; a milestone
+  unlocked, started or completed; a competency acquired; an achievement earned, a
+  certificate issued, a level reached;
+* an accepted fact may be one of its own (:func:`from_fact`): an assignment submitted; an
+  assessment started (the first fact of a quiz attempt: started, answered or submitted,
+  whichever arrives first);
 * a fact that may change a course's progress is followed by a look at that course's view
   (:func:`observe`), compared with what the learner's last look saw (``Seen``, kept with
   the learner): a lesson, module or course that became completed, and a change of the
@@ -15,7 +19,9 @@ merge never re-applies) derive nothing again:
   changes no percent), so consumers are not flooded.
 
 Each event points at the feed entry it follows from (``entry``: its index in the merge's
-entries); the store numbers it ``{user_id}:{user_seq}:{n}``, a stable id.
+entries); the store numbers it ``{user_id}:{user_seq}:{n}``, a stable id. The types are the
+public names of :mod:`sync.event_catalog` (one scheme: ``<domain>.<subject>.<verb>``), whose
+Structs say what each body holds.
 """
 
 from __future__ import annotations
@@ -45,10 +51,9 @@ class DomainEvent(msgspec.Struct, frozen=True):
 
 # Decision or award type -> domain event type.
 _FROM_ENTRY: Final = {
-    "quiz.scored": "progress.quiz.scored",
-    "quiz.passed": "progress.quiz.passed",
+    "quiz.scored": "progress.assessment.completed",
+    "quiz.passed": "progress.assessment.passed",
     "assignment.graded": "progress.assignment.graded",
-    "enrollment.changed": "progress.enrollment.changed",
     "milestone.unlocked": "progress.milestone.unlocked",
     "milestone.started": "progress.milestone.started",
     "milestone.completed": "progress.milestone.completed",
@@ -65,7 +70,11 @@ TYPES: Final = frozenset(
     {
         *_FROM_ENTRY.values(),
         *_FROM_FACT.values(),
-        "progress.quiz.failed",
+        "progress.assessment.started",
+        "progress.assessment.failed",
+        "progress.enrollment.created",
+        "progress.enrollment.status_changed",
+        "progress.enrollment.completed",
         "progress.path.completed",
         "progress.lesson.completed",
         "progress.module.completed",
@@ -83,9 +92,35 @@ def from_entry(index: int, type_: str, body: dict[str, Any], at: int) -> list[Do
     if name is not None:
         out.append(DomainEvent(index, name, dict(body), at))
     if type_ == "quiz.scored" and body.get("counted") and not body.get("passed"):
-        out.append(DomainEvent(index, "progress.quiz.failed", dict(body), at))
-    elif type_ == "enrollment.changed" and body.get("to") == "completed":
-        out.append(DomainEvent(index, "progress.path.completed", {"path": body["path"]}, at))
+        out.append(DomainEvent(index, "progress.assessment.failed", dict(body), at))
+    elif type_ == "enrollment.changed":
+        # The first change of a path's enrollment creates it; every later one changes
+        # its status; reaching "completed" also completes the enrollment and the path.
+        first = body.get("from") is None
+        kind = "created" if first else "status_changed"
+        out.append(DomainEvent(index, f"progress.enrollment.{kind}", dict(body), at))
+        if body.get("to") == "completed":
+            path = {"path": body["path"]}
+            out.append(DomainEvent(index, "progress.enrollment.completed", dict(path), at))
+            out.append(DomainEvent(index, "progress.path.completed", path, at))
+    return out
+
+
+_QUIZ_FACTS: Final = frozenset({"quiz.started", "quiz.answered", "quiz.submitted"})
+
+
+def from_fact(
+    index: int, type_: str, body: dict[str, Any], at: int, state: UserState
+) -> list[DomainEvent]:
+    """The domain events of an accepted device fact, looked at before it is folded into
+    ``state``: an attempt's first fact starts the assessment (once per attempt, whichever
+    of its facts arrives first), and what :func:`from_entry` says."""
+    out = from_entry(index, type_, body, at)
+    if type_ in _QUIZ_FACTS:
+        held = state.quizzes.get(f"{body['course']}/{body['quiz']}")
+        if held is None or body["attempt"] not in held.attempts:
+            started = {"course": body["course"], "quiz": body["quiz"], "attempt": body["attempt"]}
+            out.append(DomainEvent(index, "progress.assessment.started", started, at))
     return out
 
 

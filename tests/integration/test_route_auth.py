@@ -13,7 +13,7 @@ import urllib.parse
 import warnings
 from collections.abc import Callable
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, waymark
 from tests.integration.test_spine import add_users
 from tests.integration.wire import login, raw_http
 
@@ -31,6 +31,15 @@ PUBLIC = {
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/metrics"),  # open unless WAYMARK_METRICS_TOKEN is set (test_metrics.py)
 }
+# The routes a service token may call, and the scope each needs (docs/events.md); a service
+# token is refused (403) on every other route, whatever its scopes.
+SERVICE = {
+    ("GET", "/v1/events"): "events:read",
+    ("GET", "/v1/users/{name}/progress"): "progress:read",
+    ("GET", "/v1/users/{name}/achievements"): "progress:read",
+    ("GET", "/v1/users/{name}/competencies"): "progress:read",
+}
+ALL_SCOPES = "events:read,progress:read,users:write,catalog:write"
 TRICKY = ["schema", "health", ".well-known", "schemaker", "auth", "ready", "login", "sync"]
 
 
@@ -79,6 +88,40 @@ def test_only_the_public_handlers_answer_without_a_token(
             used = login(server.url, "alice")["token"] if logout else token
             status, _, raw = raw_http(method, url, body, token=used)
             assert status != 401 and status < 500, f"{method} {url} with a token: {status} {raw!r}"
+
+
+def service_token(db: str, name: str, scopes: str) -> str:
+    made = waymark("admin", "--db", db, "token", "add", name, "--scopes", scopes)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def test_service_tokens_reach_only_the_routes_that_accept_their_scopes(
+    db_url: str, start_server: Callable[..., RunningServer]
+) -> None:
+    add_users(db_url, "alice")
+    every = service_token(db_url, "every", ALL_SCOPES)
+    none_of_them = service_token(db_url, "catalog", "catalog:write")
+    server = start_server(db_url)
+    walked = routes(server.url)
+    assert set(walked) >= set(SERVICE)
+    for method, template in walked:
+        url = f"{server.url}{fill(template, 'alice')}"
+        body = {} if method in {"POST", "PUT", "PATCH"} else None
+        where = f"{method} {template}"
+        if (method, template) in PUBLIC:
+            continue
+        status, _, raw = raw_http(method, url, body, token=every)
+        if (method, template) in SERVICE:
+            assert status == 200, f"{where} with every scope: {status} {raw[:200]!r}"
+        else:
+            assert status == 403, f"{where} with a service token: {status} {raw[:200]!r}"
+            assert json.loads(raw)["detail"] == "service tokens may not use this endpoint"
+        status, _, raw = raw_http(method, url, body, token=none_of_them)
+        assert status == 403, f"{where} without the scope: {status}"
+        if (method, template) in SERVICE:
+            wanted = SERVICE[(method, template)]
+            assert json.loads(raw)["detail"] == f"this service token lacks the scope {wanted!r}"
 
 
 def test_the_openapi_documents_are_public_but_only_under_schema(

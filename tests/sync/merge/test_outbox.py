@@ -134,17 +134,25 @@ def test_uncompleting_lowers_the_percent_and_completing_again_is_announced_again
 def test_quiz_scores_passes_and_fails_follow_their_decisions() -> None:
     dev, who = Device("d1"), learner()
     out = push(who, quiz_events(dev, "a1", False, T0) + quiz_events(dev, "a2", True, T0 + 1))
-    quiz = [(e.type, e.entry) for e in out.events if ".quiz." in e.type]
+    quiz = [
+        (e.type, e.entry)
+        for e in out.events
+        if ".assessment." in e.type and e.type != "progress.assessment.started"
+    ]
     assert [t for t, _ in quiz] == [
-        "progress.quiz.scored",
-        "progress.quiz.failed",
-        "progress.quiz.scored",
-        "progress.quiz.passed",
+        "progress.assessment.completed",
+        "progress.assessment.failed",
+        "progress.assessment.completed",
+        "progress.assessment.passed",
     ]
     for type_, index in quiz:
-        decision = {"progress.quiz.failed": "quiz.scored"}.get(type_, type_.split(".", 1)[1])
+        decision = {
+            "progress.assessment.completed": "quiz.scored",
+            "progress.assessment.failed": "quiz.scored",
+            "progress.assessment.passed": "quiz.passed",
+        }[type_]
         assert entry_type(out, index) == decision
-    failed = next(e.body for e in out.events if e.type == "progress.quiz.failed")
+    failed = next(e.body for e in out.events if e.type == "progress.assessment.failed")
     assert (failed["attempt"], failed["passed"], failed["score"], failed["at"]) == (
         "a1",
         False,
@@ -155,7 +163,7 @@ def test_quiz_scores_passes_and_fails_follow_their_decisions() -> None:
 
 def test_an_attempt_over_the_limit_is_scored_but_not_failed() -> None:
     assert [e.type for e in from_entry(3, "quiz.scored", {"counted": False}, T0)] == [
-        "progress.quiz.scored"
+        "progress.assessment.completed"
     ]
 
 
@@ -170,7 +178,9 @@ def test_enrollment_milestones_path_competency_and_awards() -> None:
     )
     types = [e.type for e in out.events]
     for expected in (
-        "progress.enrollment.changed",
+        "progress.enrollment.created",
+        "progress.enrollment.status_changed",
+        "progress.enrollment.completed",
         "progress.milestone.unlocked",
         "progress.milestone.completed",
         "progress.path.completed",
@@ -196,8 +206,16 @@ def test_enrollment_milestones_path_competency_and_awards() -> None:
                 "certificate",
                 "level",
             ), event
-    changed = [e.body for e in out.events if e.type == "progress.enrollment.changed"]
-    assert changed[0] == {"path": "p1", "to": "enrolled", "reason": "enroll", "from": None}
+    created = [e.body for e in out.events if e.type == "progress.enrollment.created"]
+    assert created == [{"path": "p1", "to": "enrolled", "reason": "enroll", "from": None}]
+    changed = [e.body for e in out.events if e.type == "progress.enrollment.status_changed"]
+    assert [(c["from"], c["to"]) for c in changed] == [
+        ("enrolled", "in_progress"),
+        ("in_progress", "completed"),
+    ]
+    assert [e.body for e in out.events if e.type == "progress.enrollment.completed"] == [
+        {"path": "p1"}
+    ]
     assert {"path": "p1"} in [e.body for e in out.events if e.type == "progress.path.completed"]
 
 
@@ -280,3 +298,29 @@ def test_percent_announcements_chain_and_completions_match_the_views(steps: list
     assert who.seen == baseline(who.state, CAT, "premium") | {
         k: v for k, v in who.seen.items() if k.startswith("course:c2")
     }
+
+
+def test_an_attempt_starts_once_at_its_first_fact_whichever_it_is() -> None:
+    dev, who = Device("d1"), learner()
+    first = push(who, quiz_events(dev, "a1", False, T0))
+    started = [e for e in first.events if e.type == "progress.assessment.started"]
+    assert [(e.body, e.at) for e in started] == [
+        ({"course": "c1", "quiz": "q1", "attempt": "a1"}, T0)
+    ]
+    assert entry_type(first, started[0].entry) == "quiz.started"
+    # More facts of the same attempt, even a second quiz.started, start nothing again.
+    later = dev.event("quiz.started", T0 + 9, course="c1", quiz="q1", attempt="a1")
+    again = push(who, [later], first.watermark)
+    assert again.accepted == 1
+    assert [e for e in again.events if e.type == "progress.assessment.started"] == []
+
+
+def test_a_replayed_push_derives_no_event_again() -> None:
+    dev, who = Device("d1"), learner()
+    events = [dev.event("path.enrolled", T0, path="p1"), *quiz_events(dev, "a1", True, T0 + 1)]
+    first = push(who, events)
+    assert {"progress.enrollment.created", "progress.assessment.started"} <= {
+        e.type for e in first.events
+    }
+    replay = push(who, events, watermark=first.watermark)
+    assert (replay.accepted, replay.duplicates, replay.events) == (0, len(events), [])

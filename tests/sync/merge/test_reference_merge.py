@@ -190,6 +190,8 @@ class Impl:
     """What the store gives the merge besides the learner's state (the settled horizon)."""
     after_catalog: Callable[[Server, Catalog], None] = lambda server, catalog: None
     """What the store does to a learner's state after a catalog change (a refold)."""
+    outbox: Callable[[Sequence[Any]], Any] = msgspec.to_builtins
+    """The domain events as compared (the live ones narrowed to the frozen names)."""
 
 
 def _by_version(rules_for: Callable[[Catalog], Any]) -> Callable[[Catalog], Any]:
@@ -244,6 +246,29 @@ def _live_refold(server: Server, catalog: Catalog) -> None:
         server.learner.state = fresh
 
 
+# Issue 14 renamed four outbox types to the event catalog's names and added events the
+# frozen outbox never derived (sync.event_catalog): deliberate, so the comparison narrows
+# the live events to what the frozen outbox knew, under its names.
+_FROZEN_NAMES = {
+    "progress.assessment.completed": "progress.quiz.scored",
+    "progress.assessment.passed": "progress.quiz.passed",
+    "progress.assessment.failed": "progress.quiz.failed",
+    "progress.enrollment.created": "progress.enrollment.changed",
+    "progress.enrollment.status_changed": "progress.enrollment.changed",
+}
+_NEW_IN_ISSUE_14 = frozenset({"progress.assessment.started", "progress.enrollment.completed"})
+
+
+def _live_outbox(events: Sequence[Any]) -> Any:
+    return msgspec.to_builtins(
+        [
+            msgspec.structs.replace(e, type=_FROZEN_NAMES.get(e.type, e.type))
+            for e in events
+            if e.type not in _NEW_IN_ISSUE_14
+        ]
+    )
+
+
 LIVE = Impl(
     new_learner=lambda tz, plan: sync.merge.batch.Learner(
         USER, sync.merge.fold.UserState(), sync.gamify.GamifyState(), tz, plan
@@ -262,6 +287,7 @@ LIVE = Impl(
     rebuild=_live_rebuild,
     before_push=_live_horizon,
     after_catalog=_live_refold,
+    outbox=_live_outbox,
 )
 
 FROZEN = Impl(
@@ -339,7 +365,7 @@ class Server:
             "rejected": msgspec.to_builtins(out.rejected),
             "gap_at": out.gap_at,
             "scopes": sorted(out.scopes),
-            "outbox": msgspec.to_builtins(out.events),
+            "outbox": self.impl.outbox(out.events),
         }
 
     def _settle(self, ctx: Any, decisions: Any, catalog: Catalog, now: int, courses: Any) -> Any:
@@ -356,7 +382,7 @@ class Server:
         return {
             "decisions": [tuple(d) for d in decisions],
             "entries": self._append(settled.entries),
-            "outbox": msgspec.to_builtins(settled.events),
+            "outbox": self.impl.outbox(settled.events),
         }
 
     def catalog_changed(self, catalog: Catalog, now: int) -> Any:

@@ -153,8 +153,8 @@ def test_a_decisions_event_points_at_its_entry_at_the_facts_time() -> None:
     entry = out.entries[index]
     assert isinstance(entry, ServerEntry)
     assert [e for e in out.events if e.entry == index] == [
-        DomainEvent(index, "progress.quiz.scored", entry.body, T0 + 5000),
-        DomainEvent(index, "progress.quiz.failed", entry.body, T0 + 5000),
+        DomainEvent(index, "progress.assessment.completed", entry.body, T0 + 5000),
+        DomainEvent(index, "progress.assessment.failed", entry.body, T0 + 5000),
     ]
 
 
