@@ -35,6 +35,7 @@ LAZY: dict[str, str] = {
     "achievements": "client.cli:achievements",
     "certificate": "client.cli:certificate",
     "leaderboard": "client.cli:leaderboard",
+    "report": "client.cli_report:report",
     "tui": "tui.cli:tui",
     "demo": "cli.demo:demo",
     "bench": "cli.bench:bench",

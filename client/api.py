@@ -431,6 +431,28 @@ class Device:
         encoded = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         return dict(await self._get(account, f"/v1/leaderboards/weekly?{encoded}", "leaderboard"))
 
+    async def report(
+        self,
+        path: str,
+        query: dict[str, str | None],
+        *,
+        fmt: str | None = None,
+        user: str | None = None,
+    ) -> Any:
+        """A report of the server (``/v1/reports/…``) for this device's instructor or
+        admin: its JSON, or with ``fmt`` (``csv``, ``pdf``) its text or bytes. Raises
+        :class:`ServerUnreachable` offline, :class:`AccessDenied` (a learner, another
+        group), :class:`RequestRefused` (unknown course, bad date)."""
+        account = await self.journal.account(user)
+        params = {k: v for k, v in query.items() if v is not None}
+        if fmt is not None:
+            params["format"] = fmt
+        encoded = urllib.parse.urlencode(params)
+        status, data = await self._authed(account, f"{path}?{encoded}" if encoded else path)
+        if fmt is None or not 200 <= status < 300:
+            return _answer(status, data, "report")
+        return data.decode() if fmt == "csv" else data
+
     async def set_leaderboard_opt_out(self, opt_out: bool, *, user: str | None = None) -> bool:
         """Hide the learner from (True) or show them on (False) other learners' leaderboards."""
         account = await self.journal.account(user)

@@ -167,6 +167,27 @@ async def _pg_version(url: str) -> str:
     type=click.IntRange(1, 100),
     help="Runs of each scenario, each followed by its baseline.",
 )
+@click.option(
+    "--report-learners",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="reports: learners of the course.",
+)
+@click.option(
+    "--report-lessons",
+    default=50,
+    show_default=True,
+    type=click.IntRange(5, 1_000),
+    help="reports: lessons of the course.",
+)
+@click.option(
+    "--report-attempts",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="reports: quiz attempts, shared among the learners.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
 def bench(

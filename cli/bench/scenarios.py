@@ -30,6 +30,7 @@ SCENARIOS: Final = (
     "login-flood",
     "overhead",
     "device",
+    "reports",
 )
 INSTRUMENTATION_OFF: Final = {
     "WAYMARK_INSTRUMENTATION": "false",
@@ -63,6 +64,10 @@ class Options:
     repeat: int
     flood_rate: float = 100.0
     """login-flood: wrong-password logins per second."""
+    report_learners: int = 10_000
+    report_lessons: int = 50
+    report_attempts: int = 100_000
+    """reports: learners, lessons of the course and quiz attempts in all."""
 
 
 @dataclass
@@ -510,6 +515,7 @@ def phases(options: Options) -> int:
         "login-flood": 1,
         "overhead": 1,
         "device": 1,
+        "reports": 2,
     }
     return sum(per[s] for s in options.scenarios) * options.repeat
 
@@ -518,6 +524,12 @@ async def _device(bench: Bench) -> Result:
     from cli.bench.device import device_scenario  # it builds on this module
 
     return await device_scenario(bench)
+
+
+async def _reports(bench: Bench) -> list[Result]:
+    from cli.bench.reports import reports_scenario  # it builds on this module
+
+    return await reports_scenario(bench)
 
 
 async def run_all(bench: Bench) -> list[Result]:
@@ -533,7 +545,9 @@ async def run_all(bench: Bench) -> list[Result]:
     for scenario in SCENARIOS:
         if scenario not in bench.options.scenarios:
             continue
-        if scenario == "live":
+        if scenario == "reports":
+            results.extend(await _reports(bench))
+        elif scenario == "live":
             results.append(await live_latency(bench, loaded=False))
             if bench.options.active or bench.options.idle:
                 results.append(await live_latency(bench, loaded=True))

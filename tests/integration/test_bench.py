@@ -71,6 +71,12 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
         "50",
         "--repeat",
         "2",
+        "--report-learners",
+        "12",
+        "--report-lessons",
+        "10",
+        "--report-attempts",
+        "36",
         "--json",
         timeout=900,  # a dozen servers start and stop: slow on a busy machine
     )
@@ -84,6 +90,8 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
         "login-flood",
         "overhead",
         "device",
+        "report-course",
+        "report-quiz",
     ]
     assert list(figures) == names
     assert all(f["db"] == "postgresql" and f["runs"] == 2 for f in figures.values())
@@ -102,6 +110,12 @@ def test_every_scenario_in_miniature_on_postgresql(request: pytest.FixtureReques
     assert flood["p99_vs_quiet"] > 0 and flood["quiet_p99_ms"] > 0  # medians of the runs
     assert figures["overhead"]["baseline_env"]["WAYMARK_INSTRUMENTATION"] == "false"
     assert figures["overhead"]["events"] == 200
+    # The reports: timed GETs of a real server over the merged learners and attempts.
+    assert figures["report-course"]["events"] == 12 and figures["report-quiz"]["events"] == 36
+    for name in ("report-course", "report-quiz"):
+        report = figures[name]
+        assert 0 < report["p50_ms"] <= report["p99_ms"] and report["bytes"] > 0
+        assert report["baseline_p50_ms"] > 0 and report["ratio"] > 0
     # The server's CPU over each arm's push, read from /proc (a 200-event merge takes
     # tens of milliseconds of CPU: several 10 ms ticks).
     overhead = figures["overhead"]
