@@ -253,8 +253,8 @@ def _class_line(summary: Summary) -> str:
 
 STAFF_CHECKS: tuple[tuple[str, str], ...] = (
     ("Maya's progress", f"/v1/users/{LEARNERS[0][0]}/progress"),
-    # Hook for the reports (issue 13): add ("the course report",
-    # f"/v1/reports/courses/{COURSE}") here once /v1/reports exists.
+    ("the course report", f"/v1/reports/courses/{COURSE}"),
+    ("the quiz report", f"/v1/reports/courses/{COURSE}/quizzes/syntax-check"),
 )
 """What ``--script`` checks the instructor can read (label, path), after the story."""
 
@@ -279,6 +279,9 @@ def _staff_check(console: Console, url: str) -> bool:
         except urllib.error.HTTPError as err:
             console.print(f"[red]The instructor cannot read {label}: {err.code}.[/red]")
             return False
+        if isinstance(found, dict) and found.get("learners") == 0:
+            console.print(f"[red]{label.capitalize()} counts no learner.[/red]")
+            return False
         console.print(f"The instructor {INSTRUCTOR[0]} reads {label} ({_shown(found)}).")
     return True
 
@@ -286,6 +289,12 @@ def _staff_check(console: Console, url: str) -> bool:
 def _shown(found: Any) -> str:
     if isinstance(found, dict) and isinstance(found.get("courses"), list):
         return ", ".join(f"{c.get('id')} {c.get('percent')}%" for c in found["courses"])
+    if isinstance(found, dict) and "pass_rate" in found:
+        rate = found["pass_rate"]
+        passed = "no pass rate" if rate is None else f"pass rate {rate:.0%}"
+        return f"{found['attempts']} attempts by {found['learners']} learners, {passed}"
+    if isinstance(found, dict) and "completion_rate" in found:
+        return f"{found['learners']} learners, {found['completed']} completed"
     return "ok"
 
 

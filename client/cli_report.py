@@ -94,16 +94,24 @@ def _cell(key: str, value: Any, tz: tzinfo) -> str:
     return str(value)
 
 
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A row with nested objects (a learner's freshness) as ``outer.inner`` columns."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
-            for inner, v in value.items():
-                out[f"{key}.{inner}"] = v
-        else:
-            out[key] = value
-    return out
+NESTED: Final = {
+    "freshness": ("state", "last_sync_at"),
+    "projected": ("outlook", "projected_at"),
+}
+"""What a table cell shows of a nested object (``--json``/``--csv`` give all of it)."""
+
+
+def _nested(key: str, value: dict[str, Any], tz: tzinfo) -> str:
+    shown = NESTED.get(key, tuple(value))
+    return " ".join(_cell(k, value.get(k), tz) for k in shown if value.get(k) is not None)
+
+
+def _flat(row: dict[str, Any], tz: tzinfo) -> dict[str, str]:
+    """A row's cells as text; a nested object (a learner's freshness) in one cell."""
+    return {
+        key: _nested(key, value, tz) if isinstance(value, dict) else _cell(key, value, tz)
+        for key, value in row.items()
+    }
 
 
 def _numbers(rows: Sequence[dict[str, Any]]) -> tuple[str | None, list[str]]:
@@ -145,7 +153,7 @@ def chart(title: str, rows: Sequence[dict[str, Any]], tz: tzinfo) -> Any:
 def table(title: str, rows: Sequence[dict[str, Any]], tz: tzinfo) -> Any:
     from rich.table import Table
 
-    flat = [_flat(r) for r in rows]
+    flat = [_flat(r, tz) for r in rows]
     columns: list[str] = []
     for row in flat:
         columns += [k for k in row if k not in columns]
@@ -153,7 +161,7 @@ def table(title: str, rows: Sequence[dict[str, Any]], tz: tzinfo) -> Any:
     for column in columns:
         out.add_column(column.replace("_", " "), overflow="fold")
     for row in flat[:MAX_ROWS]:
-        out.add_row(*(_cell(c, row.get(c), tz) for c in columns))
+        out.add_row(*(row.get(c, "—") for c in columns))
     return out
 
 

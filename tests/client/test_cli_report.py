@@ -22,8 +22,13 @@ REPORT = {
         {
             "learner": "ada",
             "percent": 50.0,
-            "freshness": {"state": "fresh", "last_sync_at": None},
-        }
+            "freshness": {"state": "fresh", "last_sync_at": 1_780_000_000_000, "devices": 1},
+        },
+        {
+            "learner": "bo",
+            "percent": None,
+            "freshness": {"state": "never synced", "last_sync_at": None, "devices": 0},
+        },
     ],
 }
 
@@ -42,9 +47,10 @@ def test_figures_tables_and_charts_of_a_report():
     m1 = next(line for line in text.splitlines() if "m1" in line)
     m2 = next(line for line in text.splitlines() if "m2" in line)
     assert m1.count("█") == CHART_WIDTH and m2.count("█") == CHART_WIDTH // 4
-    # Rows are a table; a nested object (freshness) becomes columns of its own.
-    assert "freshness.state" in text and "fresh" in text and "50%" in text
-    assert "—" in text  # never synced: no time
+    # Rows are a table; a nested object (freshness) is one cell: its state and time.
+    assert "fresh 2026-05-28 22:26" in text and "50%" in text
+    bo = next(line for line in text.splitlines() if "bo " in line)
+    assert "never synced" in bo and "—" in bo and "devices" not in text
 
 
 def test_long_tables_say_how_many_rows_are_left_out():
