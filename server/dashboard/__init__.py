@@ -23,7 +23,7 @@ from litestar.template import TemplateConfig
 from server.auth import PUBLIC
 from server.dashboard.errors import EXCEPTION_HANDLERS
 from server.dashboard.live import LiveFeed, live
-from server.dashboard.pages import home, sign_in, sign_in_page, sign_out
+from server.dashboard.pages import course_page, home, sign_in, sign_in_page, sign_out
 from server.dashboard.urls import STATIC
 
 __all__ = ["LiveFeed", "dashboard_router", "template_config"]
@@ -60,7 +60,7 @@ def dashboard_router() -> Router:
     )
     return Router(
         path="/",
-        route_handlers=[sign_in_page, sign_in, sign_out, home, live, static],
+        route_handlers=[sign_in_page, sign_in, sign_out, home, course_page, live, static],
         include_in_schema=False,
         exception_handlers=EXCEPTION_HANDLERS,
     )

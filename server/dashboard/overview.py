@@ -5,7 +5,7 @@ of the learners, their devices' freshness, the groups and the catalog's courses,
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from server.dashboard import charts
 from server.dashboard.freshness import (
@@ -18,7 +18,7 @@ from server.dashboard.freshness import (
     local_time,
 )
 from server.dashboard.scope import visible_to
-from server.dashboard.urls import LIVE, ROOT
+from server.dashboard.urls import COURSES, LIVE, ROOT
 from server.storage.store import Store, User
 
 Sort = Literal["name", "last-sync"]
@@ -67,6 +67,7 @@ async def overview(store: Store, viewer: User, *, now: int, sort: Sort) -> dict[
         {
             "id": c.id,
             "title": c.title or c.id,
+            "url": f"{COURSES}/{quote(c.id, safe='')}",
             "modules": len(c.modules),
             "lessons": sum(len(m.lessons) for m in c.modules),
             "quizzes": sum(len(m.all_quizzes) for m in c.modules),

@@ -28,12 +28,15 @@ from litestar.response import Redirect, Template
 
 from server.api.auth import authenticate, start_web_session
 from server.auth import PUBLIC, SESSION_COOKIE, WEB_ROLES, Principal
+from server.dashboard.course import course_context
 from server.dashboard.freshness import (
     local_time,
 )
 from server.dashboard.overview import Sort, overview
-from server.dashboard.urls import ROOT, SIGN_IN, SIGN_OUT
+from server.dashboard.urls import COURSES, ROOT, SIGN_IN, SIGN_OUT
 from server.errors import TooManyRequests
+from server.reports.course import course_report
+from server.reports.scope import report_scope
 from server.storage.accounts import csrf_token
 from server.storage.store import Store
 
@@ -258,6 +261,18 @@ async def home(request: Request[Any, Any, Any], store: Store, sort: Sort = "name
     principal = viewer(request)
     data = await overview(store, principal.user, now=now_ms(request), sort=sort)
     return Template("home.html", context={**base_context(request, principal), **data})
+
+
+@get(f"{COURSES}/{{course:str}}", name="dashboard:course")
+async def course_page(
+    request: Request[Any, Any, Any], store: Store, course: str, group: str | None = None
+) -> Template:
+    """A course's report: the funnel, the weeks, each learner (``group``: one group's)."""
+    principal = viewer(request)
+    scope = await report_scope(store, principal.user, group=group)
+    report = await course_report(store, scope, course)
+    context = course_context(report, principal.user, group)
+    return Template("course.html", context={**base_context(request, principal), **context})
 
 
 def sign_in_redirect(request: Request[Any, Any, Any]) -> Redirect:

@@ -277,3 +277,38 @@ async def test_dashboard_answers_carry_the_strict_csp_and_are_left_out_of_openap
     ]
     schema = (await client.get("/schema/openapi.json")).json()
     assert not [p for p in schema["paths"] if p.startswith("/dashboard")]
+
+
+async def test_a_course_page_shows_the_course_report_of_the_viewer_s_learners(
+    app: tuple[Client, dict[str, str]], db_url: str
+) -> None:
+    client, ids = app
+    await sign_in(client, "ines")
+    home = (await client.get("/dashboard")).text
+    assert '<a href="/dashboard/courses/c1">Course One</a>' in home
+    # leo (ines's group A) is in the course's learners only once he has started it.
+    empty = (await client.get("/dashboard/courses/c1")).text
+    assert "No learner you can see has started this course." in empty
+    store = Store.for_url(db_url, clock=Clock())
+    await store.open()
+    try:
+        for name in ("leo", "mia"):
+            body = {"course": "c1", "lesson": "read"}
+            await store.record_action(ids[name], "lesson.completed", body)
+    finally:
+        await store.close()
+    page = await client.get("/dashboard/courses/c1")
+    assert page.status_code == 200
+    html = page.text
+    table = html.split("Each learner's progress")[1]
+    rows = re.findall(r'<tr>\s*<th scope="row">(\w+)</th>', table)
+    assert rows == ["leo"]  # mia is in group B, which ines does not teach
+    assert "1 of 4" in html  # leo's lessons: read, of the four (read, intro, video, lab)
+    assert 'href="/v1/reports/courses/c1?format=csv"' in html
+    assert html.count("<svg") == 2 and "Completion by module" in html
+    # A group ines does not teach: the reports' 403, as an HTML page.
+    refused = await client.get("/dashboard/courses/c1?group=Group%20B")
+    assert refused.status_code == 403 and "you do not teach group" in refused.text
+    assert "<html" in refused.text
+    missing = await client.get("/dashboard/courses/nope")
+    assert missing.status_code == 404 and "<html" in missing.text
