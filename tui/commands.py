@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.messages import Open, SwitchLearner
+from tui.messages import ManagePin, Open, SwitchLearner
 from tui.present import AchievementsRef, CourseRef, LessonRef, PathRef, continue_at
 from tui.theme import DARK, LIGHT
 
@@ -64,6 +64,14 @@ def commands(app: WaymarkApp) -> list[Command]:
                 "Achievements",
                 "Points, badges, certificates and the leaderboard",
                 lambda: app.post_message(Open(AchievementsRef())),
+            )
+        )
+    if app.user:
+        found.append(
+            Command(
+                "PIN: set, change or remove",
+                "This learner's PIN on this device (the current one is asked first)",
+                lambda: app.post_message(ManagePin()),
             )
         )
     found += [

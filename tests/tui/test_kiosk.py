@@ -4,6 +4,7 @@ PIN or password, and a countdown warns before the idle sign-out."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,12 @@ from client.errors import LoginFailed
 from client.journal import Account, Journal
 from client.pins import MAX_TRIES, pin_matches, set_pin
 from tests.client.conftest import account
+from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import Clock, TestDevice, screen_text, seed, settle, started
 from tui import cli as tui_cli
 from tui.app import WaymarkApp
 from tui.cli import KIOSK_IDLE, tui
-from tui.dialogs.kiosk import IdleCountdown, PinPrompt, SetPin
+from tui.dialogs.kiosk import ChangePin, IdleCountdown, PinChoice, PinPrompt, SetPin
 from tui.screens.achievements import AchievementsScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.signin import SignInScreen
@@ -163,6 +165,35 @@ async def test_skipping_the_pin_keeps_the_password_for_next_time(
         assert NO_PIN in screen_text(pilot) and app.user is None
     async with await Journal.open(kiosk_home) as journal:
         assert await journal.pinned() == set()
+
+
+async def test_signing_in_again_with_the_password_keeps_the_kiosks_device(
+    tmp_path: Path, clock: Clock, start_server: Callable[..., RunningServer]
+) -> None:
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
+    assert added.returncode == 0, added.stderr
+    server = await asyncio.to_thread(start_server, db)
+    home = tmp_path / "kiosk"
+    device = TestDevice(home, clock=clock, timezone="UTC")
+    app = WaymarkApp(device, sync=False, status_seconds=None, kiosk=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press(*server.url, "enter", *"alice", "enter", *"pw", "enter")
+        for again in (False, True):
+            await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "signed in")
+            if not again:  # the idle sign-out, then alice with her password once more
+                await app.sign_out()
+                await settle(pilot)
+                await pilot.press("enter")
+                await until(pilot, shows(pilot, NO_PIN), "asked for the password")
+                await pilot.press(*"pw", "enter")
+        kept = (await device.journal.account("alice")).device_id
+    listed = waymark("admin", "--db", db, "devices", "alice", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(d["id"], d["revoked_at"]) for d in json.loads(listed.stdout)] == [(kept, None)]
 
 
 async def test_switching_to_a_learner_with_a_pin_asks_it_and_a_wrong_one_says_so(
@@ -426,6 +457,97 @@ def test_waymark_tui_kiosk_options(
     assert [(app.kiosk, app.idle_timeout) for app in ran] == [(kiosk, idle)]
 
 
+async def pin_of(home: Path, name: str) -> str | None:
+    """The hash of ``name``'s PIN on the device (None: no PIN)."""
+    async with await Journal.open(home) as journal:
+        stored = await journal.pin((await journal.account(name)).user_id)
+    return stored[0] if stored else None
+
+
+def said(app: WaymarkApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_a_learner_changes_their_pin_after_giving_the_current_one(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        assert "alice: your current PIN" in screen_text(pilot)
+        await type_pin(pilot, "9999")
+        await until(pilot, shows(pilot, "Wrong PIN.", "4 tries left"), "said it is wrong")
+        await type_pin(pilot, "1234")
+        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        assert "Change the PIN" in screen_text(pilot) and "Remove the PIN" in screen_text(pilot)
+        await pilot.press("enter")  # Change the PIN
+        await until(pilot, lambda: isinstance(app.screen, ChangePin), "asked the new PIN")
+        assert "A new PIN for alice on this kiosk" in screen_text(pilot)
+        await pilot.press(*"5555", "enter", *"5555", "enter")
+        await until(pilot, lambda: "PIN changed for alice on this kiosk." in said(app), "said so")
+        assert isinstance(app.screen, DashboardScreen)
+    hashed = await pin_of(kiosk_home, "alice")
+    assert hashed and pin_matches("5555", hashed) and not pin_matches("1234", hashed)
+
+
+async def test_a_learner_removes_their_pin_and_the_password_is_asked_again(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        await type_pin(pilot, "1234")
+        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        await pilot.press("down", "enter")  # Remove the PIN
+        removed = "PIN removed for alice: the password signs in next time."
+        await until(pilot, lambda: removed in said(app), "said so")
+        assert isinstance(app.screen, DashboardScreen)
+        await app.sign_out()
+        await settle(pilot)
+        await pilot.press("enter")  # alice from the list: no PIN now
+        await until(pilot, shows(pilot, NO_PIN), "asked for the password")
+    assert await pin_of(kiosk_home, "alice") is None
+
+
+async def test_leaving_the_pin_dialogs_changes_nothing_and_without_a_pin_k_sets_one(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    before = await pin_of(kiosk_home, "alice")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "went back")
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        await type_pin(pilot, "1234")
+        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ChangePin), "asked the new PIN")
+        await pilot.press("escape")  # keep the PIN
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "kept it")
+    assert await pin_of(kiosk_home, "alice") == before
+    app = kiosk(user="bob")  # no PIN: k offers to set one
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await pilot.press(*"2468", "enter", *"2468", "enter")
+        await until(pilot, lambda: "PIN set for bob on this kiosk." in said(app), "said so")
+    hashed = await pin_of(kiosk_home, "bob")
+    assert hashed and pin_matches("2468", hashed)
+
+
 # -- looks (snap_compare runs the app itself, so these tests are not async) -----------------
 
 
@@ -439,7 +561,11 @@ def test_wrong_pin_look(
         await pilot.press("enter")
         await settle(pilot)
         await type_pin(pilot, "9999")
-        await until(pilot, shows(pilot, "Wrong PIN."), "said the PIN is wrong")
+        # The field is cleared and focused again after the message (focus() is a round
+        # trip): the look is taken once both happened.
+        ready = shows(pilot, "Wrong PIN.")
+        pin = lambda: pilot.app.screen.query_one("#pin", Input)  # noqa: E731
+        await until(pilot, lambda: ready() and pilot.app.focused is pin(), "asked again")
 
     assert snap_compare(kiosk(), terminal_size=(80, 24), run_before=run_before)
 
