@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, OptionList
 
 from client.errors import LoginFailed
@@ -100,6 +101,17 @@ async def type_pin(pilot: Pilot[Any], pin: str) -> None:
     await pilot.press(*pin, "enter")
 
 
+async def reaches(pilot: Pilot[Any], screen: type[Screen[Any]], what: str) -> None:
+    """Let the app work until the screen on top is a ``screen``."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, screen), what)
+
+
+async def give_and_reach(pilot: Pilot[Any], pin: str, screen: type[Screen[Any]], what: str) -> None:
+    """Type ``pin`` and enter, then wait for ``screen`` on top."""
+    await type_pin(pilot, pin)
+    await reaches(pilot, screen, what)
+
+
 async def test_a_kiosk_opens_on_the_learner_list_even_with_one_learner(
     tmp_path: Path, clock: Clock
 ) -> None:
@@ -125,7 +137,7 @@ async def test_a_learner_without_a_pin_gives_the_password_then_may_set_a_pin(
         assert app.screen.query_one("#name", Input).value == "alice"
         assert app.focused is app.screen.query_one("#password", Input)
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await reaches(pilot, SetPin, "offered a PIN")
         assert app.user == "alice"
         assert "Set a PIN for alice on this kiosk?" in screen_text(pilot)
         await pilot.press(*"12", "enter")  # too short
@@ -137,7 +149,7 @@ async def test_a_learner_without_a_pin_gives_the_password_then_may_set_a_pin(
         await settle(pilot)
         assert "The two PINs differ." in screen_text(pilot)
         await pilot.press(*"4829", "enter")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "set the PIN")
+        await reaches(pilot, DashboardScreen, "set the PIN")
         said = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: "PIN set for alice on this kiosk." in said(), "said so")
         assert app.pinned == {"u-alice"}
@@ -155,9 +167,9 @@ async def test_skipping_the_pin_keeps_the_password_for_next_time(
         await pilot.press("enter")
         await settle(pilot)  # (the password field has the focus: Textual moves it later)
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await reaches(pilot, SetPin, "offered a PIN")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "closed the offer")
+        await reaches(pilot, DashboardScreen, "closed the offer")
         await app.sign_out()
         await settle(pilot)
         await pilot.press("enter")  # alice again: still no PIN, so the password
@@ -181,9 +193,9 @@ async def test_signing_in_again_with_the_password_keeps_the_kiosks_device(
         await started(pilot)
         await pilot.press(*server.url, "enter", *"alice", "enter", *"pw", "enter")
         for again in (False, True):
-            await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+            await reaches(pilot, SetPin, "offered a PIN")
             await pilot.press("escape")
-            await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "signed in")
+            await reaches(pilot, DashboardScreen, "signed in")
             if not again:  # the idle sign-out, then alice with her password once more
                 await app.sign_out()
                 await settle(pilot)
@@ -214,8 +226,7 @@ async def test_switching_to_a_learner_with_a_pin_asks_it_and_a_wrong_one_says_so
         await until(pilot, shows(pilot, "Wrong PIN."), "said the PIN is wrong")
         assert f"{MAX_TRIES - 1} tries left" in screen_text(pilot)
         assert app.user == "alice" and isinstance(app.screen, PinPrompt)
-        await type_pin(pilot, "5678")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "opened bob")
+        await give_and_reach(pilot, "5678", DashboardScreen, "opened bob")
         assert app.user == "bob" and "bob ·" in screen_text(pilot)
         assert app.device.logins == []  # type: ignore[attr-defined]  # no password asked
     async with await Journal.open(kiosk_home) as journal:
@@ -251,8 +262,7 @@ async def test_after_too_many_wrong_pins_the_learner_needs_the_password(
             await type_pin(pilot, "9999")
             tries = "1 try left" if left == 1 else f"{left} tries left"
             await until(pilot, shows(pilot, tries), f"counted down to {tries}")
-        await type_pin(pilot, "9999")
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), "closed the PIN")
+        await give_and_reach(pilot, "9999", SignInScreen, "closed the PIN")
         text = screen_text(pilot)
         assert f"{MAX_TRIES} wrong PINs: alice signs in with the password now" in text
         assert app.user is None and app.pinned == set()
@@ -267,7 +277,7 @@ async def test_after_too_many_wrong_pins_the_learner_needs_the_password(
         await until(pilot, shows(pilot, "wrong name or password"), "refused the password")
         assert app.user is None
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a new PIN")
+        await reaches(pilot, SetPin, "offered a new PIN")
         assert app.user == "alice"
     async with await Journal.open(kiosk_home) as journal:
         assert await journal.pin("u-alice") is None
@@ -287,8 +297,7 @@ async def test_after_the_idle_sign_out_the_learner_comes_back_with_the_pin(
         await pilot.press("enter")  # alice, from the list: not without her PIN
         await settle(pilot)
         assert isinstance(app.screen, PinPrompt) and app.user is None
-        await type_pin(pilot, "1234")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "opened alice")
+        await give_and_reach(pilot, "1234", DashboardScreen, "opened alice")
         assert app.user == "alice"
 
 
@@ -409,7 +418,7 @@ async def test_the_countdown_ticks_on_the_apps_own_timer(
         clock.advance(10)
         await until(pilot, shows(pilot, "Signing out in 5 s"), "ticked the countdown")
         clock.advance(5)
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), "signed out")
+        await reaches(pilot, SignInScreen, "signed out")
         assert app.user is None
 
 
@@ -477,15 +486,14 @@ async def test_a_learner_changes_their_pin_after_giving_the_current_one(
         await started(pilot)
         assert isinstance(app.screen, DashboardScreen)
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        await reaches(pilot, PinPrompt, "asked the PIN")
         assert "alice: your current PIN" in screen_text(pilot)
         await type_pin(pilot, "9999")
         await until(pilot, shows(pilot, "Wrong PIN.", "4 tries left"), "said it is wrong")
-        await type_pin(pilot, "1234")
-        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
         assert "Change the PIN" in screen_text(pilot) and "Remove the PIN" in screen_text(pilot)
         await pilot.press("enter")  # Change the PIN
-        await until(pilot, lambda: isinstance(app.screen, ChangePin), "asked the new PIN")
+        await reaches(pilot, ChangePin, "asked the new PIN")
         assert "A new PIN for alice on this kiosk" in screen_text(pilot)
         await pilot.press(*"5555", "enter", *"5555", "enter")
         await until(pilot, lambda: "PIN changed for alice on this kiosk." in said(app), "said so")
@@ -502,9 +510,8 @@ async def test_a_learner_removes_their_pin_and_the_password_is_asked_again(
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
-        await type_pin(pilot, "1234")
-        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
         await pilot.press("down", "enter")  # Remove the PIN
         removed = "PIN removed for alice: the password signs in next time."
         await until(pilot, lambda: removed in said(app), "said so")
@@ -525,23 +532,22 @@ async def test_leaving_the_pin_dialogs_changes_nothing_and_without_a_pin_k_sets_
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
+        await reaches(pilot, PinPrompt, "asked the PIN")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "went back")
+        await reaches(pilot, DashboardScreen, "went back")
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, PinPrompt), "asked the PIN")
-        await type_pin(pilot, "1234")
-        await until(pilot, lambda: isinstance(app.screen, PinChoice), "offered the choice")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ChangePin), "asked the new PIN")
+        await reaches(pilot, ChangePin, "asked the new PIN")
         await pilot.press("escape")  # keep the PIN
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "kept it")
+        await reaches(pilot, DashboardScreen, "kept it")
     assert await pin_of(kiosk_home, "alice") == before
     app = kiosk(user="bob")  # no PIN: k offers to set one
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         await pilot.press("k")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await reaches(pilot, SetPin, "offered a PIN")
         await pilot.press(*"2468", "enter", *"2468", "enter")
         await until(pilot, lambda: "PIN set for bob on this kiosk." in said(app), "said so")
     hashed = await pin_of(kiosk_home, "bob")

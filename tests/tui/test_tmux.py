@@ -143,19 +143,29 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
         term.status.unlink(missing_ok=True)
 
 
+@pytest.fixture
+def alice_home(tmp_path: Path, start_server: Callable[..., RunningServer]) -> Callable[[str], Path]:
+    """A real server with the catalog given (YAML) and alice (password ``pw``) logged in
+    on a device home, which it returns."""
+
+    def make(catalog_yaml: str) -> Path:
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(catalog_yaml)
+        db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+        added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
+        assert added.returncode == 0, added.stderr
+        server = start_server(db, catalog=catalog)
+        home = tmp_path / "kiosk"
+        asyncio.run(login(home, server.url))
+        return home
+
+    return make
+
+
 def test_waymark_tui_in_tmux_reaches_every_view_by_its_footer_keys(
-    tmp_path: Path,
-    start_server: Callable[..., RunningServer],
-    terminal: Callable[..., Terminal],
+    alice_home: Callable[[str], Path], terminal: Callable[..., Terminal]
 ) -> None:
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(CATALOG_YAML)
-    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
-    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
-    assert added.returncode == 0, added.stderr
-    server = start_server(db, catalog=catalog)
-    home = tmp_path / "kiosk"
-    asyncio.run(login(home, server.url))
+    home = alice_home(CATALOG_YAML)
 
     term = terminal([*WAYMARK, "tui", "--home", str(home)], ENV)
     assert term.size() == (WIDTH, HEIGHT)
@@ -241,18 +251,9 @@ def test_waymark_demo_opens_the_app_on_embedded_defaults(
 
 
 def test_a_key_burst_opens_the_quiz_keeps_every_answer_and_the_score_arrives(
-    tmp_path: Path,
-    start_server: Callable[..., RunningServer],
-    terminal: Callable[..., Terminal],
+    alice_home: Callable[[str], Path], terminal: Callable[..., Terminal]
 ) -> None:
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(FOUR)
-    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
-    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
-    assert added.returncode == 0, added.stderr
-    server = start_server(db, catalog=catalog)
-    home = tmp_path / "kiosk"
-    asyncio.run(login(home, server.url))
+    home = alice_home(FOUR)
 
     term = terminal([*WAYMARK, "tui", "--home", str(home)], ENV)
     term.wait_for("Course / path", "● online", keys=("⏎ Open",))
