@@ -151,19 +151,27 @@ class Device:
     ) -> Account:
         """Register this device for ``username`` on the server and cache the catalog.
 
-        Logging in again replaces the learner's previous device here. Raises
-        :class:`LoginFailed` (with the server's problem detail), :class:`ServerUnreachable`
-        and :class:`SyncProtocolError` (an answer this client cannot read).
+        Logging in again (a kiosk signing a learner in with the password after the idle
+        sign-out) keeps the device the server registered for the learner here: the login
+        shows its refresh token and the server gives that device new tokens. Only when it
+        cannot (the token expired, the device was revoked, an older server) does the new
+        device replace the previous one here. Raises :class:`LoginFailed` (with the
+        server's problem detail), :class:`ServerUnreachable` and
+        :class:`SyncProtocolError` (an answer this client cannot read).
         """
         base = server_url.rstrip("/")
         await self._settle_previous_login(base, username)
-        status, data = await _http(
-            f"{base}/v1/auth/login",
-            {"username": username, "password": password, "device_name": device_name},
-        )
-        if status not in (200, 201):
-            raise LoginFailed(f"login as {username!r} refused: {_detail(status, data)}")
-        reply = _decode(data, LoginResponse, "login")
+
+        async def log_in(refresh_token: str) -> LoginResponse:
+            body = {"username": username, "password": password, "device_name": device_name}
+            if refresh_token:
+                body["refresh_token"] = refresh_token
+            status, data = await _http(f"{base}/v1/auth/login", body)
+            if status not in (200, 201):
+                raise LoginFailed(f"login as {username!r} refused: {_detail(status, data)}")
+            return _decode(data, LoginResponse, "login")
+
+        reply = await self.journal.log_in_again(username, base, log_in)
         status, data = await _http(f"{base}/v1/catalog", token=reply.token)
         if status in (401, 403):
             raise AccessDenied(

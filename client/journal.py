@@ -34,7 +34,7 @@ from sync.events import Event, Rejection, check_envelope, check_event, decode_bo
 from sync.gamify import GamifyState, GamifyView, gamify_view, local_day
 from sync.hlc import ZERO, HybridClock
 from sync.merge.fold import Decision, Fact
-from sync.protocol.messages import EventRejection, FeedEntry
+from sync.protocol.messages import EventRejection, FeedEntry, LoginResponse
 from sync.views import LearnerView, learner_view
 
 # The schema as a numbered series of steps; a journal records the last step applied in
@@ -395,6 +395,38 @@ class Journal:
                 (token, refresh_token, account.user_id),
             )
         return msgspec.structs.replace(now, token=token, refresh_token=refresh_token)
+
+    async def log_in_again(
+        self,
+        username: str,
+        server_url: str,
+        login: Callable[[str], Awaitable[LoginResponse]],
+    ) -> LoginResponse:
+        """Run ``login`` with the refresh token this device holds for ``username`` on
+        ``server_url`` ('' if none) and return its answer. With a token, inside the write
+        lock, and when the server kept the device (same ``device_id``), its new tokens are
+        stored before the lock is let go: a sync, here or in another process, never
+        presents the refresh token just exchanged (the server would take the second for a
+        stolen copy and revoke the device). Then call :meth:`add_account`."""
+        held = await self._account_at(username, server_url)
+        if held is None or not held.refresh_token:
+            return await login("")
+        async with self._txn() as db:
+            held = await _account_txn(db, "username = ? AND server_url = ?", username, server_url)
+            reply = await login(held.refresh_token if held else "")
+            if held is not None and (reply.user_id, reply.device_id) == (
+                held.user_id,
+                held.device_id,
+            ):
+                await db.execute(
+                    "UPDATE accounts SET token = ?, refresh_token = ? WHERE user_id = ?",
+                    (reply.token, reply.refresh_token, held.user_id),
+                )
+        return reply
+
+    async def _account_at(self, username: str, server_url: str) -> Account | None:
+        async with self._txn("DEFERRED") as db:
+            return await _account_txn(db, "username = ? AND server_url = ?", username, server_url)
 
     async def forget_account(self, account: Account) -> None:
         """Log ``account`` out here: its tokens, feed and views go. Its events not synced

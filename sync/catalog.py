@@ -6,6 +6,7 @@ A malformed file is refused whole with :class:`~sync.errors.CatalogError` naming
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import date
 from pathlib import PurePath
@@ -638,7 +639,11 @@ def catalog_from_server(data: object) -> Catalog:
     newer server's) are left out instead of refusing the whole catalog, so an older
     device keeps working. Everything it does know is validated as usual; raises
     :class:`CatalogError`."""
-    return catalog_from_builtins(_known_only(data, _CATALOG_INFO))
+    return catalog_from_builtins(_known_only(data, _catalog_info()))
 
 
-_CATALOG_INFO: Final = msgspec.inspect.type_info(Catalog)
+@functools.cache
+def _catalog_info() -> msgspec.inspect.Type:
+    # Built at the first catalog from a server, not at import: it resolves every
+    # annotation of the catalog's structs (~8 ms), which each `waymark` command would pay.
+    return msgspec.inspect.type_info(Catalog)

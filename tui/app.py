@@ -44,14 +44,23 @@ from sync.gamify import Leaderboard
 from tui import layout, settings
 from tui.commands import WaymarkCommands
 from tui.dialogs.confirm import Confirm
-from tui.dialogs.kiosk import IdleCountdown, PinPrompt, SetPin
+from tui.dialogs.kiosk import (
+    ChangePin,
+    IdleCountdown,
+    PinAnswer,
+    PinChoice,
+    PinPrompt,
+    SetPin,
+)
 from tui.help import HelpScreen
+from tui.keys import KeyLine
 from tui.messages import (
     Changed,
     DraftRead,
     FetchLeaderboard,
     LoadDraft,
     Loaded,
+    ManagePin,
     Open,
     PickLearner,
     PinTried,
@@ -208,6 +217,8 @@ class WaymarkApp(App[None]):
         self._loads_queued: set[str] = set()
         self.pinned: set[str] = set()  # user ids with a kiosk PIN on this device
         self.countdown: IdleCountdown | None = None  # shown before the idle sign-out
+        self.keys = KeyLine(self)  # keys from the terminal, let in one at a time
+        self._jobs_open = 0  # journal jobs queued or running
         self._use_themes()
 
     def _use_themes(self) -> None:
@@ -308,10 +319,18 @@ class WaymarkApp(App[None]):
             except ClientError as err:
                 self.notify(str(err), severity="error", title="Not saved")
             finally:
+                self._jobs_open -= 1
                 self.jobs.task_done()
 
     def enqueue(self, job: Job) -> None:
         self.jobs.put_nowait(job)
+        self._jobs_open += 1
+
+    @property
+    def working(self) -> bool:
+        """True while a journal job is queued or running (``jobs.empty()`` is also true
+        while the last one runs), or a key waits to be let in."""
+        return bool(self._jobs_open) or self.keys.waiting
 
     def request_load(self) -> None:
         """Reload the learner's progress (once, however many changes ask before it runs)."""
@@ -698,8 +717,10 @@ class WaymarkApp(App[None]):
 
         self.enqueue(job)
 
-    def offer_pin(self, account: Account) -> None:
-        """After a password sign-in on a kiosk: offer to set a PIN (see :class:`SetPin`)."""
+    def offer_pin(self, account: Account, dialog: type[SetPin] = SetPin) -> None:
+        """After a password sign-in on a kiosk: offer to set a PIN (see :class:`SetPin`);
+        with :class:`ChangePin`, the new PIN of a learner who gave the current one."""
+        said = "changed" if dialog is ChangePin else "set"
 
         def answered(pin: str | None) -> None:
             if not pin:
@@ -708,11 +729,54 @@ class WaymarkApp(App[None]):
             async def job(device: Device) -> None:
                 await pins.set_pin(device.journal, account, pin)
                 self.pinned.add(account.user_id)
-                self.notify(f"PIN set for {account.username} on this kiosk.", title="PIN")
+                self.notify(f"PIN {said} for {account.username} on this kiosk.", title="PIN")
 
             self.enqueue(job)
 
-        self.push_screen(SetPin(account.username), answered)
+        self.push_screen(dialog(account.username), answered)
+
+    @on(ManagePin)
+    async def manage_pin(self) -> None:
+        """``k`` on the dashboard (or the palette): a learner without a PIN may set one;
+        one with a PIN gives it first, then changes or removes it. Wrong PINs count as at
+        the list: after :data:`client.pins.MAX_TRIES` the PIN is gone."""
+        account = next((a for a in self.accounts if a.username == self.user), None)
+        if account is None:
+            return
+        if account.user_id not in self.pinned:
+            self.offer_pin(account)
+            return
+
+        def remove() -> None:
+            async def job(device: Device) -> None:
+                await device.journal.remove_pin(account.user_id)
+                self.pinned.discard(account.user_id)
+                self.notify(
+                    f"PIN removed for {account.username}: the password signs in next time.",
+                    title="PIN",
+                )
+
+            self.enqueue(job)
+
+        def chosen(choice: PinAnswer | None) -> None:
+            if choice == "change":
+                self.offer_pin(account, ChangePin)
+            elif choice == "remove":
+                remove()
+
+        async def checked(ok: bool | None) -> None:
+            if ok:
+                await self.push_screen(PinChoice(account.username), chosen)
+            elif ok is False:
+                self.pinned.discard(account.user_id)
+                self.notify(
+                    f"{pins.MAX_TRIES} wrong PINs: the PIN is removed; {account.username} "
+                    "signs in with the password next time.",
+                    title="PIN",
+                    severity="warning",
+                )
+
+        await self.push_screen(PinPrompt(account.username, "your current PIN"), checked)
 
     @on(SignIn)
     def sign_in(self, message: SignIn) -> None:
@@ -787,17 +851,43 @@ class WaymarkApp(App[None]):
             self.pop_screen()
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown):
-            now = self.last_input_ms = self.clock()
-            learner = next(
-                (s for s in reversed(self.screen_stack) if isinstance(s, LearnerScreen)), None
-            )
-            if learner is self.screen or (self.countdown and learner is not None):
-                learner.note_input(now)
-            if self.countdown is not None:
-                self._end_countdown()
-                return  # the key (or click) that keeps the learner signed in does no more
+        """Keys from the terminal wait in :attr:`keys` and come back here one at a time
+        (see :mod:`tui.keys`); each counts as input when it arrives, acts when let in."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.keys.released(event):
+                self.last_input_ms = self.clock()  # (no idle sign-out while keys wait)
+                self.keys.hold(event)
+                return
+            if self._noticed(event) or self._covered(event):
+                return
+        elif isinstance(event, events.MouseDown | events.MouseScrollDown) and self._noticed(event):
+            return
         await super().on_event(event)
+
+    def _noticed(self, event: events.Event) -> bool:
+        """Note input for the idle sign-out and a lesson's active time; True when the
+        event ends the idle countdown: the key (or click) that keeps the learner signed
+        in does no more."""
+        now = self.last_input_ms = self.clock()
+        learner = next(
+            (s for s in reversed(self.screen_stack) if isinstance(s, LearnerScreen)), None
+        )
+        if learner is self.screen or (self.countdown and learner is not None):
+            learner.note_input(now)
+        if self.countdown is not None:
+            self._end_countdown()
+            return True
+        return False
+
+    def _covered(self, key: events.Key) -> bool:
+        """True when the size notice covers the screen and ``key`` is not one it leaves
+        working (quit and the keys screen): the learner cannot see what it would do."""
+        if not layout.too_small(self.size):
+            return False
+        return not any(
+            binding.action in layout.UNCOVERED
+            for binding in self._bindings.key_to_bindings.get(key.key, [])
+        )
 
     # -- navigation ---------------------------------------------------------------------
 

@@ -7,12 +7,12 @@ offers them to the palette, fuzzy-matched by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.messages import Open, SwitchLearner
+from tui.messages import ManagePin, Open, SwitchLearner
 from tui.present import AchievementsRef, CourseRef, LessonRef, PathRef, continue_at
 from tui.theme import DARK, LIGHT
 
@@ -66,6 +66,14 @@ def commands(app: WaymarkApp) -> list[Command]:
                 lambda: app.post_message(Open(AchievementsRef())),
             )
         )
+    if app.user:
+        found.append(
+            Command(
+                "PIN: set, change or remove",
+                "This learner's PIN on this device (the current one is asked first)",
+                lambda: app.post_message(ManagePin()),
+            )
+        )
     found += [
         Command(
             "Switch learner",
@@ -96,12 +104,18 @@ class WaymarkCommands(Provider):
         return commands(self.app) if isinstance(self.app, WaymarkApp) else []
 
     async def discover(self) -> Hits:
-        for command in self._commands():
-            yield DiscoveryHit(command.name, command.run, help=command.help)
+        for hit in self._hits(None):
+            yield hit
 
     async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
+        for hit in self._hits(query):
+            yield hit
+
+    def _hits(self, query: str | None) -> Iterator[Hit | DiscoveryHit]:
+        """Every command (``query`` None, discovery), else those matching ``query``."""
+        matcher = None if query is None else self.matcher(query)
         for command in self._commands():
-            score = matcher.match(command.name)
-            if score > 0:
+            if matcher is None:
+                yield DiscoveryHit(command.name, command.run, help=command.help)
+            elif (score := matcher.match(command.name)) > 0:
                 yield Hit(score, matcher.highlight(command.name), command.run, help=command.help)

@@ -2,7 +2,9 @@
 (``Screen.-wide``), and the notice shown over any screen below :data:`MIN_SIZE`.
 
 Below the minimum the screen underneath keeps its state and focus (the notice only covers
-it), so growing the terminal again brings it back as it was.
+it), so growing the terminal again brings it back as it was; meanwhile keys do not reach
+it, except those of the app's actions in :data:`UNCOVERED` (the app checks
+:func:`too_small` before it lets a key in).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from textual.app import App
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -20,6 +23,15 @@ WIDE: Final = 120
 HORIZONTAL: Final = [(0, "-narrow"), (MIN_WIDTH, "-normal"), (WIDE, "-wide")]
 TALL: Final = 40
 VERTICAL: Final = [(0, "-short"), (MIN_HEIGHT, "-normal-height"), (TALL, "-tall")]
+
+
+UNCOVERED: Final = frozenset({"quit", "help"})
+"""The app's actions whose keys still work under the notice (ctrl+q, ? and F1)."""
+
+
+def too_small(size: Size) -> bool:
+    """True when the notice covers the screen (the stylesheet's ``-narrow``/``-short``)."""
+    return size.width < MIN_WIDTH or size.height < MIN_HEIGHT
 
 
 BY: Final = "\N{MULTIPLICATION SIGN}"  # sizes are written 80 BY 24

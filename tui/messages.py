@@ -131,6 +131,10 @@ class DraftRead(Message):
         self.text = text
 
 
+class ManagePin(Message):
+    """The learner on screen asks to set, change or remove their PIN on this device."""
+
+
 class TryPin(Message):
     """A kiosk learner typed their PIN; the app checks it (``client.pins.check_pin``) and
     answers ``reply_to`` with :class:`PinTried`."""

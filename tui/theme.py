@@ -20,56 +20,60 @@ DEFAULT: Final = DARK
 TEXT_CONTRAST: Final = 4.5  # WCAG 2.2 SC 1.4.3 (AA), normal text
 GRAPHIC_CONTRAST: Final = 3.0  # WCAG 2.2 SC 1.4.11, bars, marks and other graphics
 
-THEMES: Final = (
-    Theme(
-        name=DARK,
-        primary="#4C9EEB",
-        secondary="#8AB4F8",
-        accent="#FFB454",
-        warning="#F5C46B",
-        error="#FF7B7B",
-        success="#5FD38D",
-        foreground="#E6E6E6",
-        background="#111418",
-        surface="#181C22",
-        panel="#232A33",
-        dark=True,
+
+COLOURS: Final = {  # role: (dark theme, light theme)
+    # Textual's base colours
+    "primary": ("#4C9EEB", "#0A5BAA"),
+    "secondary": ("#8AB4F8", "#2F6DB5"),
+    "accent": ("#FFB454", "#8A4500"),
+    "warning": ("#F5C46B", "#7A4E00"),
+    "error": ("#FF7B7B", "#B3261E"),
+    "success": ("#5FD38D", "#176B35"),
+    "foreground": ("#E6E6E6", "#1A1A1A"),
+    "background": ("#111418", "#FAFAFA"),
+    "surface": ("#181C22", "#F2F2F2"),
+    "panel": ("#232A33", "#E2E5E9"),
+    # the variables Waymark sets: dimmed text, the highlighted row (its text, and its
+    # background when its list has the focus or not; a selection in a field is the
+    # same), the footer's keys
+    "muted": ("#A9B1BB", "#545B63"),
+    "cursor-text": ("#FFFFFF", "#1A1A1A"),
+    "cursor": ("#163A5E", "#C9DDF2"),
+    "cursor-blurred": ("#22303F", "#E1EAF3"),
+    "footer-key": ("#FFB454", "#0A4A8A"),
+}
+
+
+def waymark_theme(name: str, *, dark: bool) -> Theme:
+    """The theme ``name`` from the dark or the light column of :data:`COLOURS`."""
+    c = {role: pair[0 if dark else 1] for role, pair in COLOURS.items()}
+    return Theme(
+        name=name,
+        primary=c["primary"],
+        secondary=c["secondary"],
+        accent=c["accent"],
+        warning=c["warning"],
+        error=c["error"],
+        success=c["success"],
+        foreground=c["foreground"],
+        background=c["background"],
+        surface=c["surface"],
+        panel=c["panel"],
+        dark=dark,
         variables={
-            "text-muted": "#A9B1BB",
-            "block-cursor-foreground": "#FFFFFF",
-            "block-cursor-background": "#163A5E",
-            "block-cursor-blurred-foreground": "#FFFFFF",
-            "block-cursor-blurred-background": "#22303F",
-            "footer-key-foreground": "#FFB454",
-            "footer-description-foreground": "#E6E6E6",
-            "input-selection-background": "#163A5E",
+            "text-muted": c["muted"],
+            "block-cursor-foreground": c["cursor-text"],
+            "block-cursor-background": c["cursor"],
+            "block-cursor-blurred-foreground": c["cursor-text"],
+            "block-cursor-blurred-background": c["cursor-blurred"],
+            "footer-key-foreground": c["footer-key"],
+            "footer-description-foreground": c["foreground"],
+            "input-selection-background": c["cursor"],
         },
-    ),
-    Theme(
-        name=LIGHT,
-        primary="#0A5BAA",
-        secondary="#2F6DB5",
-        accent="#8A4500",
-        warning="#7A4E00",
-        error="#B3261E",
-        success="#176B35",
-        foreground="#1A1A1A",
-        background="#FAFAFA",
-        surface="#F2F2F2",
-        panel="#E2E5E9",
-        dark=False,
-        variables={
-            "text-muted": "#545B63",
-            "block-cursor-foreground": "#1A1A1A",
-            "block-cursor-background": "#C9DDF2",
-            "block-cursor-blurred-foreground": "#1A1A1A",
-            "block-cursor-blurred-background": "#E1EAF3",
-            "footer-key-foreground": "#0A4A8A",
-            "footer-description-foreground": "#1A1A1A",
-            "input-selection-background": "#C9DDF2",
-        },
-    ),
-)
+    )
+
+
+THEMES: Final = (waymark_theme(DARK, dark=True), waymark_theme(LIGHT, dark=False))
 
 
 def luminance(color: Color) -> float:

@@ -59,12 +59,21 @@ class AuthController(Controller):
         self, data: LoginRequest, store: Store, request: Request[Any, Any, Any]
     ) -> LoginResponse:
         """Register this device for the learner and return its bearer and refresh tokens
-        (shown once).
+        (shown once). With the refresh token the client holds for the learner already,
+        that device is kept and gets new tokens (a kiosk signing a learner in again).
 
         Failed logins slow down the next ones for that name and for that client address
         (429 with ``Retry-After``; ``docs/operations.md``, "Logins")."""
         user = await authenticate(store, request, data.username, data.password)
-        device, pair = await store.register_device_tokens(user.id, data.device_name or "device")
+        policy = token_policy(request.app.state)
+        kept = (
+            await store.relogin_device(user.id, data.refresh_token, policy)
+            if data.refresh_token
+            else None
+        )
+        device, pair = kept or await store.register_device_tokens(
+            user.id, data.device_name or "device"
+        )
         return LoginResponse(
             user.id,
             device.id,
@@ -74,7 +83,7 @@ class AuthController(Controller):
             user.role,
             user.plan,
             refresh_token=pair.refresh,
-            expires_in=token_policy(request.app.state).access_ms // 1000,
+            expires_in=policy.access_ms // 1000,
         )
 
     @post("/refresh", status_code=HTTP_200_OK, exclude_from_auth=True, responses=errors(401, 403))

@@ -384,13 +384,37 @@ class AccountsStore(StoreBase):
         sign that it leaked (the device and a thief both hold it), so the device is revoked
         and :class:`DeviceRevoked` raised; its learner logs in again. Raises
         :class:`Unauthorized` for an unknown or expired refresh token."""
+        _, pair = await self._exchange(refresh_token, policy)
+        return pair
+
+    async def relogin_device(
+        self, user_id: str, refresh_token: str, policy: TokenPolicy
+    ) -> tuple[Device, TokenPair] | None:
+        """A login that shows the refresh token its client holds for ``user_id``: that
+        device, with a new pair (as :meth:`refresh_device`), instead of a new device. None
+        when the token cannot be exchanged (unknown, another learner's, expired, or the
+        device revoked): the caller registers a new device. A token used before revokes
+        its device here too."""
+        try:
+            device_id, pair = await self._exchange(refresh_token, policy, user_id=user_id)
+        except (Unauthorized, DeviceRevoked):
+            return None
+        device = await self._device_of(user_id, device_id)
+        assert device is not None
+        return device, pair
+
+    async def _exchange(
+        self, refresh_token: str, policy: TokenPolicy, *, user_id: str | None = None
+    ) -> tuple[str, TokenPair]:
+        """Retire ``refresh_token`` for a new pair of its device (only if it is
+        ``user_id``'s, when given); returns the device's id and the pair."""
         now = self.clock()
         found = hash_token(refresh_token)
         pair = TokenPair(_new_token(), _new_token())
         reused = False
         async with self.engine.transaction() as txn:
             row = await txn.fetchrow("SELECT * FROM refresh_tokens WHERE token_hash = ?", found)
-            if row is None:
+            if row is None or (user_id is not None and str(row["user_id"]) != user_id):
                 raise Unauthorized("unknown refresh token: log in again")
             user_id, device_id = str(row["user_id"]), str(row["device_id"])
             revoked = await txn.fetchval(
@@ -430,7 +454,7 @@ class AccountsStore(StoreBase):
             raise DeviceRevoked(
                 "this refresh token was used before, so the device was revoked: log in again"
             )
-        return pair
+        return device_id, pair
 
     # -- web sessions ---------------------------------------------------------------------
 

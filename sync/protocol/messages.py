@@ -157,9 +157,14 @@ ServerMessage = Welcome | CatalogMsg | Ack | Feed | Error
 
 
 class LoginRequest(msgspec.Struct, frozen=True):
+    """``POST /v1/auth/login``. ``refresh_token``: the one this client holds for the
+    learner already; the server then keeps that device (new tokens for it) instead of
+    registering another one, when the token is the learner's, unused and not expired."""
+
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
     device_name: Annotated[str, msgspec.Meta(max_length=200)] = "device"
+    refresh_token: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class LoginResponse(msgspec.Struct, frozen=True):

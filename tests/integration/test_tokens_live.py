@@ -6,6 +6,7 @@ so no test waits for a clock. Per-device push and connection limits over the soc
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,7 +157,8 @@ def test_waymark_logout_revokes_the_device_and_keeps_unsynced_events(
     assert status == 403, problem
     listed = waymark("admin", "--db", db, "devices", "ann")
     assert listed.returncode == 0, listed.stderr
-    assert [line.split()[-2] for line in listed.stdout.splitlines()] == ["active", "revoked"]
+    states = [re.search(r"  (active|revoked)  ", line) for line in listed.stdout.splitlines()]
+    assert [m.group(1) if m else None for m in states] == ["active", "revoked"]
 
 
 async def _token(home: Path) -> str:

@@ -28,8 +28,8 @@ async def on_store(db_url: str, sql: str) -> None:
     store = Store.for_url(db_url)
     await store.open()
     try:
-        if sql == "add ana":
-            await store.create_user("ana", "pw")
+        if sql.startswith("add "):  # a user, with the password "pw"
+            await store.create_user(sql.removeprefix("add "), "pw")
         else:
             async with store.engine.transaction() as txn:
                 await txn.execute(sql)
@@ -130,6 +130,78 @@ async def test_an_expired_or_unknown_refresh_token_is_refused(
     late = await client.post("/v1/auth/refresh", json={"refresh_token": ana["refresh_token"]})
     assert late.status_code == 401
     assert late.json()["detail"] == "refresh token expired: log in again"
+
+
+async def devices(db_url: str) -> list[tuple[str, bool]]:
+    """(id, revoked) of ana's devices, oldest first."""
+    store = Store.for_url(db_url)
+    await store.open()
+    try:
+        ana = await store.user_by_name("ana")
+        assert ana is not None
+        return [(d.id, d.revoked_at is not None) for d in await store.devices_of(ana.id)]
+    finally:
+        await store.close()
+
+
+async def login_again(client: AsyncTestClient[Any], refresh_token: str) -> dict[str, Any]:
+    reply = await client.post(
+        "/v1/auth/login",
+        json={"username": "ana", "password": "pw", "refresh_token": refresh_token},
+    )
+    assert reply.status_code == 201, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+async def test_a_login_with_the_devices_refresh_token_keeps_the_device(
+    app: tuple[AsyncTestClient[Any], Clock], db_url: str
+) -> None:
+    client, _ = app
+    ana = await login(client)
+    again = await login_again(client, ana["refresh_token"])
+    assert again["device_id"] == ana["device_id"]
+    assert {again["token"], again["refresh_token"]}.isdisjoint({ana["token"], ana["refresh_token"]})
+    assert (await me(client, again["token"])).status_code == 200
+    assert (await me(client, ana["token"])).json()["detail"] == "unknown token: log in again"
+    assert await devices(db_url) == [(ana["device_id"], False)]
+    # The wrong password keeps nothing and retires nothing.
+    wrong = await client.post(
+        "/v1/auth/login",
+        json={"username": "ana", "password": "nope", "refresh_token": again["refresh_token"]},
+    )
+    assert wrong.status_code == 401
+    assert (await me(client, again["token"])).status_code == 200
+
+
+async def test_a_login_whose_refresh_token_cannot_be_exchanged_gets_a_new_device(
+    app: tuple[AsyncTestClient[Any], Clock], db_url: str
+) -> None:
+    client, clock = app
+    await on_store(db_url, "add bo")
+    ana = await login(client)
+    unknown = await login_again(client, "nope")
+    assert unknown["device_id"] != ana["device_id"]
+    # Another learner's refresh token keeps nothing, and that device is not touched.
+    bo = await client.post("/v1/auth/login", json={"username": "bo", "password": "pw"})
+    bo_pair = bo.json()
+    other = await login_again(client, bo_pair["refresh_token"])
+    assert other["device_id"] not in (bo_pair["device_id"], ana["device_id"])
+    assert (await me(client, bo_pair["token"])).status_code == 200
+    # One used before: the device it belonged to is revoked (a copy holds it), and the
+    # login gets a new device.
+    renewed = await client.post("/v1/auth/refresh", json={"refresh_token": ana["refresh_token"]})
+    assert renewed.status_code == 200
+    reused = await login_again(client, ana["refresh_token"])
+    assert reused["device_id"] != ana["device_id"]
+    assert (await me(client, renewed.json()["token"])).status_code == 403
+    # Expired: a new device.
+    clock.now += REFRESH_S * 1000
+    late = await login_again(client, reused["refresh_token"])
+    assert late["device_id"] != reused["device_id"]
+    found = dict(await devices(db_url))
+    assert found[ana["device_id"]] is True and found[late["device_id"]] is False
+    assert len(found) == 5  # ana's first, "nope", bo's token, the reuse, the late one
 
 
 async def test_logout_revokes_the_device_on_the_server(

@@ -224,8 +224,9 @@ SETTLE_SECONDS = 60.0
 
 
 async def settle(pilot: Pilot[Any], timeout: float = SETTLE_SECONDS) -> None:
-    """Let the app handle its messages and finish every queued journal job: until no job
-    is queued and no message waits in the app or on any of its screens. A condition, not
+    """Let the app handle its keys and messages and finish every queued journal job: until
+    no job is queued or running (``WaymarkApp.working``), no key waits to be let in and no
+    message waits in the app or on any of its screens. A condition, not
     a number of rounds: on a busy machine the work a key starts takes longer (Textual's
     own idle test, CPU time against wall time, passes early when another process holds
     the CPU). Fails after ``timeout`` seconds."""
@@ -237,7 +238,7 @@ async def settle(pilot: Pilot[Any], timeout: float = SETTLE_SECONDS) -> None:
                 await pilot.pause()
                 await app.jobs.join()
                 await pilot.pause()
-                if app.jobs.empty() and not _messages_waiting(app):
+                if not app.working and not _messages_waiting(app):
                     return
     except TimeoutError:
         raise AssertionError(f"the app was still busy after {timeout} s") from None

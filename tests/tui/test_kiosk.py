@@ -4,6 +4,7 @@ PIN or password, and a countdown warns before the idle sign-out."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,19 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, OptionList
 
 from client.errors import LoginFailed
 from client.journal import Account, Journal
 from client.pins import MAX_TRIES, pin_matches, set_pin
 from tests.client.conftest import account
+from tests.conftest import RunningServer, init_db, waymark
 from tests.tui.conftest import Clock, TestDevice, screen_text, seed, settle, started
 from tui import cli as tui_cli
 from tui.app import WaymarkApp
 from tui.cli import KIOSK_IDLE, tui
-from tui.dialogs.kiosk import IdleCountdown, PinPrompt, SetPin
+from tui.dialogs.kiosk import ChangePin, IdleCountdown, PinChoice, PinPrompt, SetPin
 from tui.screens.achievements import AchievementsScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.signin import SignInScreen
@@ -98,6 +101,17 @@ async def type_pin(pilot: Pilot[Any], pin: str) -> None:
     await pilot.press(*pin, "enter")
 
 
+async def reaches(pilot: Pilot[Any], screen: type[Screen[Any]], what: str) -> None:
+    """Let the app work until the screen on top is a ``screen``."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, screen), what)
+
+
+async def give_and_reach(pilot: Pilot[Any], pin: str, screen: type[Screen[Any]], what: str) -> None:
+    """Type ``pin`` and enter, then wait for ``screen`` on top."""
+    await type_pin(pilot, pin)
+    await reaches(pilot, screen, what)
+
+
 async def test_a_kiosk_opens_on_the_learner_list_even_with_one_learner(
     tmp_path: Path, clock: Clock
 ) -> None:
@@ -123,7 +137,7 @@ async def test_a_learner_without_a_pin_gives_the_password_then_may_set_a_pin(
         assert app.screen.query_one("#name", Input).value == "alice"
         assert app.focused is app.screen.query_one("#password", Input)
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await reaches(pilot, SetPin, "offered a PIN")
         assert app.user == "alice"
         assert "Set a PIN for alice on this kiosk?" in screen_text(pilot)
         await pilot.press(*"12", "enter")  # too short
@@ -135,7 +149,7 @@ async def test_a_learner_without_a_pin_gives_the_password_then_may_set_a_pin(
         await settle(pilot)
         assert "The two PINs differ." in screen_text(pilot)
         await pilot.press(*"4829", "enter")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "set the PIN")
+        await reaches(pilot, DashboardScreen, "set the PIN")
         said = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: "PIN set for alice on this kiosk." in said(), "said so")
         assert app.pinned == {"u-alice"}
@@ -153,9 +167,9 @@ async def test_skipping_the_pin_keeps_the_password_for_next_time(
         await pilot.press("enter")
         await settle(pilot)  # (the password field has the focus: Textual moves it later)
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a PIN")
+        await reaches(pilot, SetPin, "offered a PIN")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "closed the offer")
+        await reaches(pilot, DashboardScreen, "closed the offer")
         await app.sign_out()
         await settle(pilot)
         await pilot.press("enter")  # alice again: still no PIN, so the password
@@ -163,6 +177,35 @@ async def test_skipping_the_pin_keeps_the_password_for_next_time(
         assert NO_PIN in screen_text(pilot) and app.user is None
     async with await Journal.open(kiosk_home) as journal:
         assert await journal.pinned() == set()
+
+
+async def test_signing_in_again_with_the_password_keeps_the_kiosks_device(
+    tmp_path: Path, clock: Clock, start_server: Callable[..., RunningServer]
+) -> None:
+    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
+    assert added.returncode == 0, added.stderr
+    server = await asyncio.to_thread(start_server, db)
+    home = tmp_path / "kiosk"
+    device = TestDevice(home, clock=clock, timezone="UTC")
+    app = WaymarkApp(device, sync=False, status_seconds=None, kiosk=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press(*server.url, "enter", *"alice", "enter", *"pw", "enter")
+        for again in (False, True):
+            await reaches(pilot, SetPin, "offered a PIN")
+            await pilot.press("escape")
+            await reaches(pilot, DashboardScreen, "signed in")
+            if not again:  # the idle sign-out, then alice with her password once more
+                await app.sign_out()
+                await settle(pilot)
+                await pilot.press("enter")
+                await until(pilot, shows(pilot, NO_PIN), "asked for the password")
+                await pilot.press(*"pw", "enter")
+        kept = (await device.journal.account("alice")).device_id
+    listed = waymark("admin", "--db", db, "devices", "alice", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(d["id"], d["revoked_at"]) for d in json.loads(listed.stdout)] == [(kept, None)]
 
 
 async def test_switching_to_a_learner_with_a_pin_asks_it_and_a_wrong_one_says_so(
@@ -183,8 +226,7 @@ async def test_switching_to_a_learner_with_a_pin_asks_it_and_a_wrong_one_says_so
         await until(pilot, shows(pilot, "Wrong PIN."), "said the PIN is wrong")
         assert f"{MAX_TRIES - 1} tries left" in screen_text(pilot)
         assert app.user == "alice" and isinstance(app.screen, PinPrompt)
-        await type_pin(pilot, "5678")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "opened bob")
+        await give_and_reach(pilot, "5678", DashboardScreen, "opened bob")
         assert app.user == "bob" and "bob ·" in screen_text(pilot)
         assert app.device.logins == []  # type: ignore[attr-defined]  # no password asked
     async with await Journal.open(kiosk_home) as journal:
@@ -220,8 +262,7 @@ async def test_after_too_many_wrong_pins_the_learner_needs_the_password(
             await type_pin(pilot, "9999")
             tries = "1 try left" if left == 1 else f"{left} tries left"
             await until(pilot, shows(pilot, tries), f"counted down to {tries}")
-        await type_pin(pilot, "9999")
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), "closed the PIN")
+        await give_and_reach(pilot, "9999", SignInScreen, "closed the PIN")
         text = screen_text(pilot)
         assert f"{MAX_TRIES} wrong PINs: alice signs in with the password now" in text
         assert app.user is None and app.pinned == set()
@@ -236,7 +277,7 @@ async def test_after_too_many_wrong_pins_the_learner_needs_the_password(
         await until(pilot, shows(pilot, "wrong name or password"), "refused the password")
         assert app.user is None
         await pilot.press(*"pw", "enter")
-        await until(pilot, lambda: isinstance(app.screen, SetPin), "offered a new PIN")
+        await reaches(pilot, SetPin, "offered a new PIN")
         assert app.user == "alice"
     async with await Journal.open(kiosk_home) as journal:
         assert await journal.pin("u-alice") is None
@@ -256,8 +297,7 @@ async def test_after_the_idle_sign_out_the_learner_comes_back_with_the_pin(
         await pilot.press("enter")  # alice, from the list: not without her PIN
         await settle(pilot)
         assert isinstance(app.screen, PinPrompt) and app.user is None
-        await type_pin(pilot, "1234")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "opened alice")
+        await give_and_reach(pilot, "1234", DashboardScreen, "opened alice")
         assert app.user == "alice"
 
 
@@ -378,7 +418,7 @@ async def test_the_countdown_ticks_on_the_apps_own_timer(
         clock.advance(10)
         await until(pilot, shows(pilot, "Signing out in 5 s"), "ticked the countdown")
         clock.advance(5)
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), "signed out")
+        await reaches(pilot, SignInScreen, "signed out")
         assert app.user is None
 
 
@@ -426,6 +466,94 @@ def test_waymark_tui_kiosk_options(
     assert [(app.kiosk, app.idle_timeout) for app in ran] == [(kiosk, idle)]
 
 
+async def pin_of(home: Path, name: str) -> str | None:
+    """The hash of ``name``'s PIN on the device (None: no PIN)."""
+    async with await Journal.open(home) as journal:
+        stored = await journal.pin((await journal.account(name)).user_id)
+    return stored[0] if stored else None
+
+
+def said(app: WaymarkApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_a_learner_changes_their_pin_after_giving_the_current_one(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("k")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        assert "alice: your current PIN" in screen_text(pilot)
+        await type_pin(pilot, "9999")
+        await until(pilot, shows(pilot, "Wrong PIN.", "4 tries left"), "said it is wrong")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
+        assert "Change the PIN" in screen_text(pilot) and "Remove the PIN" in screen_text(pilot)
+        await pilot.press("enter")  # Change the PIN
+        await reaches(pilot, ChangePin, "asked the new PIN")
+        assert "A new PIN for alice on this kiosk" in screen_text(pilot)
+        await pilot.press(*"5555", "enter", *"5555", "enter")
+        await until(pilot, lambda: "PIN changed for alice on this kiosk." in said(app), "said so")
+        assert isinstance(app.screen, DashboardScreen)
+    hashed = await pin_of(kiosk_home, "alice")
+    assert hashed and pin_matches("5555", hashed) and not pin_matches("1234", hashed)
+
+
+async def test_a_learner_removes_their_pin_and_the_password_is_asked_again(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
+        await pilot.press("down", "enter")  # Remove the PIN
+        removed = "PIN removed for alice: the password signs in next time."
+        await until(pilot, lambda: removed in said(app), "said so")
+        assert isinstance(app.screen, DashboardScreen)
+        await app.sign_out()
+        await settle(pilot)
+        await pilot.press("enter")  # alice from the list: no PIN now
+        await until(pilot, shows(pilot, NO_PIN), "asked for the password")
+    assert await pin_of(kiosk_home, "alice") is None
+
+
+async def test_leaving_the_pin_dialogs_changes_nothing_and_without_a_pin_k_sets_one(
+    kiosk: Callable[..., WaymarkApp], kiosk_home: Path
+) -> None:
+    await give_pin(kiosk_home, "alice", "1234")
+    before = await pin_of(kiosk_home, "alice")
+    app = kiosk(user="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        await pilot.press("escape")
+        await reaches(pilot, DashboardScreen, "went back")
+        await pilot.press("k")
+        await reaches(pilot, PinPrompt, "asked the PIN")
+        await give_and_reach(pilot, "1234", PinChoice, "offered the choice")
+        await pilot.press("enter")
+        await reaches(pilot, ChangePin, "asked the new PIN")
+        await pilot.press("escape")  # keep the PIN
+        await reaches(pilot, DashboardScreen, "kept it")
+    assert await pin_of(kiosk_home, "alice") == before
+    app = kiosk(user="bob")  # no PIN: k offers to set one
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("k")
+        await reaches(pilot, SetPin, "offered a PIN")
+        await pilot.press(*"2468", "enter", *"2468", "enter")
+        await until(pilot, lambda: "PIN set for bob on this kiosk." in said(app), "said so")
+    hashed = await pin_of(kiosk_home, "bob")
+    assert hashed and pin_matches("2468", hashed)
+
+
 # -- looks (snap_compare runs the app itself, so these tests are not async) -----------------
 
 
@@ -439,7 +567,11 @@ def test_wrong_pin_look(
         await pilot.press("enter")
         await settle(pilot)
         await type_pin(pilot, "9999")
-        await until(pilot, shows(pilot, "Wrong PIN."), "said the PIN is wrong")
+        # The field is cleared and focused again after the message (focus() is a round
+        # trip): the look is taken once both happened.
+        ready = shows(pilot, "Wrong PIN.")
+        pin = lambda: pilot.app.screen.query_one("#pin", Input)  # noqa: E731
+        await until(pilot, lambda: ready() and pilot.app.focused is pin(), "asked again")
 
     assert snap_compare(kiosk(), terminal_size=(80, 24), run_before=run_before)
 

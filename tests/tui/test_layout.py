@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.tui.conftest import screen_text, seed, settle, started
+from tests.tui.conftest import press, screen_text, seed, settle, started
 from tui.app import WaymarkApp
+from tui.help import HelpScreen
 from tui.layout import SizeNotice, size_text
-from tui.messages import SignInFailed
+from tui.messages import Open, SignInFailed
+from tui.present import CourseRef
+from tui.screens.course import CourseScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.signin import SignInScreen
 from tui.widgets.progress_row import ProgressRow
@@ -36,11 +39,37 @@ async def test_below_80x24_a_notice_covers_the_screen_and_goes_away(
 async def test_every_screen_gets_the_notice(make_app: Callable[..., WaymarkApp]) -> None:
     async with make_app().run_test(size=(70, 24)) as pilot:
         await started(pilot)
-        await pilot.press("down", "enter")
+        pilot.app.post_message(Open(CourseRef("c1")))
         await settle(pilot)
         assert not isinstance(pilot.app.screen, DashboardScreen)
         assert pilot.app.screen.query_one(SizeNotice).display
         assert f"this terminal is {size_text(70, 24)}" in screen_text(pilot)
+
+
+async def test_under_the_notice_keys_do_not_reach_the_screen_but_help_and_quit_do(
+    make_app: Callable[..., WaymarkApp], home: Path
+) -> None:
+    async with make_app().run_test(size=(60, 20)) as pilot:
+        await started(pilot)
+        dashboard = pilot.app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await press(pilot, "down", "enter", "a", "l")  # open, achievements, learners
+        assert pilot.app.screen is dashboard
+        await press(pilot, "question_mark")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        await press(pilot, "f1")
+        assert pilot.app.screen is dashboard
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        # Nothing moved underneath: the cursor is where it was, and enter opens its row.
+        await press(pilot, "enter")
+        assert isinstance(pilot.app.screen, CourseScreen)
+        assert pilot.app.screen.course == "c1"
+        await pilot.resize_terminal(60, 20)
+        await press(pilot, "escape")
+        assert isinstance(pilot.app.screen, CourseScreen)
+        await press(pilot, "ctrl+q")
+        assert pilot.app.return_code == 0 and not pilot.app.is_running
 
 
 async def test_titles_get_the_extra_width_at_120_columns(

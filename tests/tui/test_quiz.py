@@ -283,3 +283,25 @@ async def test_marks_show_single_and_multiple_choice_without_colour(
         await pilot.click(Choices, offset=(4, 2))  # a click on K's line (below the border)
         await settle(pilot)
         assert "[x] K" in screen_text(pilot)
+
+
+async def test_keys_typed_while_the_quiz_opens_go_to_the_quiz(
+    make_app: Callable[..., WaymarkApp], tmp_path: Path
+) -> None:
+    home = tmp_path / "four"
+    await seed(home, "alice", catalog=parse_catalog(FOUR, "yaml"))
+    async with make_app(home=home).run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        # From the dashboard: Course Two, its quiz, an attempt, four answers, submit; in
+        # one burst, so that every key after an Enter arrives before its screen is open.
+        opening = ["down", "enter", "down", "down", "down", "enter", "s"]
+        burst(pilot, [*opening, *BURST, "ctrl+s"])
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, QuizScreen)
+        assert "Your attempt: submitted, scored when online" in screen_text(pilot)
+    assert await answers(home) == {
+        "assign": ["b"],
+        "loops": ["for", "while"],
+        "range": ["three"],
+        "def": ["def"],
+    }

@@ -143,19 +143,29 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
         term.status.unlink(missing_ok=True)
 
 
+@pytest.fixture
+def alice_home(tmp_path: Path, start_server: Callable[..., RunningServer]) -> Callable[[str], Path]:
+    """A real server with the catalog given (YAML) and alice (password ``pw``) logged in
+    on a device home, which it returns."""
+
+    def make(catalog_yaml: str) -> Path:
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(catalog_yaml)
+        db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
+        added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
+        assert added.returncode == 0, added.stderr
+        server = start_server(db, catalog=catalog)
+        home = tmp_path / "kiosk"
+        asyncio.run(login(home, server.url))
+        return home
+
+    return make
+
+
 def test_waymark_tui_in_tmux_reaches_every_view_by_its_footer_keys(
-    tmp_path: Path,
-    start_server: Callable[..., RunningServer],
-    terminal: Callable[..., Terminal],
+    alice_home: Callable[[str], Path], terminal: Callable[..., Terminal]
 ) -> None:
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(CATALOG_YAML)
-    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
-    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
-    assert added.returncode == 0, added.stderr
-    server = start_server(db, catalog=catalog)
-    home = tmp_path / "kiosk"
-    asyncio.run(login(home, server.url))
+    home = alice_home(CATALOG_YAML)
 
     term = terminal([*WAYMARK, "tui", "--home", str(home)], ENV)
     assert term.size() == (WIDTH, HEIGHT)
@@ -240,32 +250,21 @@ def test_waymark_demo_opens_the_app_on_embedded_defaults(
     assert term.wait_for_exit() == 0
 
 
-def test_a_key_burst_on_the_quiz_keeps_every_answer_and_the_score_arrives(
-    tmp_path: Path,
-    start_server: Callable[..., RunningServer],
-    terminal: Callable[..., Terminal],
+def test_a_key_burst_opens_the_quiz_keeps_every_answer_and_the_score_arrives(
+    alice_home: Callable[[str], Path], terminal: Callable[..., Terminal]
 ) -> None:
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(FOUR)
-    db = init_db(f"sqlite:///{tmp_path / 'server.db'}")
-    added = waymark("admin", "--db", db, "user", "add", "alice", "--password", "pw")
-    assert added.returncode == 0, added.stderr
-    server = start_server(db, catalog=catalog)
-    home = tmp_path / "kiosk"
-    asyncio.run(login(home, server.url))
+    home = alice_home(FOUR)
 
     term = terminal([*WAYMARK, "tui", "--home", str(home)], ENV)
     term.wait_for("Course / path", "● online", keys=("⏎ Open",))
-    term.press("Down", "Enter")  # Course Two
-    term.wait_for("Waymark — Course Two", "Four questions")
-    term.press("Down", "Down", "Down", "Enter")  # Checks > Intro > Quick check > Four questions
-    term.wait_for("Waymark — Four questions", "Attempts left: 3", keys=("s Start attempt",))
-    term.press("s")
-    term.wait_for("question 1 of 4", "( ) x = 3", keys=("space Choose",))
+    # In one write, with no delay: Course Two, then Checks > Intro > Quick check > Four
+    # questions, an attempt, its four answers and submit. Each key after an Enter arrives
+    # before the screen it is meant for has opened.
+    opening = ["Down", "Enter", "Down", "Down", "Down", "Enter", "s"]
     tmux_keys = {"down": "Down", "space": "Space"}
-    term.burst(*(tmux_keys.get(k, k) for k in BURST), "C-s")
+    term.burst(*opening, *(tmux_keys.get(k, k) for k in BURST), "C-s")
     # Scored by the server while the screen is open: only all four answers make 100 %.
-    term.wait_for("Your attempt: #1 score 100%, passed", timeout=60)
+    term.wait_for("Waymark — Four questions", "Your attempt: #1 score 100%, passed")
     term.press("C-q")
     assert term.wait_for_exit() == 0
     assert asyncio.run(answers(home, user=_user_id(home))) == {

@@ -1,5 +1,5 @@
 """The kiosk's dialogs: ask a learner's PIN, offer to set one after a password sign-in,
-and count down before the idle sign-out.
+change or remove it, and count down before the idle sign-out.
 
 The app decides what each answer means (``tui.app``: ``pick_learner``, ``sign_out_if_idle``);
 the PIN itself is checked by the app's journal writer (``client.pins``), never here.
@@ -7,13 +7,16 @@ the PIN itself is checked by the app's journal writer (``client.pins``), never h
 
 from __future__ import annotations
 
+from typing import Literal
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.reactive import var
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from client.pins import MAX_DIGITS, MIN_DIGITS, PinCheck, pin_problem
 from tui.messages import PinTried, TryPin
@@ -25,13 +28,14 @@ class PinPrompt(ModalScreen[bool | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Back")]
 
-    def __init__(self, username: str) -> None:
+    def __init__(self, username: str, ask: str = "your PIN") -> None:
         super().__init__()
         self.username = username
+        self.ask = ask
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pin-box", classes="kiosk-box"):
-            yield Static(f"[b]{escape(self.username)}[/b]: your PIN", id="pin-title")
+            yield Static(f"[b]{escape(self.username)}[/b]: {self.ask}", id="pin-title")
             yield Input(placeholder="PIN", password=True, id="pin", max_length=MAX_DIGITS)
             yield Static("", id="pin-error")
             yield Static("[$text-muted]enter open · esc back[/]")
@@ -70,6 +74,8 @@ class SetPin(ModalScreen[str | None]):
     with :func:`client.pins.pin_problem`, typed twice alike), or None for "not now"."""
 
     BINDINGS = [Binding("escape", "skip", "Not now")]
+    HEADLINE = "Set a PIN for {name} on this kiosk?"
+    HINT = "enter set · esc not now"
 
     def __init__(self, username: str) -> None:
         super().__init__()
@@ -77,7 +83,7 @@ class SetPin(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="set-pin-box", classes="kiosk-box"):
-            yield Static(f"[b]Set a PIN for {escape(self.username)} on this kiosk?[/b]")
+            yield Static(f"[b]{self.HEADLINE.format(name=escape(self.username))}[/b]")
             yield Static(
                 f"Come back with it instead of the password ({MIN_DIGITS} to {MAX_DIGITS} digits). "
                 "Anyone else who picks you from the list is asked for it."
@@ -85,7 +91,7 @@ class SetPin(ModalScreen[str | None]):
             yield Input(placeholder="PIN", password=True, id="new-pin", max_length=MAX_DIGITS)
             yield Input(placeholder="the same PIN again", password=True, id="new-pin-again")
             yield Static("", id="set-pin-error")
-            yield Static("[$text-muted]enter set · esc not now[/]")
+            yield Static(f"[$text-muted]{self.HINT}[/]")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -108,6 +114,49 @@ class SetPin(ModalScreen[str | None]):
         self.dismiss(pin)
 
     def action_skip(self) -> None:
+        self.dismiss(None)
+
+
+class ChangePin(SetPin):
+    """The new PIN of a learner who gave the current one (:class:`PinChoice`); None keeps
+    the current one."""
+
+    BINDINGS = [Binding("escape", "skip", "Keep the PIN")]
+    HEADLINE = "A new PIN for {name} on this kiosk"
+    HINT = "enter change · esc keep the current PIN"
+
+
+PinAnswer = Literal["change", "remove"]
+
+
+class PinChoice(ModalScreen[PinAnswer | None]):
+    """After the current PIN: change it or remove it (None: neither)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Back")]
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="pin-choice-box", classes="kiosk-box"):
+            yield Static(f"[b]{escape(self.username)}'s PIN on this kiosk[/b]")
+            yield OptionList(
+                Option("Change the PIN", id="change"),
+                Option("Remove the PIN (sign in with the password next time)", id="remove"),
+                id="pin-choice",
+            )
+            yield Static("[$text-muted]enter choose · esc back[/]")
+        yield Footer()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id == "change":
+            self.dismiss("change")
+        elif event.option.id == "remove":
+            self.dismiss("remove")
+
+    def action_cancel(self) -> None:
         self.dismiss(None)
 
 

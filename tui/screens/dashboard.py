@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, ListView, Static
 
-from tui.messages import Open, SwitchLearner
+from tui.messages import ManagePin, Open, SwitchLearner
 from tui.present import (
     AchievementsRef,
     CourseRef,
@@ -36,6 +36,7 @@ class DashboardScreen(LearnerScreen):
         Binding("c", "continue", "Continue"),
         Binding("a", "achievements", "Achievements"),
         Binding("l", "learners", "Learners"),
+        Binding("k", "pin", "PIN", show=False),  # (listed by ?: the footer is full at 80)
     ]
 
     def compose(self) -> ComposeResult:
@@ -129,3 +130,7 @@ class DashboardScreen(LearnerScreen):
 
     def action_learners(self) -> None:
         self.post_message(SwitchLearner())
+
+    def action_pin(self) -> None:
+        """Set, change or remove this learner's PIN on the device (the app asks)."""
+        self.post_message(ManagePin())
