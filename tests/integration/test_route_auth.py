@@ -208,6 +208,8 @@ def test_every_dashboard_page_sends_a_browser_without_a_session_to_sign_in(
                     assert status != 401, where
                 elif template == "/dashboard/live":
                     assert status == 303 or status == 401, where  # a stream: 401 if asked as one
+                elif "%2F" in value and ":path}" not in template and status == 404:
+                    pass  # the slash splits the path: it routes to no page at all
                 else:
                     assert status == 303, f"{where} {headers}: {status}"
                     assert location.startswith("/dashboard/sign-in?next=/dashboard"), where
